@@ -1,0 +1,1 @@
+//! The Edge configuration (TOML): identity, certificates, trust, federation policy, users, DNS zones, limits.

@@ -1,0 +1,3 @@
+//! SIP messages: tolerant parser, serializer, stream framing with limits, response builder.
+//!
+//! Owned by the sip work.
