@@ -639,6 +639,23 @@ pub struct DecisionEvent {
     pub explanation: Option<String>,
 }
 
+/// The request-side facts of a decision event; the verdict fills in the rest (`policy::Verdict::to_event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventContext {
+    /// When the decision was made.
+    pub time: OffsetDateTime,
+    /// Remote socket address, `ip:port`.
+    pub remote: String,
+    /// Display name of the peer certificate.
+    pub peer_cert: Option<String>,
+    /// SIP method.
+    pub method: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// Sender (inbound) or target (outbound) domain.
+    pub domain: Option<String>,
+}
+
 impl DecisionEvent {
     /// The event as one JSON line (no trailing newline).
     pub fn to_json_line(&self) -> Result<String, serde_json::Error> {

@@ -17,7 +17,9 @@
 //! `faithful` mode is the listener's job.
 
 use crate::config::{EdgeConfig, Identity, PolicyConfig};
-use crate::diagnostics::{Hresult, LogRecord, MsDiagnostic, ResultCode, Winsock};
+use crate::diagnostics::{
+    DecisionEvent, EventContext, Hresult, LogRecord, MsDiagnostic, ResultCode, VerdictKind, Winsock,
+};
 use crate::dns::{DnsFailure, SrvRecord, federation_srv_name};
 use crate::pki::{CertFacts, ChainStatus};
 
@@ -467,6 +469,31 @@ impl Verdict {
         }
     }
 
+    /// The `--events` line for this verdict.
+    pub fn to_event(&self, ctx: EventContext) -> DecisionEvent {
+        let diagnostic = self.diagnostic();
+        let log = self.log();
+        DecisionEvent {
+            time: ctx.time,
+            remote: ctx.remote,
+            peer_cert: ctx.peer_cert,
+            method: ctx.method,
+            call_id: ctx.call_id,
+            domain: ctx.domain,
+            verdict: if self.is_accept() {
+                VerdictKind::Accept
+            } else {
+                VerdictKind::Reject
+            },
+            status: self.status().unwrap_or(0),
+            ms_diagnostics_code: diagnostic.map(|d| d.code),
+            ms_diagnostics: diagnostic.map(MsDiagnostic::render),
+            result_code: log.map(|l| l.result_code.render()),
+            log_data: log.map(|l| l.data.clone()).unwrap_or_default(),
+            explanation: self.explanation().map(str::to_owned),
+        }
+    }
+
     /// The explanation of a rejection.
     pub fn explanation(&self) -> Option<&str> {
         match self {
@@ -695,6 +722,57 @@ fn rule2_inbound(facts: &InboundFacts, policy: &Policy, target: &str) -> Verdict
         )),
         explanation,
     }
+}
+
+/// A TLS handshake the Edge aborted because of the peer's client certificate: no SIP response, only a record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct HandshakeRejection {
+    /// The synthetic `SIPPROXY_E_TLS_CLIENT_CERT_REJECTED` record (no SIP fields: no request was read).
+    pub log: LogRecord,
+    /// What is wrong and the fix.
+    pub explanation: String,
+}
+
+/// The record for a client certificate refused at the handshake; `None` when the chain is trusted.
+/// `peer` is `ip:port` (no certificate name is trustworthy yet).
+pub fn handshake_rejection(
+    chain: &ChainStatus,
+    cert: Option<&CertFacts>,
+    peer: &str,
+) -> Option<HandshakeRejection> {
+    let name = cert.map(CertFacts::display_name).unwrap_or_default();
+    let issuer = cert.map(|c| c.issuer.as_str()).unwrap_or_default();
+    let (reason, explanation) = match chain {
+        ChainStatus::Trusted => return None,
+        ChainStatus::Missing => (
+            "missing".to_owned(),
+            "The peer sent no client certificate; federation is mutual TLS. Fix: configure the peer (Expressway-E) to present its certificate as TLS client.".to_owned(),
+        ),
+        ChainStatus::UntrustedRoot => (
+            "untrusted root".to_owned(),
+            format!("The client certificate {name} (issued by {issuer}) does not chain to a CA the Edge trusts. Fix: add that CA to tls.ca (or use a public CA certificate on the peer)."),
+        ),
+        ChainStatus::Expired | ChainStatus::NotYetValid => (
+            "expired".to_owned(),
+            format!("The client certificate {name} is outside its validity period. Fix: renew it, and check both clocks."),
+        ),
+        ChainStatus::WrongUsage => (
+            "wrong usage".to_owned(),
+            format!("The client certificate {name} has no Client Authentication EKU. Public CAs are removing it from server certificates in 2026-2027 (Cisco field notice FN74362). Fix: use a certificate with both Server and Client Authentication EKUs."),
+        ),
+        ChainStatus::Invalid(why) => (
+            format!("invalid: {why}"),
+            format!("The client certificate {name} was refused: {why}. Fix: reissue a valid certificate."),
+        ),
+    };
+    let mut data = vec![kv("reason", &reason)];
+    if !name.is_empty() {
+        data.push(kv("certName", &name));
+    }
+    Some(HandshakeRejection {
+        log: LogRecord::new(ResultCode::CLIENT_CERT_REJECTED, "", "", "", peer, data),
+        explanation,
+    })
 }
 
 /// The `reason` Data value of the synthetic no-SRV record.

@@ -2,6 +2,7 @@
 
 use super::*;
 use crate::config::{AllowedDomain, Identity, PolicyConfig};
+use crate::diagnostics::EventContext;
 use crate::pki::Eku;
 
 fn policy_with(f: impl FnOnce(&mut PolicyConfig)) -> Policy {
@@ -679,4 +680,51 @@ fn outbound_peer_response_1034() {
     );
     assert!(p.outbound_peer_response(404, true, "d", "s").is_none());
     assert!(p.outbound_peer_response(200, false, "d", "s").is_none());
+}
+
+// ---- handshake and events ----
+
+#[test]
+fn handshake_rejections_per_kind() {
+    let c = cert_san("vcse.steven.lab", &["vcse.steven.lab"]);
+    assert!(handshake_rejection(&ChainStatus::Trusted, Some(&c), "10.0.0.1:25001").is_none());
+    let r = handshake_rejection(&ChainStatus::UntrustedRoot, Some(&c), "10.0.0.1:25001").unwrap();
+    assert_eq!(r.log.result_code, ResultCode::CLIENT_CERT_REJECTED);
+    assert_eq!(r.log.peer, "10.0.0.1:25001");
+    assert_eq!(
+        r.log.render_data(),
+        r#"reason="untrusted root";certName="vcse.steven.lab""#
+    );
+    let r = handshake_rejection(&ChainStatus::Expired, Some(&c), "p").unwrap();
+    assert_eq!(r.log.data_value("reason"), Some("expired"));
+    let r = handshake_rejection(&ChainStatus::Missing, None, "p").unwrap();
+    assert_eq!(r.log.render_data(), r#"reason="missing""#);
+}
+
+#[test]
+fn verdict_to_event() {
+    let c = cert_san("vcse.steven.lab", &["vcse.steven.lab"]);
+    let f = facts(
+        "acano.steven.lab",
+        "vcse.steven.lab:25002",
+        Some(Ok(vec![srv("vcse.steven.lab", 5061)])),
+        &c,
+    );
+    let ev = decide_inbound(&f, &policy()).to_event(EventContext {
+        time: time::macros::datetime!(2017-03-02 07:10:46 UTC),
+        remote: "10.48.36.47:25002".into(),
+        peer_cert: Some("vcse.steven.lab".into()),
+        method: "INVITE".into(),
+        call_id: f.call_id.clone(),
+        domain: f.sender_domain.clone(),
+    });
+    assert_eq!(ev.status, 504);
+    assert_eq!(ev.ms_diagnostics_code, Some(1009));
+    assert_eq!(
+        ev.result_code.as_deref(),
+        Some("0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH")
+    );
+    assert_eq!(ev.log_data.len(), 2);
+    let line = ev.to_json_line().unwrap();
+    assert!(line.contains(r#""verdict":"reject""#), "{line}");
 }
