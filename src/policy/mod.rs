@@ -115,8 +115,8 @@ impl Policy {
     pub fn plan_outbound(&self, target_domain: &str) -> OutboundPlan {
         let d = norm(target_domain);
         match self.route(&d) {
-            Route::Blocked | Route::NotAllowed => {
-                let blocked = self.route(&d) == Route::Blocked;
+            route @ (Route::Blocked | Route::NotAllowed) => {
+                let blocked = route == Route::Blocked;
                 OutboundPlan::Reject(Verdict::Reject {
                     status: 403,
                     reason: FORBIDDEN,
@@ -291,6 +291,8 @@ impl Policy {
         ))
     }
 
+    /// The clientAuth EKU check (emulates the handshake, so it runs first; `tls-target` is the certificate name
+    /// because no SRV target is known yet).
     fn inbound_client_auth(&self, facts: &InboundFacts) -> Option<Verdict> {
         if !self.require_client_auth_eku || has_client_auth(facts.cert) {
             return None;
