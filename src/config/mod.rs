@@ -486,6 +486,12 @@ max_requests_per_sec = 4
     fn unknown_key_names_file_line_and_field() {
         let err = parse("[policy]\nblocked_domains = []\npartner_discovry = true\n").unwrap_err();
         let text = err.to_string();
+        assert_eq!(
+            text,
+            "edge.toml:3:1: field `policy.partner_discovry`: unknown field `partner_discovry`, expected one of \
+             `blocked_domains`, `allowed_domains`, `partner_discovery`, `accept_apex_target`, `allow_wildcard`, \
+             `require_client_auth_eku`\n  hint: remove the key or correct its spelling; the valid keys are listed above"
+        );
         assert!(
             text.starts_with(
                 "edge.toml:3:1: field `policy.partner_discovry`: unknown field `partner_discovry`"
