@@ -1,4 +1,878 @@
 //! The catalogue of what the Edge says: ms-diagnostics codes with their reasons and parameter layouts, SIPPROXY
 //! result codes, HRESULTs, and the rendering of the Edge log record.
 //!
+//! Sourced strings come from `FEDERATION.md`, the seed document and `notes/edge-behaviour.md` §1–§2; anything
+//! not found there is marked *synthetic* where it is defined.
+//!
 //! Owned by the policy/diagnostics work.
+
+use serde::{Serialize, Serializer};
+use std::fmt;
+use time::OffsetDateTime;
+
+/// Makes a value safe inside a quoted parameter: escapes `"` and `\`, drops control characters (CR/LF would
+/// inject headers or log lines; values such as domains and certificate names come from the peer).
+fn quote_safe(value: &str) -> String {
+    let mut out = String::with_capacity(value.len());
+    for c in value.chars() {
+        match c {
+            '"' | '\\' => {
+                out.push('\\');
+                out.push(c);
+            }
+            c if c.is_control() => {}
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Renders `k="v";k2="v2"`, the compact form shared by ms-diagnostics parameters and log `Data:`.
+fn render_params(params: &[(String, String)]) -> String {
+    params
+        .iter()
+        .map(|(k, v)| format!("{k}=\"{}\"", quote_safe(v)))
+        .collect::<Vec<_>>()
+        .join(";")
+}
+
+/// Drops control characters from a free-text log field (start line, call-id, peer).
+fn line_safe(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).collect()
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// HRESULTs and Winsock codes
+// ---------------------------------------------------------------------------------------------------------------
+
+/// The Schannel HRESULTs a 1010 can carry (notes §4.6).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Hresult {
+    /// Name mismatch; the only one observed in a real 1010.
+    WrongPrincipal,
+    /// Chain does not lead to a trusted root.
+    UntrustedRoot,
+    /// Certificate expired (also used for not-yet-valid).
+    CertExpired,
+    /// Certificate unusable for another reason.
+    CertUnknown,
+    /// Handshake failure / decode error.
+    IllegalMessage,
+    /// Required EKU missing. Value from the Windows SDK `winerror.h`, not from the notes.
+    CertWrongUsage,
+}
+
+impl Hresult {
+    /// The 32-bit value.
+    pub fn value(self) -> u32 {
+        match self {
+            Hresult::WrongPrincipal => 0x8009_0322,
+            Hresult::UntrustedRoot => 0x8009_0325,
+            Hresult::CertExpired => 0x8009_0328,
+            Hresult::CertUnknown => 0x8009_0327,
+            Hresult::IllegalMessage => 0x8009_0326,
+            Hresult::CertWrongUsage => 0x8009_0349,
+        }
+    }
+
+    /// The `SEC_E_*` symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Hresult::WrongPrincipal => "SEC_E_WRONG_PRINCIPAL",
+            Hresult::UntrustedRoot => "SEC_E_UNTRUSTED_ROOT",
+            Hresult::CertExpired => "SEC_E_CERT_EXPIRED",
+            Hresult::CertUnknown => "SEC_E_CERT_UNKNOWN",
+            Hresult::IllegalMessage => "SEC_E_ILLEGAL_MESSAGE",
+            Hresult::CertWrongUsage => "SEC_E_CERT_WRONG_USAGE",
+        }
+    }
+
+    /// The `ErrorType=` text of a 1010 for this case.
+    pub fn error_type(self) -> &'static str {
+        match self {
+            // Sourced: the seed's 1010.
+            Hresult::WrongPrincipal => "The peer certificate does not contain a matching FQDN",
+            // Synthetic from here on: no real 1010 with these HRESULTs was found.
+            Hresult::UntrustedRoot => {
+                "The peer certificate is not issued by a trusted certification authority"
+            }
+            Hresult::CertExpired => "The peer certificate has expired or is not yet valid",
+            Hresult::CertUnknown => "The peer certificate could not be validated",
+            Hresult::IllegalMessage => "The TLS negotiation with the peer failed",
+            Hresult::CertWrongUsage => {
+                "The peer certificate does not have the required enhanced key usage"
+            }
+        }
+    }
+
+    /// `0x80090322 (SEC_E_WRONG_PRINCIPAL)`, spaced as FEDERATION.md writes it.
+    pub fn render(self) -> String {
+        format!("0x{:08X} ({})", self.value(), self.symbol())
+    }
+}
+
+/// Winsock failures seen when the Edge connects to a peer (1046/1047 parameters).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum Winsock {
+    /// 10054: the peer reset the connection (during TLS: it did not trust our client certificate).
+    ConnReset,
+    /// 10061: nothing listening.
+    ConnRefused,
+    /// 10060: no answer in time.
+    TimedOut,
+    /// 10065: no route to the host.
+    HostUnreachable,
+}
+
+impl Winsock {
+    /// The Winsock error number.
+    pub fn code(self) -> u32 {
+        match self {
+            Winsock::ConnReset => 10054,
+            Winsock::ConnRefused => 10061,
+            Winsock::TimedOut => 10060,
+            Winsock::HostUnreachable => 10065,
+        }
+    }
+
+    /// The `WSAE*` symbol.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Winsock::ConnReset => "WSAECONNRESET",
+            Winsock::ConnRefused => "WSAECONNREFUSED",
+            Winsock::TimedOut => "WSAETIMEDOUT",
+            Winsock::HostUnreachable => "WSAEHOSTUNREACH",
+        }
+    }
+
+    /// `WinsockFailureDescription=`: 10054 is the observed text; the others are the Windows message texts.
+    pub fn description(self) -> &'static str {
+        match self {
+            Winsock::ConnReset => "The peer forced closure of the connection",
+            Winsock::ConnRefused => {
+                "No connection could be made because the target machine actively refused it"
+            }
+            Winsock::TimedOut => {
+                "A connection attempt failed because the connected party did not properly respond after a period of time, or established connection failed because connected host has failed to respond"
+            }
+            Winsock::HostUnreachable => "A socket operation was attempted to an unreachable host",
+        }
+    }
+
+    /// `10054(WSAECONNRESET)`, unspaced as observed.
+    pub fn render(self) -> String {
+        format!("{}({})", self.code(), self.symbol())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// ms-diagnostics
+// ---------------------------------------------------------------------------------------------------------------
+
+/// One `ms-diagnostics` header value: the code and its parameters in wire order (casing differs per code).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct MsDiagnostic {
+    /// The ErrorId, e.g. 1009.
+    pub code: u32,
+    /// Parameters in order, names with their per-code casing, values unquoted.
+    pub params: Vec<(String, String)>,
+}
+
+/// Reason strings, exactly as observed on the wire (notes §1.3), or as FEDERATION.md writes them.
+pub mod reason {
+    /// 1002 (spec text, trailing dot dropped like the other observed forms).
+    pub const FEDERATION_NOT_AUTHORIZED: &str =
+        "From URI not authorized to communicate with federated partners";
+    /// 1008.
+    pub const NO_SRV: &str = "Unable to resolve DNS SRV record";
+    /// 1009.
+    pub const NO_SRV_MATCH: &str = "No match for domain in DNS SRV results";
+    /// 1010.
+    pub const CERT_TRUST: &str = "Certificate trust with another server could not be established";
+    /// 1027.
+    pub const REQUEST_TYPE_NOT_FEDERATED: &str =
+        "Cannot route this type of SIP request to or from federated partners";
+    /// 1034.
+    pub const PEER_NO_DIAGNOSTIC: &str =
+        "Previous hop federated peer did not report diagnostic information";
+    /// 1046. Synthetic: not in the notes' sources; the wording is the one Lync admins quote for connect failures.
+    pub const CONNECT_FAILED: &str = "Failed to connect to a federated peer server";
+    /// 1047.
+    pub const TLS_NEGOTIATION_FAILED: &str =
+        "Failed to complete TLS negotiation with a federated peer server";
+    /// 4005 (FEDERATION.md form, no trailing dot).
+    pub const USER_NOT_FOUND: &str = "Destination URI either not enabled for SIP or does not exist";
+}
+
+impl MsDiagnostic {
+    /// A diagnostic from a code and `(name, value)` pairs.
+    pub fn new(code: u32, params: &[(&str, &str)]) -> Self {
+        MsDiagnostic {
+            code,
+            params: params
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+        }
+    }
+
+    /// The header value in compact form: `1009;reason="…";domain="…";source="…"`.
+    pub fn render(&self) -> String {
+        if self.params.is_empty() {
+            self.code.to_string()
+        } else {
+            format!("{};{}", self.code, render_params(&self.params))
+        }
+    }
+
+    /// The value of a parameter, by exact name.
+    pub fn param(&self, name: &str) -> Option<&str> {
+        self.params
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `reason` parameter.
+    pub fn reason(&self) -> Option<&str> {
+        self.param("reason")
+    }
+
+    /// 1002: the sender (or destination) is not allowed to federate (403). Parameters beyond reason/source: none.
+    pub fn e1002(source: &str) -> Self {
+        Self::new(
+            1002,
+            &[
+                ("reason", reason::FEDERATION_NOT_AUTHORIZED),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1008: no federation SRV record for `domain`.
+    pub fn e1008(domain: &str, source: &str) -> Self {
+        Self::new(
+            1008,
+            &[
+                ("reason", reason::NO_SRV),
+                ("domain", domain),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1009: no SRV target is in `domain`; `fqdns` are the `"T:port"` targets, numbered fqdn1..N.
+    pub fn e1009(domain: &str, fqdns: &[String], source: &str) -> Self {
+        let mut params = vec![
+            ("reason".to_owned(), reason::NO_SRV_MATCH.to_owned()),
+            ("domain".to_owned(), domain.to_owned()),
+        ];
+        for (i, f) in fqdns.iter().enumerate() {
+            params.push((format!("fqdn{}", i + 1), f.clone()));
+        }
+        params.push(("source".to_owned(), source.to_owned()));
+        MsDiagnostic { code: 1009, params }
+    }
+
+    /// 1010: TLS trust with the peer failed; `tls_target` is the SRV target, `peer_server` the certificate name.
+    pub fn e1010(hresult: Hresult, tls_target: &str, peer_server: &str, source: &str) -> Self {
+        Self::new(
+            1010,
+            &[
+                ("reason", reason::CERT_TRUST),
+                ("ErrorType", hresult.error_type()),
+                ("tls-target", tls_target),
+                ("PeerServer", peer_server),
+                ("HRESULT", &hresult.render()),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1027: this request type may not cross federation.
+    pub fn e1027(source: &str) -> Self {
+        Self::new(
+            1027,
+            &[
+                ("reason", reason::REQUEST_TYPE_NOT_FEDERATED),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1034: the federated peer answered an error without its own ms-diagnostics (note the capitalised keys).
+    pub fn e1034(domain: &str, peer_server: &str, source: &str) -> Self {
+        Self::new(
+            1034,
+            &[
+                ("reason", reason::PEER_NO_DIAGNOSTIC),
+                ("Domain", domain),
+                ("PeerServer", peer_server),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1046 (synthetic code choice): the TCP connection to the peer could not be made.
+    pub fn e1046(winsock: Winsock, source: &str) -> Self {
+        Self::new(
+            1046,
+            &[
+                ("reason", reason::CONNECT_FAILED),
+                ("WinsockFailureCode", &winsock.render()),
+                ("WinsockFailureDescription", winsock.description()),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1047: the TLS handshake with the peer failed at the socket level (typically 10054, reset by the peer).
+    pub fn e1047(winsock: Winsock, source: &str) -> Self {
+        Self::new(
+            1047,
+            &[
+                ("reason", reason::TLS_NEGOTIATION_FAILED),
+                ("WinsockFailureCode", &winsock.render()),
+                ("WinsockFailureDescription", winsock.description()),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 4005: unknown local user (404), exactly as FEDERATION.md writes it (reason only).
+    pub fn e4005() -> Self {
+        Self::new(4005, &[("reason", reason::USER_NOT_FOUND)])
+    }
+}
+
+impl fmt::Display for MsDiagnostic {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.render())
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// SIPPROXY result codes
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Severity of an Edge diagnostic record; it also picks the trace level and source line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// `TL WARN(TF_DIAG)`, `SIPAdminLog.cpp(830)`.
+    Warning,
+    /// `TL ERROR(TF_DIAG)`, `SIPAdminLog.cpp(833)`.
+    Error,
+}
+
+impl Severity {
+    /// `warning` / `error`, as in `Severity:`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Severity::Warning => "warning",
+            Severity::Error => "error",
+        }
+    }
+
+    /// `WARN` / `ERROR`, as in the trace level.
+    pub fn level(self) -> &'static str {
+        match self {
+            Severity::Warning => "WARN",
+            Severity::Error => "ERROR",
+        }
+    }
+
+    /// The `SIAdminLog.cpp` line that writes records of this severity (830 / 833 in the seed).
+    pub fn source_line(self) -> u32 {
+        match self {
+            Severity::Warning => 830,
+            Severity::Error => 833,
+        }
+    }
+}
+
+/// A SIPPROXY_E_* result code with its log text and severity.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct ResultCode {
+    /// The HRESULT-style value (printed lower-case hex).
+    pub value: u32,
+    /// The `SIPPROXY_E_*` symbol.
+    pub symbol: &'static str,
+    /// The `Text:` of the record.
+    pub text: &'static str,
+    /// Severity of records carrying this code.
+    pub severity: Severity,
+    /// True when edgesim made the code up (no source found).
+    pub synthetic: bool,
+}
+
+impl ResultCode {
+    /// Sourced (seed): Rule 1 failed inbound. Data: `domain`, `fqdn1..N`.
+    pub const NO_SRV_MATCH: ResultCode = ResultCode {
+        value: 0xc3e9_3d6f,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH",
+        text: "The domain of the message resolved by DNS SRV but none of the FQDNs is in the same domain",
+        severity: Severity::Warning,
+        synthetic: false,
+    };
+    /// Sourced (seed): Rule 2 failed inbound. Data: `expectedfqdn`, `certName`, `info`.
+    pub const CERT_MISMATCH: ResultCode = ResultCode {
+        value: 0xc3e9_3d67,
+        symbol: "SIPPROXY_E_ROUTING_MSG_CERT_MISMATCH",
+        text: "Message cannot be routed because the peer's certificate does not contain a matching FQDN",
+        severity: Severity::Error,
+        synthetic: false,
+    };
+    /// Synthetic: inbound sender domain has no usable federation SRV. Data: `domain`, `reason` (failure kind).
+    pub const NO_SRV: ResultCode = ResultCode {
+        value: 0xc3e9_3e01,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_DOMAIN_NO_SRV",
+        text: "The domain of the message could not be resolved by DNS SRV",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: inbound sender domain is on the blocked list. Data: `domain`.
+    pub const BLOCKED_DOMAIN: ResultCode = ResultCode {
+        value: 0xc3e9_3e02,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_BLOCKED_DOMAIN",
+        text: "The domain of the message is blocked by the federation policy",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: inbound sender domain is not allowed and partner discovery is off. Data: `domain`.
+    pub const DOMAIN_NOT_ALLOWED: ResultCode = ResultCode {
+        value: 0xc3e9_3e03,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_DOMAIN_NOT_ALLOWED",
+        text: "The domain of the message is not an allowed federated domain and partner discovery is disabled",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: the peer's client certificate was refused at the TLS handshake. Data: `reason`, `certName`.
+    pub const CLIENT_CERT_REJECTED: ResultCode = ResultCode {
+        value: 0xc3e9_3e04,
+        symbol: "SIPPROXY_E_TLS_CLIENT_CERT_REJECTED",
+        text: "The TLS negotiation was aborted because the peer's client certificate is not acceptable",
+        severity: Severity::Error,
+        synthetic: true,
+    };
+    /// Synthetic: the peer certificate has an EKU extension without Client Authentication. Data: `certName`, `info`.
+    pub const CERT_NO_CLIENT_AUTH: ResultCode = ResultCode {
+        value: 0xc3e9_3e05,
+        symbol: "SIPPROXY_E_ROUTING_MSG_CERT_NO_CLIENT_AUTH",
+        text: "Message cannot be routed because the peer's certificate does not allow Client Authentication",
+        severity: Severity::Error,
+        synthetic: true,
+    };
+
+    /// `0xc3e93d6f SIPPROXY_E_…`, as after `Result-Code:`.
+    pub fn render(&self) -> String {
+        format!("0x{:08x} {}", self.value, self.symbol)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Log record
+// ---------------------------------------------------------------------------------------------------------------
+
+/// One Edge diagnostic record (`SIPAdminLog::WriteDiagnosticEvent`), without its trace-line context.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct LogRecord {
+    /// `warning` or `error`.
+    pub severity: Severity,
+    /// The SIPPROXY code; its text is the record's `Text:`.
+    pub result_code: ResultCode,
+    /// The request line, e.g. `INVITE sip:stejanss@skype.lab SIP/2.0`.
+    pub start_line: String,
+    /// The Call-ID.
+    pub call_id: String,
+    /// The CSeq value, e.g. `2066245576 INVITE`.
+    pub cseq: String,
+    /// The peer: certificate name and source port, e.g. `vcse.steven.lab:25002`.
+    pub peer: String,
+    /// `Data:` pairs, in order.
+    pub data: Vec<(String, String)>,
+}
+
+/// The trace-line context a record is written with (process, thread, time, sequence, record id).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogContext {
+    /// The Edge machine name, e.g. `sfvedge` (printed `[sfvedge\sfvedge]`).
+    pub edge_host: String,
+    /// Process id (4 hex digits in the trace).
+    pub pid: u32,
+    /// Thread id (4 hex digits in the trace).
+    pub tid: u32,
+    /// When the record was written; printed as UTC.
+    pub timestamp: OffsetDateTime,
+    /// Trace sequence number (8 hex digits).
+    pub seq: u32,
+    /// Record id in brackets.
+    pub record_id: u64,
+}
+
+impl LogRecord {
+    /// A record for `result_code`, taking its severity from the code.
+    pub fn new(
+        result_code: ResultCode,
+        start_line: &str,
+        call_id: &str,
+        cseq: &str,
+        peer: &str,
+        data: Vec<(String, String)>,
+    ) -> Self {
+        LogRecord {
+            severity: result_code.severity,
+            result_code,
+            start_line: start_line.to_owned(),
+            call_id: call_id.to_owned(),
+            cseq: cseq.to_owned(),
+            peer: peer.to_owned(),
+            data,
+        }
+    }
+
+    /// The value of a `Data:` key.
+    pub fn data_value(&self, key: &str) -> Option<&str> {
+        self.data
+            .iter()
+            .find(|(k, _)| k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// The `Data:` value, `k="v";k2="v2"`.
+    pub fn render_data(&self) -> String {
+        render_params(&self.data)
+    }
+
+    /// The two lines of the record (header, body) joined by `\n`, no trailing newline; layout of FEDERATION.md.
+    pub fn render(&self, ctx: &LogContext) -> String {
+        let t = ctx.timestamp.to_offset(time::UtcOffset::UTC);
+        let host = line_safe(&ctx.edge_host);
+        format!(
+            "TL {level}(TF_DIAG) [{host}\\{host}]{pid:04X}.{tid:04X}::{mo:02}/{d:02}/{y:04}-{h:02}:{mi:02}:{s:02}.{ms:03}.{seq:08X} \
+             (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp({line})) [{id}] $$begin record\n\
+             Severity: {sev} Text: {text} Result-Code: {rc} SIP-Start-Line: {sl} SIP-Call-ID: {cid} SIP-CSeq: {cseq} \
+             Peer: {peer} Data: {data} $$end_record",
+            level = self.severity.level(),
+            pid = ctx.pid,
+            tid = ctx.tid,
+            mo = u8::from(t.month()),
+            d = t.day(),
+            y = t.year(),
+            h = t.hour(),
+            mi = t.minute(),
+            s = t.second(),
+            ms = t.millisecond(),
+            seq = ctx.seq,
+            line = self.severity.source_line(),
+            id = ctx.record_id,
+            sev = self.severity.as_str(),
+            text = self.result_code.text,
+            rc = self.result_code.render(),
+            sl = line_safe(&self.start_line),
+            cid = line_safe(&self.call_id),
+            cseq = line_safe(&self.cseq),
+            peer = line_safe(&self.peer),
+            data = self.render_data(),
+        )
+    }
+}
+
+// ---------------------------------------------------------------------------------------------------------------
+// Decision events (--events FILE)
+// ---------------------------------------------------------------------------------------------------------------
+
+/// Serialises `(k, v)` pairs as a JSON object, keeping their order.
+fn pairs_as_map<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
+    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
+}
+
+/// Serialises a timestamp as RFC 3339.
+fn rfc3339<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::Error;
+    let text = t
+        .format(&time::format_description::well_known::Rfc3339)
+        .map_err(S::Error::custom)?;
+    s.serialize_str(&text)
+}
+
+/// Accept or reject, as written in an event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum VerdictKind {
+    /// The request passed the federation rules.
+    Accept,
+    /// The request was refused.
+    Reject,
+}
+
+/// One decision, written as one JSON line to `--events FILE`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct DecisionEvent {
+    /// When the decision was made (RFC 3339).
+    #[serde(serialize_with = "rfc3339")]
+    pub time: OffsetDateTime,
+    /// Remote socket address, `ip:port`.
+    pub remote: String,
+    /// Display name of the peer certificate, if one was presented.
+    pub peer_cert: Option<String>,
+    /// SIP method.
+    pub method: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// Sender (inbound) or target (outbound) domain.
+    pub domain: Option<String>,
+    /// Accept or reject.
+    pub verdict: VerdictKind,
+    /// SIP status sent (0 when the request was accepted and the status is the user's business).
+    pub status: u16,
+    /// ms-diagnostics code, if any.
+    pub ms_diagnostics_code: Option<u32>,
+    /// Full ms-diagnostics header value, if any.
+    pub ms_diagnostics: Option<String>,
+    /// `0x… SIPPROXY_E_…`, if a log record was written.
+    pub result_code: Option<String>,
+    /// Log record Data pairs.
+    #[serde(serialize_with = "pairs_as_map")]
+    pub log_data: Vec<(String, String)>,
+    /// Plain-language explanation and fix.
+    pub explanation: Option<String>,
+}
+
+/// The request-side facts of a decision event; the verdict fills in the rest (`policy::Verdict::to_event`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EventContext {
+    /// When the decision was made.
+    pub time: OffsetDateTime,
+    /// Remote socket address, `ip:port`.
+    pub remote: String,
+    /// Display name of the peer certificate.
+    pub peer_cert: Option<String>,
+    /// SIP method.
+    pub method: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// Sender (inbound) or target (outbound) domain.
+    pub domain: Option<String>,
+}
+
+impl DecisionEvent {
+    /// The event as one JSON line (no trailing newline).
+    pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
+        serde_json::to_string(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use time::macros::datetime;
+
+    fn ctx(pid: u32, tid: u32, ts: OffsetDateTime, seq: u32, id: u64) -> LogContext {
+        LogContext {
+            edge_host: "sfvedge".into(),
+            pid,
+            tid,
+            timestamp: ts,
+            seq,
+            record_id: id,
+        }
+    }
+
+    fn kv(k: &str, v: &str) -> (String, String) {
+        (k.to_owned(), v.to_owned())
+    }
+
+    #[test]
+    fn seed_record_no_srv_match() {
+        let rec = LogRecord::new(
+            ResultCode::NO_SRV_MATCH,
+            "INVITE sip:stejanss@skype.lab SIP/2.0",
+            "f1b3ad5d-183b-4632-b210-c2f9bec71960",
+            "2066245576 INVITE",
+            "vcse.steven.lab:25002",
+            vec![
+                kv("domain", "acano.steven.lab"),
+                kv("fqdn1", "vcse.steven.lab:5061"),
+            ],
+        );
+        let got = rec.render(&ctx(
+            0x0584,
+            0x0A44,
+            datetime!(2017-03-02 07:10:46.230 UTC),
+            0x773E,
+            156659184,
+        ));
+        let want = "TL WARN(TF_DIAG) [sfvedge\\sfvedge]0584.0A44::03/02/2017-07:10:46.230.0000773E (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp(830)) [156659184] $$begin record\n\
+Severity: warning Text: The domain of the message resolved by DNS SRV but none of the FQDNs is in the same domain Result-Code: 0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH SIP-Start-Line: INVITE sip:stejanss@skype.lab SIP/2.0 SIP-Call-ID: f1b3ad5d-183b-4632-b210-c2f9bec71960 SIP-CSeq: 2066245576 INVITE Peer: vcse.steven.lab:25002 Data: domain=\"acano.steven.lab\";fqdn1=\"vcse.steven.lab:5061\" $$end_record";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn seed_record_cert_mismatch() {
+        let rec = LogRecord::new(
+            ResultCode::CERT_MISMATCH,
+            "INVITE sip:stejanss@skype.lab SIP/2.0",
+            "e144704c-1dd0-4ea7-929f-77e7e071c24c",
+            "1567605805 INVITE",
+            "vcse.steven.lab:25001",
+            vec![
+                kv("expectedfqdn", "vcse.acano.steven.lab"),
+                kv("certName", "vcse.steven.lab"),
+                kv(
+                    "info",
+                    "The peer certificate does not contain a matching FQDN",
+                ),
+            ],
+        );
+        let got = rec.render(&ctx(
+            0x0B60,
+            0x0D6C,
+            datetime!(2017-03-02 06:30:40.025 UTC),
+            0x5602,
+            3634190282,
+        ));
+        let want = "TL ERROR(TF_DIAG) [sfvedge\\sfvedge]0B60.0D6C::03/02/2017-06:30:40.025.00005602 (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp(833)) [3634190282] $$begin record\n\
+Severity: error Text: Message cannot be routed because the peer's certificate does not contain a matching FQDN Result-Code: 0xc3e93d67 SIPPROXY_E_ROUTING_MSG_CERT_MISMATCH SIP-Start-Line: INVITE sip:stejanss@skype.lab SIP/2.0 SIP-Call-ID: e144704c-1dd0-4ea7-929f-77e7e071c24c SIP-CSeq: 1567605805 INVITE Peer: vcse.steven.lab:25001 Data: expectedfqdn=\"vcse.acano.steven.lab\";certName=\"vcse.steven.lab\";info=\"The peer certificate does not contain a matching FQDN\" $$end_record";
+        assert_eq!(got, want);
+    }
+
+    #[test]
+    fn record_time_is_printed_in_utc() {
+        let rec = LogRecord::new(
+            ResultCode::NO_SRV,
+            "OPTIONS sip:x SIP/2.0",
+            "c",
+            "1 OPTIONS",
+            "p:1",
+            vec![],
+        );
+        let got = rec.render(&ctx(1, 2, datetime!(2017-03-02 08:10:46.230 +01:00), 3, 4));
+        assert!(got.contains("::03/02/2017-07:10:46.230.00000003 "), "{got}");
+        assert!(got.contains(" Data:  $$end_record"), "{got}");
+    }
+
+    #[test]
+    fn seed_1009_header() {
+        let d = MsDiagnostic::e1009(
+            "cms.steven.lab",
+            &["vcse.sub.cms.steven.lab:5061".to_owned()],
+            "sip.skype.lab",
+        );
+        assert_eq!(
+            d.render(),
+            "1009;reason=\"No match for domain in DNS SRV results\";domain=\"cms.steven.lab\";fqdn1=\"vcse.sub.cms.steven.lab:5061\";source=\"sip.skype.lab\""
+        );
+    }
+
+    #[test]
+    fn seed_1010_header() {
+        let d = MsDiagnostic::e1010(
+            Hresult::WrongPrincipal,
+            "vcse.cms.steven.lab",
+            "vcse.steven.lab",
+            "sip.skype.lab",
+        );
+        assert_eq!(
+            d.render(),
+            "1010;reason=\"Certificate trust with another server could not be established\";ErrorType=\"The peer certificate does not contain a matching FQDN\";tls-target=\"vcse.cms.steven.lab\";PeerServer=\"vcse.steven.lab\";HRESULT=\"0x80090322 (SEC_E_WRONG_PRINCIPAL)\";source=\"sip.skype.lab\""
+        );
+    }
+
+    #[test]
+    fn hresult_renderings() {
+        assert_eq!(
+            Hresult::UntrustedRoot.render(),
+            "0x80090325 (SEC_E_UNTRUSTED_ROOT)"
+        );
+        assert_eq!(
+            Hresult::CertExpired.render(),
+            "0x80090328 (SEC_E_CERT_EXPIRED)"
+        );
+        assert_eq!(
+            Hresult::CertUnknown.render(),
+            "0x80090327 (SEC_E_CERT_UNKNOWN)"
+        );
+        assert_eq!(
+            Hresult::IllegalMessage.render(),
+            "0x80090326 (SEC_E_ILLEGAL_MESSAGE)"
+        );
+        assert_eq!(
+            Hresult::CertWrongUsage.render(),
+            "0x80090349 (SEC_E_CERT_WRONG_USAGE)"
+        );
+    }
+
+    #[test]
+    fn other_headers() {
+        assert_eq!(
+            MsDiagnostic::e1008("acano.steven.lab", "sip.skype.lab").render(),
+            "1008;reason=\"Unable to resolve DNS SRV record\";domain=\"acano.steven.lab\";source=\"sip.skype.lab\""
+        );
+        assert_eq!(
+            MsDiagnostic::e1047(Winsock::ConnReset, "sip.skype.lab").render(),
+            "1047;reason=\"Failed to complete TLS negotiation with a federated peer server\";WinsockFailureCode=\"10054(WSAECONNRESET)\";WinsockFailureDescription=\"The peer forced closure of the connection\";source=\"sip.skype.lab\""
+        );
+        assert_eq!(
+            MsDiagnostic::e1046(Winsock::ConnRefused, "sip.skype.lab").render(),
+            "1046;reason=\"Failed to connect to a federated peer server\";WinsockFailureCode=\"10061(WSAECONNREFUSED)\";WinsockFailureDescription=\"No connection could be made because the target machine actively refused it\";source=\"sip.skype.lab\""
+        );
+        assert_eq!(
+            MsDiagnostic::e1034("steven.lab", "vcse.steven.lab", "sip.skype.lab").render(),
+            "1034;reason=\"Previous hop federated peer did not report diagnostic information\";Domain=\"steven.lab\";PeerServer=\"vcse.steven.lab\";source=\"sip.skype.lab\""
+        );
+        assert_eq!(
+            MsDiagnostic::e4005().render(),
+            "4005;reason=\"Destination URI either not enabled for SIP or does not exist\""
+        );
+        assert_eq!(
+            MsDiagnostic::e1002("sip.skype.lab").render(),
+            "1002;reason=\"From URI not authorized to communicate with federated partners\";source=\"sip.skype.lab\""
+        );
+        assert_eq!(
+            MsDiagnostic::e1027("sip.skype.lab").render(),
+            "1027;reason=\"Cannot route this type of SIP request to or from federated partners\";source=\"sip.skype.lab\""
+        );
+    }
+
+    #[test]
+    fn peer_values_cannot_break_out_of_quotes_or_lines() {
+        let d = MsDiagnostic::new(1008, &[("domain", "evil\"\r\nX-Injected: 1\\")]);
+        assert_eq!(d.render(), "1008;domain=\"evil\\\"X-Injected: 1\\\\\"");
+    }
+
+    #[test]
+    fn event_json_line() {
+        let ev = DecisionEvent {
+            time: datetime!(2017-03-02 07:10:46.230 UTC),
+            remote: "10.48.36.47:25002".into(),
+            peer_cert: Some("vcse.steven.lab".into()),
+            method: "INVITE".into(),
+            call_id: "c1".into(),
+            domain: Some("acano.steven.lab".into()),
+            verdict: VerdictKind::Reject,
+            status: 504,
+            ms_diagnostics_code: Some(1009),
+            ms_diagnostics: Some("1009;…".into()),
+            result_code: Some(ResultCode::NO_SRV_MATCH.render()),
+            log_data: vec![
+                kv("domain", "acano.steven.lab"),
+                kv("fqdn1", "vcse.steven.lab:5061"),
+            ],
+            explanation: None,
+        };
+        let line = ev.to_json_line().unwrap();
+        assert!(
+            line.starts_with("{\"time\":\"2017-03-02T07:10:46.23Z\""),
+            "{line}"
+        );
+        assert!(line.contains("\"verdict\":\"reject\""), "{line}");
+        assert!(
+            line.contains(
+                "\"log_data\":{\"domain\":\"acano.steven.lab\",\"fqdn1\":\"vcse.steven.lab:5061\"}"
+            ),
+            "{line}"
+        );
+        assert!(!line.contains('\n'));
+    }
+}
