@@ -82,3 +82,6 @@ pub enum ChainStatus {
     /// Anything else webpki refused, with its reason.
     Invalid(String),
 }
+
+#[cfg(test)]
+mod tests;
