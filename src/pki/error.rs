@@ -1,14 +1,17 @@
 //! Errors of the pki layer. Configuration errors name the file and say how to fix it.
+//!
+//! I/O causes are fields named `cause`, not `source`: the message already includes them, and a `source`
+//! would make `anyhow`'s `{:#}` print them twice.
 
 use std::path::PathBuf;
 
 /// What went wrong reading, issuing or configuring certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    #[error("cannot read certificate file {}: {source} — give a PEM or DER certificate", path.display())]
+    #[error("cannot read certificate file {}: {cause} — give a PEM or DER certificate", path.display())]
     ReadCert {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{origin}: no certificate found — give a PEM file with a BEGIN CERTIFICATE block, or a DER certificate"
@@ -17,11 +20,11 @@ pub enum PkiError {
     #[error("{origin}: not a valid X.509 certificate ({reason}) — give a PEM or DER certificate")]
     BadCertificate { origin: String, reason: String },
     #[error(
-        "cannot read key file {}: {source} — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)", path.display()
+        "cannot read key file {}: {cause} — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)", path.display()
     )]
     ReadKey {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error(
         "{origin}: no private key found ({reason}) — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)"
@@ -31,10 +34,10 @@ pub enum PkiError {
         "{origin}: cannot be used as a trust anchor ({reason}) — give the CA certificate (PEM or DER)"
     )]
     BadAnchor { origin: String, reason: String },
-    #[error("cannot write {}: {source} — check that the directory exists and is writable", path.display())]
+    #[error("cannot write {}: {cause} — check that the directory exists and is writable", path.display())]
     Write {
         path: PathBuf,
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),

@@ -140,9 +140,9 @@ pub fn parse_certs(bytes: &[u8], origin: &str) -> Result<Vec<CertificateDer<'sta
 
 /// Loads a certificate chain (leaf first) from a PEM or DER file.
 pub fn load_pem_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
-    let bytes = std::fs::read(path).map_err(|source| PkiError::ReadCert {
+    let bytes = std::fs::read(path).map_err(|cause| PkiError::ReadCert {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     parse_certs(&bytes, &path.display().to_string())
 }
@@ -162,9 +162,9 @@ pub fn parse_key(bytes: &[u8], origin: &str) -> Result<PrivateKeyDer<'static>, P
 
 /// Loads a private key from a PEM or DER file.
 pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
-    let bytes = std::fs::read(path).map_err(|source| PkiError::ReadKey {
+    let bytes = std::fs::read(path).map_err(|cause| PkiError::ReadKey {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     parse_key(&bytes, &path.display().to_string())
 }

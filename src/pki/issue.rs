@@ -227,13 +227,13 @@ impl LabCa {
 
     /// Loads a CA from its certificate file (PEM, the CA first, then its parents) and PEM key file.
     pub fn load(cert_path: &Path, key_path: &Path) -> Result<Self, PkiError> {
-        let cert_pem = std::fs::read_to_string(cert_path).map_err(|source| PkiError::ReadCert {
+        let cert_pem = std::fs::read_to_string(cert_path).map_err(|cause| PkiError::ReadCert {
             path: cert_path.to_path_buf(),
-            source,
+            cause,
         })?;
-        let key_pem = std::fs::read_to_string(key_path).map_err(|source| PkiError::ReadKey {
+        let key_pem = std::fs::read_to_string(key_path).map_err(|cause| PkiError::ReadKey {
             path: key_path.to_path_buf(),
-            source,
+            cause,
         })?;
         let origin = cert_path.display().to_string();
         let chain = parse_certs(cert_pem.as_bytes(), &origin)?;
@@ -319,18 +319,18 @@ impl LabCa {
 }
 
 fn write_public(path: &Path, contents: &str) -> Result<(), PkiError> {
-    std::fs::write(path, contents).map_err(|source| PkiError::Write {
+    std::fs::write(path, contents).map_err(|cause| PkiError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     })
 }
 
 /// Writes a private key readable by its owner only (0600), also when the file already existed.
 fn write_secret(path: &Path, contents: &str) -> Result<(), PkiError> {
     use std::io::Write;
-    let err = |source| PkiError::Write {
+    let err = |cause| PkiError::Write {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create(true).truncate(true);
