@@ -204,3 +204,41 @@ async fn strict_verifier_refuses_in_handshake() {
         Err("received fatal alert: CertificateRequired".to_string())
     );
 }
+
+#[tokio::test]
+async fn every_connection_is_a_full_handshake() {
+    // Resumed handshakes skip the verifiers; the Edge configs must never resume.
+    let lab = lab();
+    let server = server_config(&lab.edge, ClientAuthMode::Required, lab.anchors.hints()).unwrap();
+    let client = client_config(Some(&lab.peer)).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let task = tokio::spawn(async move {
+        let mut seen = Vec::new();
+        for _ in 0..3 {
+            let (tcp, _) = listener.accept().await.unwrap();
+            let mut tls = TlsAcceptor::from(server.clone()).accept(tcp).await.unwrap();
+            let conn = tls.get_ref().1;
+            seen.push((conn.handshake_kind(), peer_chain(conn).len()));
+            tls.write_all(b"bye\n").await.unwrap();
+            tls.shutdown().await.unwrap();
+        }
+        seen
+    });
+    for _ in 0..3 {
+        let tcp = TcpStream::connect(addr).await.unwrap();
+        let name = ServerName::try_from("sip.skype.lab").unwrap();
+        let mut tls = TlsConnector::from(client.clone())
+            .connect(name, tcp)
+            .await
+            .unwrap();
+        let mut buf = Vec::new();
+        tls.read_to_end(&mut buf).await.unwrap();
+        assert_eq!(
+            tls.get_ref().1.handshake_kind(),
+            Some(rustls::HandshakeKind::Full)
+        );
+    }
+    let full = Some(rustls::HandshakeKind::Full);
+    assert_eq!(task.await.unwrap(), vec![(full, 2), (full, 2), (full, 2)]);
+}
