@@ -1,0 +1,156 @@
+//! Chain, validity and EKU checks with webpki. Names are not checked here: that is [`super::names_match`].
+//!
+//! Trust anchors come from lab CA files only (no system roots: the Edge labs use private CAs, and
+//! keeping the public root set out avoids a dependency; a public-CA peer needs its root given as a file).
+
+use std::path::Path;
+
+use rustls::DistinguishedName;
+use rustls_pki_types::{CertificateDer, TrustAnchor, UnixTime};
+use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
+use x509_parser::prelude::{FromDer, X509Certificate};
+
+use super::facts::load_pem_chain;
+use super::{ChainStatus, PkiError};
+
+/// Which purpose the chain must allow (EKU "required if present"; anyExtendedKeyUsage also counts).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub enum Usage {
+    /// TLS server certificate (the Edge calling the peer).
+    ServerAuth,
+    /// TLS client certificate (the peer calling the Edge).
+    ClientAuth,
+    /// Chain and validity only.
+    Any,
+}
+
+const OID_SERVER_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 1];
+const OID_CLIENT_AUTH: &[usize] = &[1, 3, 6, 1, 5, 5, 7, 3, 2];
+const OID_ANY_EKU: &[usize] = &[2, 5, 29, 37, 0];
+
+impl ExtendedKeyUsageValidator for Usage {
+    fn validate(&self, iter: KeyPurposeIdIter<'_, '_>) -> Result<(), webpki::Error> {
+        let mut present = Vec::new();
+        for id in iter {
+            present.push(id?.to_decoded_oid());
+        }
+        let (required, usage) = match self {
+            Usage::ServerAuth => (OID_SERVER_AUTH, webpki::KeyUsage::server_auth()),
+            Usage::ClientAuth => (OID_CLIENT_AUTH, webpki::KeyUsage::client_auth()),
+            Usage::Any => return Ok(()),
+        };
+        // webpki's own KeyUsage ignores anyExtendedKeyUsage; CertFacts counts it, so this does too.
+        if present.is_empty() || present.iter().any(|o| o == required || o == OID_ANY_EKU) {
+            Ok(())
+        } else {
+            Err(webpki::Error::RequiredEkuNotFoundContext(
+                webpki::RequiredEkuNotFoundContext {
+                    required: usage,
+                    present,
+                },
+            ))
+        }
+    }
+}
+
+/// The CAs the Edge trusts, plus their subjects for the TLS CertificateRequest CA list.
+#[derive(Debug, Clone, Default)]
+pub struct TrustAnchors {
+    anchors: Vec<TrustAnchor<'static>>,
+    hints: Vec<DistinguishedName>,
+}
+
+impl TrustAnchors {
+    /// Anchors from DER CA certificates; `origin` names them in errors.
+    pub fn from_certs(certs: &[CertificateDer<'_>], origin: &str) -> Result<Self, PkiError> {
+        let mut out = TrustAnchors::default();
+        for der in certs {
+            out.add(der, origin)?;
+        }
+        Ok(out)
+    }
+
+    /// Anchors from PEM or DER files (every certificate in each file becomes an anchor).
+    pub fn from_files<P: AsRef<Path>>(paths: &[P]) -> Result<Self, PkiError> {
+        let mut out = TrustAnchors::default();
+        for path in paths {
+            let path = path.as_ref();
+            let origin = path.display().to_string();
+            for der in load_pem_chain(path)? {
+                out.add(&der, &origin)?;
+            }
+        }
+        Ok(out)
+    }
+
+    /// Adds one CA certificate.
+    pub fn add(&mut self, der: &CertificateDer<'_>, origin: &str) -> Result<(), PkiError> {
+        let bad = |reason: String| PkiError::BadAnchor {
+            origin: origin.to_string(),
+            reason,
+        };
+        let anchor = webpki::anchor_from_trusted_cert(der)
+            .map_err(|e| bad(e.to_string()))?
+            .to_owned();
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        self.hints
+            .push(DistinguishedName::from(cert.subject().as_raw().to_vec()));
+        self.anchors.push(anchor);
+        Ok(())
+    }
+
+    /// The webpki trust anchors.
+    pub fn anchors(&self) -> &[TrustAnchor<'static>] {
+        &self.anchors
+    }
+
+    /// CA subjects to send in the CertificateRequest (Schannel clients pick their certificate with it).
+    pub fn hints(&self) -> Vec<DistinguishedName> {
+        self.hints.clone()
+    }
+
+    /// True when no CA was given.
+    pub fn is_empty(&self) -> bool {
+        self.anchors.is_empty()
+    }
+}
+
+/// Verifies `chain` (leaf first, then intermediates) against `anchors` for `usage` at `now`.
+pub fn verify_chain(
+    chain: &[CertificateDer<'_>],
+    anchors: &TrustAnchors,
+    usage: Usage,
+    now: UnixTime,
+) -> ChainStatus {
+    let Some((leaf, intermediates)) = chain.split_first() else {
+        return ChainStatus::Missing;
+    };
+    let ee = match EndEntityCert::try_from(leaf) {
+        Ok(ee) => ee,
+        Err(e) => return map_error(e),
+    };
+    match ee.verify_for_usage(
+        webpki::ALL_VERIFICATION_ALGS,
+        anchors.anchors(),
+        intermediates,
+        now,
+        usage,
+        None,
+        None,
+    ) {
+        Ok(_) => ChainStatus::Trusted,
+        Err(e) => map_error(e),
+    }
+}
+
+fn map_error(e: webpki::Error) -> ChainStatus {
+    match e {
+        webpki::Error::UnknownIssuer => ChainStatus::UntrustedRoot,
+        webpki::Error::CertExpired { .. } => ChainStatus::Expired,
+        webpki::Error::CertNotValidYet { .. } => ChainStatus::NotYetValid,
+        #[allow(deprecated)]
+        webpki::Error::RequiredEkuNotFound => ChainStatus::WrongUsage,
+        webpki::Error::RequiredEkuNotFoundContext(_) => ChainStatus::WrongUsage,
+        other => ChainStatus::Invalid(format!("{other:?}")),
+    }
+}

@@ -1,0 +1,48 @@
+//! Errors of the pki layer. Configuration errors name the file and say how to fix it.
+//!
+//! I/O causes are fields named `cause`, not `source`: the message already includes them, and a `source`
+//! would make `anyhow`'s `{:#}` print them twice.
+
+use std::path::PathBuf;
+
+/// What went wrong reading, issuing or configuring certificates.
+#[derive(Debug, thiserror::Error)]
+pub enum PkiError {
+    #[error("cannot read certificate file {}: {cause} — give a PEM or DER certificate", path.display())]
+    ReadCert {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(
+        "{origin}: no certificate found — give a PEM file with a BEGIN CERTIFICATE block, or a DER certificate"
+    )]
+    NoCertificate { origin: String },
+    #[error("{origin}: not a valid X.509 certificate ({reason}) — give a PEM or DER certificate")]
+    BadCertificate { origin: String, reason: String },
+    #[error(
+        "cannot read key file {}: {cause} — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)", path.display()
+    )]
+    ReadKey {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error(
+        "{origin}: no private key found ({reason}) — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)"
+    )]
+    BadKey { origin: String, reason: String },
+    #[error(
+        "{origin}: cannot be used as a trust anchor ({reason}) — give the CA certificate (PEM or DER)"
+    )]
+    BadAnchor { origin: String, reason: String },
+    #[error("cannot write {}: {cause} — check that the directory exists and is writable", path.display())]
+    Write {
+        path: PathBuf,
+        cause: std::io::Error,
+    },
+    #[error("certificate generation failed: {0}")]
+    Generate(#[from] rcgen::Error),
+    #[error(
+        "TLS configuration refused the certificate or key: {0} — check that the key matches the certificate"
+    )]
+    Tls(#[from] rustls::Error),
+}

@@ -1,0 +1,170 @@
+//! Certificate facts (x509-parser) and loading certificates and keys from PEM or DER files.
+
+use std::path::Path;
+
+use rustls_pki_types::pem::PemObject;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+
+use super::{CertFacts, Eku, PkiError};
+
+const SECONDS_PER_DAY: i64 = 86_400;
+
+impl CertFacts {
+    /// Parses one DER certificate into the facts the Edge rules read.
+    pub fn from_der(der: &[u8]) -> Result<CertFacts, PkiError> {
+        Self::from_der_named(der, "certificate")
+    }
+
+    /// Like [`CertFacts::from_der`], with `origin` (a file name) in the error message.
+    pub fn from_der_named(der: &[u8], origin: &str) -> Result<CertFacts, PkiError> {
+        let bad = |reason: String| PkiError::BadCertificate {
+            origin: origin.to_string(),
+            reason,
+        };
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        if !rest.is_empty() {
+            return Err(bad(format!(
+                "{} bytes of trailing data after the certificate",
+                rest.len()
+            )));
+        }
+        let san_dns = cert
+            .subject_alternative_name()
+            .map_err(|e| bad(format!("subjectAltName: {e}")))?
+            .map(|san| {
+                san.value
+                    .general_names
+                    .iter()
+                    .filter_map(|g| match g {
+                        GeneralName::DNSName(d) => Some(d.to_string()),
+                        _ => None,
+                    })
+                    .collect()
+            });
+        let common_names = cert
+            .subject()
+            .iter_common_name()
+            .filter_map(|a| a.as_str().ok().map(str::to_string))
+            .collect();
+        let eku = cert
+            .extended_key_usage()
+            .map_err(|e| bad(format!("extendedKeyUsage: {e}")))?
+            .map(|e| Eku {
+                server_auth: e.value.server_auth,
+                client_auth: e.value.client_auth,
+                any: e.value.any,
+            });
+        let is_ca = cert
+            .basic_constraints()
+            .map_err(|e| bad(format!("basicConstraints: {e}")))?
+            .is_some_and(|b| b.value.ca);
+        let validity = cert.validity();
+        Ok(CertFacts {
+            common_names,
+            san_dns,
+            eku,
+            not_before: validity.not_before.timestamp(),
+            not_after: validity.not_after.timestamp(),
+            issuer: cert.issuer().to_string(),
+            subject: cert.subject().to_string(),
+            serial: cert.raw_serial_as_string(),
+            is_ca,
+        })
+    }
+
+    /// Whole days until `not_after` at `now` (Unix seconds); negative once expired.
+    pub fn days_left(&self, now: i64) -> i64 {
+        (self.not_after - now).div_euclid(SECONDS_PER_DAY)
+    }
+
+    /// True when `now` (Unix seconds) is inside the validity window.
+    pub fn is_valid_at(&self, now: i64) -> bool {
+        self.not_before <= now && now <= self.not_after
+    }
+
+    /// True when any SAN dNSName or CN is a wildcard name.
+    pub fn has_wildcard(&self) -> bool {
+        self.common_names.iter().any(|n| is_wildcard_name(n))
+            || self.san_dns.iter().flatten().any(|n| is_wildcard_name(n))
+    }
+
+    /// Usable as a TLS server certificate: no EKU extension, or serverAuth / anyExtendedKeyUsage in it.
+    pub fn allows_server_auth(&self) -> bool {
+        self.eku.is_none_or(|e| e.server_auth || e.any)
+    }
+
+    /// Usable as a TLS client certificate: no EKU extension, or clientAuth / anyExtendedKeyUsage in it.
+    pub fn allows_client_auth(&self) -> bool {
+        self.eku.is_none_or(|e| e.client_auth || e.any)
+    }
+
+    /// The 2026–2027 public-CA change: serverAuth present, clientAuth missing (Cisco FN74362).
+    pub fn lacks_client_auth_only(&self) -> bool {
+        self.allows_server_auth() && !self.allows_client_auth()
+    }
+}
+
+/// True for a wildcard name such as `*.steven.lab` (any `*` in the name).
+pub fn is_wildcard_name(name: &str) -> bool {
+    name.contains('*')
+}
+
+fn looks_like_pem(bytes: &[u8]) -> bool {
+    bytes.windows(11).any(|w| w == b"-----BEGIN ")
+}
+
+/// Parses PEM (all CERTIFICATE blocks, in order) or one DER certificate; `origin` names the source in errors.
+pub fn parse_certs(bytes: &[u8], origin: &str) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let certs: Vec<CertificateDer<'static>> = if looks_like_pem(bytes) {
+        CertificateDer::pem_slice_iter(bytes)
+            .collect::<Result<_, _>>()
+            .map_err(|e| PkiError::BadCertificate {
+                origin: origin.to_string(),
+                reason: format!("PEM: {e}"),
+            })?
+    } else {
+        vec![CertificateDer::from(bytes.to_vec())]
+    };
+    if certs.is_empty() {
+        return Err(PkiError::NoCertificate {
+            origin: origin.to_string(),
+        });
+    }
+    // Parse each one now so a bad file is reported here, by name, not later in a handshake.
+    for der in &certs {
+        CertFacts::from_der_named(der, origin)?;
+    }
+    Ok(certs)
+}
+
+/// Loads a certificate chain (leaf first) from a PEM or DER file.
+pub fn load_pem_chain(path: &Path) -> Result<Vec<CertificateDer<'static>>, PkiError> {
+    let bytes = std::fs::read(path).map_err(|cause| PkiError::ReadCert {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    parse_certs(&bytes, &path.display().to_string())
+}
+
+/// Parses a private key from PEM (PKCS#8, PKCS#1 or SEC1) or DER bytes.
+pub fn parse_key(bytes: &[u8], origin: &str) -> Result<PrivateKeyDer<'static>, PkiError> {
+    let bad = |reason: String| PkiError::BadKey {
+        origin: origin.to_string(),
+        reason,
+    };
+    if looks_like_pem(bytes) {
+        PrivateKeyDer::from_pem_slice(bytes).map_err(|e| bad(format!("PEM: {e}")))
+    } else {
+        PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| bad(format!("DER: {e}")))
+    }
+}
+
+/// Loads a private key from a PEM or DER file.
+pub fn load_key(path: &Path) -> Result<PrivateKeyDer<'static>, PkiError> {
+    let bytes = std::fs::read(path).map_err(|cause| PkiError::ReadKey {
+        path: path.to_path_buf(),
+        cause,
+    })?;
+    parse_key(&bytes, &path.display().to_string())
+}

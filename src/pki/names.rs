@@ -1,0 +1,206 @@
+//! The Edge name rule: the only copy. `policy` calls [`names_match`].
+//!
+//! Exact, case-insensitive match of the FQDN among the SAN dNSNames; the subject CN counts only when the
+//! certificate has no SAN extension at all; wildcards are refused unless `allow_wildcard`.
+
+use super::CertFacts;
+use super::facts::is_wildcard_name;
+
+/// How a certificate relates to the FQDN the Edge expects.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub enum NameMatch {
+    /// The FQDN is one of the SAN dNSNames.
+    San,
+    /// No SAN extension, and the subject CN is the FQDN.
+    CommonName,
+    /// Matched only through this wildcard name, and wildcards are allowed.
+    Wildcard(String),
+    /// Would match only through this wildcard name, which the Edge refuses.
+    WildcardRefused(String),
+    /// The CN is the FQDN but the certificate has a SAN extension, so the CN is not looked at.
+    CommonNameIgnored,
+    /// The FQDN is not named by the certificate.
+    Absent,
+}
+
+impl NameMatch {
+    /// True when the Edge would accept the certificate for the FQDN.
+    pub fn passes(&self) -> bool {
+        matches!(
+            self,
+            NameMatch::San | NameMatch::CommonName | NameMatch::Wildcard(_)
+        )
+    }
+
+    /// One line saying what matched or what to change, for people.
+    pub fn explain(&self, fqdn: &str) -> String {
+        let fqdn = normalize(fqdn);
+        match self {
+            NameMatch::San => format!("{fqdn} is in the certificate's SAN"),
+            NameMatch::CommonName => {
+                format!("{fqdn} is the subject CN and the certificate has no SAN extension")
+            }
+            NameMatch::Wildcard(w) => {
+                format!("{fqdn} matches the wildcard {w} (wildcards allowed by configuration)")
+            }
+            NameMatch::WildcardRefused(w) => format!(
+                "{fqdn} matches only the wildcard {w}, and the Edge does not accept wildcards — add {fqdn} to the certificate's SAN"
+            ),
+            NameMatch::CommonNameIgnored => format!(
+                "{fqdn} is only the subject CN, which is ignored because the certificate has a SAN extension — add {fqdn} to the certificate's SAN"
+            ),
+            NameMatch::Absent => format!("add {fqdn} to the certificate's SAN"),
+        }
+    }
+}
+
+fn normalize(name: &str) -> String {
+    name.trim_end_matches('.').to_ascii_lowercase()
+}
+
+/// `*.d` covers exactly one label in front of `d`.
+fn wildcard_covers(pattern: &str, fqdn: &str) -> bool {
+    let Some(suffix) = pattern.strip_prefix("*.") else {
+        return false;
+    };
+    match fqdn.split_once('.') {
+        Some((label, rest)) => !label.is_empty() && !suffix.contains('*') && rest == suffix,
+        None => false,
+    }
+}
+
+/// Applies the Edge name rule to `facts` for `fqdn` (trailing dot and case ignored).
+pub fn names_match(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> NameMatch {
+    let want = normalize(fqdn);
+    let judge = |names: &[String], exact: NameMatch| -> Option<NameMatch> {
+        let names: Vec<String> = names.iter().map(|n| normalize(n)).collect();
+        if names.iter().any(|n| !is_wildcard_name(n) && *n == want) {
+            return Some(exact);
+        }
+        let w = names.iter().find(|n| wildcard_covers(n, &want))?;
+        Some(if allow_wildcard {
+            NameMatch::Wildcard(w.clone())
+        } else {
+            NameMatch::WildcardRefused(w.clone())
+        })
+    };
+    match &facts.san_dns {
+        Some(san) => judge(san, NameMatch::San).unwrap_or_else(|| {
+            if facts.common_names.iter().any(|cn| normalize(cn) == want) {
+                NameMatch::CommonNameIgnored
+            } else {
+                NameMatch::Absent
+            }
+        }),
+        None => judge(&facts.common_names, NameMatch::CommonName).unwrap_or(NameMatch::Absent),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn facts(cn: &[&str], san: Option<&[&str]>) -> CertFacts {
+        CertFacts {
+            common_names: cn.iter().map(|s| s.to_string()).collect(),
+            san_dns: san.map(|s| s.iter().map(|s| s.to_string()).collect()),
+            ..CertFacts::default()
+        }
+    }
+
+    #[test]
+    fn san_exact_match_case_insensitive_and_trailing_dot() {
+        let f = facts(
+            &["vcse.steven.lab"],
+            Some(&["vcse.steven.lab", "VCSE.Acano.Steven.Lab"]),
+        );
+        assert_eq!(
+            names_match(&f, "vcse.acano.steven.lab", false),
+            NameMatch::San
+        );
+        assert_eq!(
+            names_match(&f, "vcse.acano.steven.lab.", false),
+            NameMatch::San
+        );
+        assert_eq!(names_match(&f, "VCSE.STEVEN.LAB", false), NameMatch::San);
+    }
+
+    #[test]
+    fn seed_certificate_lacks_the_acano_target() {
+        let f = facts(&["vcse.steven.lab"], Some(&["vcse.steven.lab"]));
+        let m = names_match(&f, "vcse.acano.steven.lab", false);
+        assert_eq!(m, NameMatch::Absent);
+        assert!(!m.passes());
+        assert_eq!(
+            m.explain("vcse.acano.steven.lab"),
+            "add vcse.acano.steven.lab to the certificate's SAN"
+        );
+    }
+
+    #[test]
+    fn domain_alone_does_not_match_host() {
+        let f = facts(&[], Some(&["acano.steven.lab"]));
+        assert_eq!(
+            names_match(&f, "vcse.acano.steven.lab", false),
+            NameMatch::Absent
+        );
+    }
+
+    #[test]
+    fn cn_used_only_without_san_extension() {
+        let no_san = facts(&["sip.skype.lab"], None);
+        assert_eq!(
+            names_match(&no_san, "sip.skype.lab", false),
+            NameMatch::CommonName
+        );
+        let with_san = facts(&["sip.skype.lab"], Some(&["other.skype.lab"]));
+        let m = names_match(&with_san, "sip.skype.lab", false);
+        assert_eq!(m, NameMatch::CommonNameIgnored);
+        assert_eq!(
+            m.explain("sip.skype.lab"),
+            "sip.skype.lab is only the subject CN, which is ignored because the certificate has a SAN extension — add sip.skype.lab to the certificate's SAN"
+        );
+        // A SAN extension with no dNSName at all still hides the CN.
+        let empty_san = facts(&["sip.skype.lab"], Some(&[]));
+        assert_eq!(
+            names_match(&empty_san, "sip.skype.lab", false),
+            NameMatch::CommonNameIgnored
+        );
+    }
+
+    #[test]
+    fn wildcard_refused_by_default_allowed_by_switch() {
+        let f = facts(&["*.steven.lab"], Some(&["*.steven.lab"]));
+        let m = names_match(&f, "vcse.steven.lab", false);
+        assert_eq!(m, NameMatch::WildcardRefused("*.steven.lab".to_string()));
+        assert_eq!(
+            m.explain("vcse.steven.lab"),
+            "vcse.steven.lab matches only the wildcard *.steven.lab, and the Edge does not accept wildcards — add vcse.steven.lab to the certificate's SAN"
+        );
+        assert_eq!(
+            names_match(&f, "vcse.steven.lab", true),
+            NameMatch::Wildcard("*.steven.lab".to_string())
+        );
+        // One label only: *.steven.lab does not cover a deeper name nor the apex.
+        assert_eq!(
+            names_match(&f, "vcse.acano.steven.lab", true),
+            NameMatch::Absent
+        );
+        assert_eq!(names_match(&f, "steven.lab", true), NameMatch::Absent);
+    }
+
+    #[test]
+    fn exact_wins_over_wildcard() {
+        let f = facts(&[], Some(&["*.steven.lab", "vcse.steven.lab"]));
+        assert_eq!(names_match(&f, "vcse.steven.lab", false), NameMatch::San);
+    }
+
+    #[test]
+    fn wildcard_cn_without_san_is_refused() {
+        let f = facts(&["*.skype.lab"], None);
+        assert_eq!(
+            names_match(&f, "sip.skype.lab", false),
+            NameMatch::WildcardRefused("*.skype.lab".to_string())
+        );
+    }
+}

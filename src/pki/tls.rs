@@ -1,0 +1,343 @@
+//! rustls configurations for the Edge: the listener (server) and the outbound caller (client).
+//!
+//! Two ways to treat the peer's certificate:
+//! - **judge afterwards** ([`server_config`], [`client_config`]): the handshake accepts any chain but still
+//!   checks the CertificateVerify signature (the peer holds the key). After the handshake, take
+//!   [`peer_chain`] and decide with [`super::verify_chain`] and [`super::names_match`]; to act like the
+//!   Edge on an untrusted/expired/missing client certificate, drop the connection without a SIP answer.
+//!   This way the reason can be logged precisely.
+//! - **strict** ([`strict_server_config`] with [`StrictClientVerifier`]): rustls refuses the client in the
+//!   handshake with the matching TLS alert. With TLS 1.3 the client's `connect()` still succeeds and the
+//!   refusal shows on its first read.
+//!
+//! Session resumption is off on both sides: resumed handshakes skip the verifiers, and every connection
+//! must present its certificate as a real Edge would see it.
+
+use std::sync::Arc;
+
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
+use rustls::server::NoServerSessionStorage;
+use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
+use rustls::{
+    CertificateError, ClientConfig, CommonState, DigitallySignedStruct, DistinguishedName, Error,
+    ServerConfig, SignatureScheme,
+};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+
+use super::chain::{TrustAnchors, Usage, verify_chain};
+use super::facts::{load_key, load_pem_chain};
+use super::issue::IssuedCert;
+use super::{ChainStatus, PkiError};
+
+/// A certificate chain (leaf first) and its private key.
+#[derive(Debug)]
+pub struct Identity {
+    pub chain: Vec<CertificateDer<'static>>,
+    pub key: PrivateKeyDer<'static>,
+}
+
+impl Clone for Identity {
+    fn clone(&self) -> Self {
+        Identity {
+            chain: self.chain.clone(),
+            key: self.key.clone_key(),
+        }
+    }
+}
+
+impl Identity {
+    /// Loads the chain and key from PEM or DER files.
+    pub fn from_pem_files(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, PkiError> {
+        Ok(Identity {
+            chain: load_pem_chain(cert)?,
+            key: load_key(key)?,
+        })
+    }
+}
+
+impl From<&IssuedCert> for Identity {
+    fn from(issued: &IssuedCert) -> Self {
+        Identity {
+            chain: issued.chain.clone(),
+            key: issued.key_der.clone_key(),
+        }
+    }
+}
+
+/// Whether the server asks for a client certificate.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum ClientAuthMode {
+    /// Asks, and the handshake fails without one (like the Edge's MTLS port).
+    #[default]
+    Required,
+    /// Asks; a client without a certificate still connects (check `peer_chain(..).is_empty()`).
+    Optional,
+    /// Does not ask.
+    None,
+}
+
+/// The only crypto provider edgesim uses.
+pub fn provider() -> Arc<CryptoProvider> {
+    Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+const VERSIONS: &[&rustls::SupportedProtocolVersion] =
+    &[&rustls::version::TLS13, &rustls::version::TLS12];
+
+fn tls12_sig(
+    p: &CryptoProvider,
+    m: &[u8],
+    c: &CertificateDer<'_>,
+    d: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls12_signature(m, c, d, &p.signature_verification_algorithms)
+}
+
+fn tls13_sig(
+    p: &CryptoProvider,
+    m: &[u8],
+    c: &CertificateDer<'_>,
+    d: &DigitallySignedStruct,
+) -> Result<HandshakeSignatureValid, Error> {
+    verify_tls13_signature(m, c, d, &p.signature_verification_algorithms)
+}
+
+/// Accepts any client chain in the handshake (the application judges it afterwards); signatures stay real.
+#[derive(Debug)]
+pub struct AcceptAnyClientCert {
+    provider: Arc<CryptoProvider>,
+    hints: Vec<DistinguishedName>,
+    mandatory: bool,
+}
+
+impl ClientCertVerifier for AcceptAnyClientCert {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        self.mandatory
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+    fn verify_client_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        tls12_sig(&self.provider, m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        tls13_sig(&self.provider, m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Refuses, in the handshake, a client whose chain [`verify_chain`] does not find `Trusted` for `usage`.
+/// A missing certificate is refused too (mandatory).
+#[derive(Debug)]
+pub struct StrictClientVerifier {
+    provider: Arc<CryptoProvider>,
+    anchors: Arc<TrustAnchors>,
+    hints: Vec<DistinguishedName>,
+    usage: Usage,
+}
+
+impl StrictClientVerifier {
+    /// `usage` is normally [`Usage::ClientAuth`]; [`Usage::Any`] relaxes the EKU check.
+    pub fn new(anchors: Arc<TrustAnchors>, usage: Usage) -> Self {
+        StrictClientVerifier {
+            provider: provider(),
+            hints: anchors.hints(),
+            anchors,
+            usage,
+        }
+    }
+}
+
+/// The TLS error (and so the alert) for a refused chain.
+fn chain_error(status: ChainStatus) -> Result<(), Error> {
+    let e = match status {
+        ChainStatus::Trusted => return Ok(()),
+        ChainStatus::Missing => return Err(Error::NoCertificatesPresented),
+        ChainStatus::UntrustedRoot => CertificateError::UnknownIssuer,
+        ChainStatus::Expired => CertificateError::Expired,
+        ChainStatus::NotYetValid => CertificateError::NotValidYet,
+        ChainStatus::WrongUsage => CertificateError::InvalidPurpose,
+        ChainStatus::Invalid(_) => CertificateError::BadEncoding,
+    };
+    Err(Error::InvalidCertificate(e))
+}
+
+impl ClientCertVerifier for StrictClientVerifier {
+    fn offer_client_auth(&self) -> bool {
+        true
+    }
+    fn client_auth_mandatory(&self) -> bool {
+        true
+    }
+    fn root_hint_subjects(&self) -> &[DistinguishedName] {
+        &self.hints
+    }
+    fn verify_client_cert(
+        &self,
+        end_entity: &CertificateDer<'_>,
+        intermediates: &[CertificateDer<'_>],
+        now: UnixTime,
+    ) -> Result<ClientCertVerified, Error> {
+        let mut chain = Vec::with_capacity(1 + intermediates.len());
+        chain.push(end_entity.clone());
+        chain.extend(intermediates.iter().cloned());
+        chain_error(verify_chain(&chain, &self.anchors, self.usage, now))?;
+        Ok(ClientCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        tls12_sig(&self.provider, m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        tls13_sig(&self.provider, m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+/// Accepts any server chain and name in the handshake (the caller judges afterwards); signatures stay real.
+#[derive(Debug)]
+pub struct AcceptAnyServerCert {
+    provider: Arc<CryptoProvider>,
+}
+
+impl ServerCertVerifier for AcceptAnyServerCert {
+    fn verify_server_cert(
+        &self,
+        _end_entity: &CertificateDer<'_>,
+        _intermediates: &[CertificateDer<'_>],
+        _server_name: &ServerName<'_>,
+        _ocsp_response: &[u8],
+        _now: UnixTime,
+    ) -> Result<ServerCertVerified, Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        tls12_sig(&self.provider, m, c, d)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, Error> {
+        tls13_sig(&self.provider, m, c, d)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.provider
+            .signature_verification_algorithms
+            .supported_schemes()
+    }
+}
+
+fn finish_server(
+    verifier: Arc<dyn ClientCertVerifier>,
+    identity: &Identity,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let mut cfg = ServerConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .with_client_cert_verifier(verifier)
+        .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
+    cfg.session_storage = Arc::new(NoServerSessionStorage {});
+    cfg.send_tls13_tickets = 0;
+    Ok(Arc::new(cfg))
+}
+
+/// The Edge listener's config: TLS 1.2 + 1.3, accept-any client verifier ("judge afterwards"), `hints` as
+/// the CertificateRequest CA list (usually [`TrustAnchors::hints`]), no session resumption.
+pub fn server_config(
+    identity: &Identity,
+    client_auth: ClientAuthMode,
+    hints: Vec<DistinguishedName>,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    let verifier: Arc<dyn ClientCertVerifier> = match client_auth {
+        ClientAuthMode::None => rustls::server::WebPkiClientVerifier::no_client_auth(),
+        mode => Arc::new(AcceptAnyClientCert {
+            provider: provider(),
+            hints,
+            mandatory: mode == ClientAuthMode::Required,
+        }),
+    };
+    finish_server(verifier, identity)
+}
+
+/// The Edge listener's config with the handshake refusing untrusted, expired, wrong-usage or missing
+/// client certificates ([`StrictClientVerifier`]); no session resumption.
+pub fn strict_server_config(
+    identity: &Identity,
+    anchors: Arc<TrustAnchors>,
+    usage: Usage,
+) -> Result<Arc<ServerConfig>, PkiError> {
+    finish_server(
+        Arc::new(StrictClientVerifier::new(anchors, usage)),
+        identity,
+    )
+}
+
+/// The outbound caller's config: accept-any server verifier (check [`peer_chain`] afterwards with
+/// `verify_chain(.., Usage::ServerAuth, ..)` and `names_match`), optional client certificate, no resumption.
+pub fn client_config(identity: Option<&Identity>) -> Result<Arc<ClientConfig>, PkiError> {
+    let builder = ClientConfig::builder_with_provider(provider())
+        .with_protocol_versions(VERSIONS)?
+        .dangerous()
+        .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
+            provider: provider(),
+        }));
+    let mut cfg = match identity {
+        Some(id) => builder.with_client_auth_cert(id.chain.clone(), id.key.clone_key())?,
+        None => builder.with_no_client_auth(),
+    };
+    cfg.resumption = rustls::client::Resumption::disabled();
+    Ok(Arc::new(cfg))
+}
+
+/// The peer's certificate chain (leaf first) after the handshake; empty when none was presented.
+/// Takes a `ServerConnection` or `ClientConnection` (both deref to `CommonState`).
+pub fn peer_chain(conn: &CommonState) -> Vec<CertificateDer<'static>> {
+    conn.peer_certificates()
+        .map(<[CertificateDer<'static>]>::to_vec)
+        .unwrap_or_default()
+}
