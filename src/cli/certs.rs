@@ -337,7 +337,7 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
         checks.push(chain_check(&status, &a.ca));
     }
     for fqdn in &a.fqdn {
-        let m = pki::names_match(&facts, fqdn, a.allow_wildcard);
+        let m = edgesim::policy::names_match(&facts, fqdn, a.allow_wildcard);
         checks.push(Check {
             rule: format!("name {fqdn}"),
             pass: m.passes(),

@@ -12,6 +12,9 @@ pub mod serve;
 pub const EXIT_USAGE: u8 = 2;
 
 /// A multi-thread tokio runtime for a subcommand.
+#[allow(dead_code)] // the network subcommands use it as they land
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }

@@ -1,4 +1,4 @@
-//! Chain, validity and EKU checks with webpki. Names are not checked here: that is [`super::names_match`].
+//! Chain, validity and EKU checks with webpki. Names are not checked here: that is [`crate::policy::names_match`].
 //!
 //! Trust anchors come from lab CA files only (no system roots: the Edge labs use private CAs, and
 //! keeping the public root set out avoids a dependency; a public-CA peer needs its root given as a file).

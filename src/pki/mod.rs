@@ -3,7 +3,6 @@
 //! Owned by the pki work. Other modules rely on the types below; keep their shape.
 //!
 //! - [`facts`]: parse a certificate into [`CertFacts`]; load PEM/DER certificate and key files.
-//! - [`names_match`]: the Edge name rule (SAN exact, CN only without SAN, no wildcard) — the only copy.
 //! - [`chain`]: chain, validity and EKU checks with webpki → [`ChainStatus`] (no name checks).
 //! - [`issue`]: the lab CA and leaf issuer (rcgen).
 //! - [`tls`]: rustls server/client configs for the Edge ("accept any, judge afterwards", or strict).
@@ -12,14 +11,12 @@ pub mod chain;
 mod error;
 pub mod facts;
 pub mod issue;
-mod names;
 pub mod tls;
 
 pub use chain::{TrustAnchors, Usage, verify_chain};
 pub use error::PkiError;
 pub use facts::{is_wildcard_name, load_key, load_pem_chain, parse_certs, parse_key};
 pub use issue::{EkuChoice, IssuedCert, KeyType, LabCa, LeafSpec};
-pub use names::{NameMatch, names_match};
 pub use tls::{
     ClientAuthMode, Identity, StrictClientVerifier, client_config, peer_chain, server_config,
     strict_server_config,

@@ -23,6 +23,9 @@ use crate::diagnostics::{
 use crate::dns::{DnsFailure, SrvRecord, federation_srv_name};
 use crate::pki::{CertFacts, ChainStatus};
 
+mod names;
+pub use names::{NameMatch, names_match};
+
 /// Lower-case, without the trailing root dot.
 fn norm(name: &str) -> String {
     name.trim_end_matches('.').to_ascii_lowercase()
@@ -179,9 +182,11 @@ impl Policy {
         let t = norm(target);
         let name = cert.display_name();
         let (hresult, explanation) = match chain {
-            ChainStatus::Trusted => match cert_names_fqdn(cert, &t, self.allow_wildcard) {
-                NameCheck::NoMatch => (Hresult::WrongPrincipal, rule2_explanation(&t, cert)),
-                NameCheck::WildcardRefused(p) => {
+            ChainStatus::Trusted => match names_match(cert, &t, self.allow_wildcard) {
+                NameMatch::Absent | NameMatch::CommonNameIgnored => {
+                    (Hresult::WrongPrincipal, rule2_explanation(&t, cert))
+                }
+                NameMatch::WildcardRefused(p) => {
                     (Hresult::WrongPrincipal, wildcard_explanation(&t, &p))
                 }
                 _ => return Ok(()),
@@ -580,60 +585,6 @@ pub fn rule1_pick<'a>(
         })
 }
 
-/// How a certificate names an FQDN (Rule 2).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NameCheck {
-    /// Exact SAN dNSName.
-    San(String),
-    /// Subject CN (the certificate has no SAN extension).
-    CommonName(String),
-    /// Wildcard SAN (or CN) allowed by policy.
-    Wildcard(String),
-    /// Only a wildcard matches, and wildcards are not allowed.
-    WildcardRefused(String),
-    /// No name matches.
-    NoMatch,
-}
-
-impl NameCheck {
-    /// True when the certificate names the FQDN under the policy.
-    pub fn is_match(&self) -> bool {
-        matches!(
-            self,
-            NameCheck::San(_) | NameCheck::CommonName(_) | NameCheck::Wildcard(_)
-        )
-    }
-}
-
-/// Rule 2: does the certificate name `fqdn`? SAN dNSNames (case-insensitive, trailing dot ignored); CN only when
-/// there is no SAN extension; `*.x` matches exactly one label, and only counts when `allow_wildcard`.
-pub fn cert_names_fqdn(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> NameCheck {
-    let f = norm(fqdn);
-    if f.is_empty() {
-        return NameCheck::NoMatch;
-    }
-    let (names, exact): (&[String], fn(String) -> NameCheck) = match &facts.san_dns {
-        Some(san) => (san, NameCheck::San),
-        None => (&facts.common_names, NameCheck::CommonName),
-    };
-    if let Some(n) = names.iter().find(|n| norm(n) == f) {
-        return exact(n.clone());
-    }
-    let wildcard = names.iter().find(|n| {
-        let n = norm(n);
-        n.strip_prefix("*.").is_some_and(|base| {
-            !base.is_empty()
-                && f.split_once('.')
-                    .is_some_and(|(first, rest)| !first.is_empty() && rest == base)
-        })
-    });
-    match wildcard {
-        Some(w) if allow_wildcard => NameCheck::Wildcard(w.clone()),
-        Some(w) => NameCheck::WildcardRefused(w.clone()),
-        None => NameCheck::NoMatch,
-    }
-}
-
 /// Phase 2 inbound: FEDERATION.md "Inbound" steps 2–6 with the SRV answer in `facts.srv`.
 pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
     let target = match policy.plan_inbound(facts) {
@@ -690,15 +641,15 @@ pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
 
 /// Rule 2 inbound: the peer's client certificate must name the target.
 fn rule2_inbound(facts: &InboundFacts, policy: &Policy, target: &str) -> Verdict {
-    let check = cert_names_fqdn(facts.cert, target, policy.allow_wildcard);
-    if check.is_match() {
+    let check = names_match(facts.cert, target, policy.allow_wildcard);
+    if check.passes() {
         return Verdict::Accept {
             matched_target: target.to_owned(),
         };
     }
     let name = facts.cert.display_name();
     let explanation = match &check {
-        NameCheck::WildcardRefused(p) => wildcard_explanation(target, p),
+        NameMatch::WildcardRefused(p) => wildcard_explanation(target, p),
         _ => rule2_explanation(target, facts.cert),
     };
     Verdict::Reject {

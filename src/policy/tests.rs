@@ -161,57 +161,6 @@ fn rule1_pick_lists_every_target_when_none_pass() {
     assert_eq!(f.fqdns, vec!["vcse.steven.lab:5061", "x.other.lab:5062"]);
 }
 
-// ---- Rule 2 ----
-
-#[test]
-fn rule2_san_match_ignores_cn_and_case() {
-    let c = cert_san("other.lab", &["VCSE.acano.steven.lab."]);
-    assert_eq!(
-        cert_names_fqdn(&c, "vcse.acano.steven.lab", false),
-        NameCheck::San("VCSE.acano.steven.lab.".into())
-    );
-    // CN is ignored when a SAN extension exists.
-    assert_eq!(cert_names_fqdn(&c, "other.lab", false), NameCheck::NoMatch);
-}
-
-#[test]
-fn rule2_cn_only_without_san() {
-    let c = cert_cn_only("vcse.acano.steven.lab");
-    assert_eq!(
-        cert_names_fqdn(&c, "vcse.acano.steven.lab.", false),
-        NameCheck::CommonName("vcse.acano.steven.lab".into())
-    );
-    let empty_san = CertFacts {
-        san_dns: Some(vec![]),
-        ..c
-    };
-    assert_eq!(
-        cert_names_fqdn(&empty_san, "vcse.acano.steven.lab", false),
-        NameCheck::NoMatch
-    );
-}
-
-#[test]
-fn rule2_wildcard_switch_and_one_label() {
-    let c = cert_san("x", &["*.acano.steven.lab"]);
-    assert_eq!(
-        cert_names_fqdn(&c, "vcse.acano.steven.lab", false),
-        NameCheck::WildcardRefused("*.acano.steven.lab".into())
-    );
-    assert_eq!(
-        cert_names_fqdn(&c, "vcse.acano.steven.lab", true),
-        NameCheck::Wildcard("*.acano.steven.lab".into())
-    );
-    assert_eq!(
-        cert_names_fqdn(&c, "a.b.acano.steven.lab", true),
-        NameCheck::NoMatch
-    );
-    assert_eq!(
-        cert_names_fqdn(&c, "acano.steven.lab", true),
-        NameCheck::NoMatch
-    );
-}
-
 // ---- sender domain and routing ----
 
 #[test]

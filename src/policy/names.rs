@@ -1,10 +1,9 @@
-//! The Edge name rule: the only copy. `policy` calls [`names_match`].
+//! Rule 2's name check: the only copy of it (`certs inspect` and the Edge both call [`names_match`]).
 //!
 //! Exact, case-insensitive match of the FQDN among the SAN dNSNames; the subject CN counts only when the
 //! certificate has no SAN extension at all; wildcards are refused unless `allow_wildcard`.
 
-use super::CertFacts;
-use super::facts::is_wildcard_name;
+use crate::pki::{CertFacts, is_wildcard_name};
 
 /// How a certificate relates to the FQDN the Edge expects.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
