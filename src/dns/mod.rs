@@ -5,6 +5,12 @@
 
 use std::net::IpAddr;
 
+mod lookup;
+pub mod server;
+
+pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
+pub use server::{DnsServer, DnsZonesConfig, FaultKind, RecordSpec, Zone, ZoneError, ZoneSet};
+
 /// One SRV record, normalised: target lower-case without the trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SrvRecord {
