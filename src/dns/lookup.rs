@@ -297,6 +297,22 @@ impl HickoryLookup {
         })
     }
 
+    /// IPv4 addresses of `host` only (A records), through the cache.
+    pub async fn ipv4(&self, host: &str) -> Result<Vec<IpAddr>, DnsFailure> {
+        match self.cached(host, Kind::A).await? {
+            Answer::Addrs(a) => Ok(a),
+            Answer::Srv(_) => Err(DnsFailure::NoRecords),
+        }
+    }
+
+    /// IPv6 addresses of `host` only (AAAA records), through the cache.
+    pub async fn ipv6(&self, host: &str) -> Result<Vec<IpAddr>, DnsFailure> {
+        match self.cached(host, Kind::Aaaa).await? {
+            Answer::Addrs(a) => Ok(a),
+            Answer::Srv(_) => Err(DnsFailure::NoRecords),
+        }
+    }
+
     /// Forgets every cached answer.
     pub fn clear(&self) {
         self.cache.clear();

@@ -37,6 +37,20 @@ pub enum DnsFailure {
     Other(String),
 }
 
+impl DnsFailure {
+    /// A short upper-case tag for reports: NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT or ERROR.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            DnsFailure::NxDomain => "NXDOMAIN",
+            DnsFailure::NoRecords => "NODATA",
+            DnsFailure::ServFail => "SERVFAIL",
+            DnsFailure::Refused => "REFUSED",
+            DnsFailure::Timeout => "TIMEOUT",
+            DnsFailure::Other(_) => "ERROR",
+        }
+    }
+}
+
 /// Boxed future, so the trait stays object-safe.
 pub type LookupFuture<'a, T> =
     std::pin::Pin<Box<dyn std::future::Future<Output = Result<T, DnsFailure>> + Send + 'a>>;

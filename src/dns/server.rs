@@ -516,11 +516,11 @@ fn parse_master(
         .collect();
     let mut line = line_ends.len();
     for (index, end) in line_ends.iter().enumerate() {
-        if let Err(e) = parse(&text[..*end]) {
-            if !incomplete(&e) {
-                line = index + 1;
-                break;
-            }
+        if let Err(e) = parse(&text[..*end])
+            && !incomplete(&e)
+        {
+            line = index + 1;
+            break;
         }
     }
     Err(ZoneError::Parse {
