@@ -412,7 +412,7 @@ impl ZoneSet {
         &self.faults
     }
 
-    /// The zones as they will be served, sorted by origin, each with an SOA first.
+    /// The zones as they will be served, in DNS canonical order (a subzone after its parent), each with an SOA first.
     pub fn zones(&self) -> Vec<BuiltZone> {
         let mut origins: Vec<Name> = self.explicit_origins.clone();
         for record in &self.records {
