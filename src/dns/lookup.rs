@@ -463,3 +463,77 @@ impl Lookup for HickoryLookup {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn resolv_conf_lists_nameservers_on_port_53() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("resolv.conf");
+        std::fs::write(
+            &path,
+            "# comment\nsearch lab\nnameserver 10.0.0.53\nnameserver ::1\nnameserver fe80::1%eth0\noptions ndots:2\n",
+        )
+        .unwrap();
+        let servers = resolv_conf_nameservers(&path).unwrap();
+        assert_eq!(
+            servers,
+            vec![
+                "10.0.0.53:53".parse::<SocketAddr>().unwrap(),
+                "[::1]:53".parse().unwrap()
+            ]
+        );
+        std::fs::write(&path, "search lab\n").unwrap();
+        let err = resolv_conf_nameservers(&path).unwrap_err();
+        assert!(err.to_string().contains("dns.resolver.server"), "{err}");
+    }
+
+    #[test]
+    fn cache_expires_evicts_soonest_and_skips_zero_ttl() {
+        let cache = TtlCache {
+            max_entries: 2,
+            entries: Mutex::new(HashMap::new()),
+        };
+        let key = |n: &str| (n.to_string(), Kind::A);
+        let v = || Ok(Answer::Addrs(vec![IpAddr::from([127, 0, 0, 1])]));
+        cache.put(key("zero."), Duration::ZERO, v());
+        assert!(cache.get(&key("zero.")).is_none());
+        cache.put(key("short."), Duration::from_millis(30), v());
+        cache.put(
+            key("long."),
+            Duration::from_secs(60),
+            Err(DnsFailure::NxDomain),
+        );
+        cache.put(key("third."), Duration::from_secs(60), v());
+        assert!(
+            cache.get(&key("short.")).is_none(),
+            "the soonest to expire went first"
+        );
+        assert_eq!(
+            cache.get(&key("long.")).unwrap().err(),
+            Some(DnsFailure::NxDomain)
+        );
+        assert_eq!(cache.len(), 2);
+        cache.clear();
+        assert_eq!(cache.len(), 0);
+    }
+
+    #[test]
+    fn settings_are_checked() {
+        let bad = ResolverSettings {
+            attempts: 0,
+            ..ResolverSettings::server("127.0.0.1:53".parse().unwrap())
+        };
+        assert!(matches!(
+            HickoryLookup::new(bad),
+            Err(ResolverError::ZeroAttempts)
+        ));
+        let settings: ResolverSettings =
+            toml::from_str("server = \"127.0.0.1:5353\"\ntimeout_ms = 500\n").unwrap();
+        assert_eq!(settings.server, Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(settings.attempts, 2);
+        assert!(toml::from_str::<ResolverSettings>("servr = \"x\"").is_err());
+    }
+}
