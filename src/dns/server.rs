@@ -210,6 +210,20 @@ fn parse_name(context: &str, name: &str) -> Result<Name, ZoneError> {
     Ok(parsed.to_lowercase())
 }
 
+/// Splits text into DNS character-strings (at most 255 bytes each, on character boundaries).
+fn txt_strings(text: &str) -> Vec<String> {
+    let mut out = vec![String::new()];
+    for c in text.chars() {
+        if out.last().is_some_and(|s| s.len() + c.len_utf8() > 255) {
+            out.push(String::new());
+        }
+        if let Some(last) = out.last_mut() {
+            last.push(c);
+        }
+    }
+    out
+}
+
 /// The zone inferred for a name: its last two labels.
 fn inferred_origin(name: &Name) -> Name {
     name.trim_to(2)
@@ -373,7 +387,7 @@ impl ZoneSet {
                     RData::CNAME(CNAME(parse_name(context, target)?)),
                 ),
                 RecordSpec::Txt { name, text, ttl } => {
-                    (name, *ttl, RData::TXT(TXT::new(vec![text.clone()])))
+                    (name, *ttl, RData::TXT(TXT::new(txt_strings(text))))
                 }
                 RecordSpec::Fault { name, kind } => {
                     let parsed = parse_name(context, name)?;
@@ -654,5 +668,26 @@ impl DnsServer {
         if let Err(e) = self.server.shutdown_gracefully().await {
             tracing::debug!(error = %e, "DNS server ended with an error");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_txt_is_split_into_character_strings() {
+        let text = "é".repeat(200);
+        let parts = txt_strings(&text);
+        assert_eq!(parts.len(), 2);
+        assert!(parts.iter().all(|p| p.len() <= 255));
+        assert_eq!(parts.concat(), text);
+        assert_eq!(txt_strings(""), vec![String::new()]);
+    }
+
+    #[test]
+    fn inferred_origin_is_the_last_two_labels() {
+        let name = Name::from_str("_sipfederationtls._tcp.acano.steven.lab.").unwrap();
+        assert_eq!(inferred_origin(&name).to_string(), "steven.lab.");
     }
 }
