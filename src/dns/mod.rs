@@ -5,6 +5,12 @@
 
 use std::net::IpAddr;
 
+mod lookup;
+pub mod server;
+
+pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
+pub use server::{DnsServer, DnsZonesConfig, FaultKind, RecordSpec, Zone, ZoneError, ZoneSet};
+
 /// One SRV record, normalised: target lower-case without the trailing dot.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SrvRecord {
@@ -29,6 +35,20 @@ pub enum DnsFailure {
     Timeout,
     #[error("DNS lookup failed: {0}")]
     Other(String),
+}
+
+impl DnsFailure {
+    /// A short upper-case tag for reports: NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT or ERROR.
+    pub fn tag(&self) -> &'static str {
+        match self {
+            DnsFailure::NxDomain => "NXDOMAIN",
+            DnsFailure::NoRecords => "NODATA",
+            DnsFailure::ServFail => "SERVFAIL",
+            DnsFailure::Refused => "REFUSED",
+            DnsFailure::Timeout => "TIMEOUT",
+            DnsFailure::Other(_) => "ERROR",
+        }
+    }
 }
 
 /// Boxed future, so the trait stays object-safe.
