@@ -4,10 +4,10 @@
 use std::sync::Arc;
 
 use edgesim::pki::{
-    ChainStatus, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec, NameMatch, TrustAnchors,
-    Usage, client_config, names_match, peer_chain, server_config, strict_server_config,
-    verify_chain,
+    ChainStatus, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
+    client_config, peer_chain, server_config, strict_server_config, verify_chain,
 };
+use edgesim::policy::{NameMatch, names_match};
 use rustls_pki_types::{ServerName, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
