@@ -4,6 +4,8 @@
 //! Unknown keys are refused, so a typo is an error that names the file, the line and the key.
 
 use serde::{Deserialize, Serialize};
+
+use crate::dns::{DnsZonesConfig, RecordSpec, ResolverSettings, Zone};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
@@ -235,12 +237,27 @@ fn default_ring_ms() -> u64 {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 #[serde(default, deny_unknown_fields)]
 pub struct DnsConfig {
-    /// Resolver to ask; none: the system resolver.
-    pub server: Option<SocketAddr>,
-    /// Serve the records below on this address.
+    /// How the Edge resolves (`[dns.resolver]`: server, timeout, cache); default: the system resolver.
+    pub resolver: ResolverSettings,
+    /// Serve the zones below on this address (UDP and TCP), e.g. `127.0.0.1:5353`.
     pub serve: Option<SocketAddr>,
-    /// Zone records, typed by the dns work.
-    pub records: Vec<toml::Table>,
+    /// `[[dns.zones]]` with an explicit origin each.
+    pub zones: Vec<Zone>,
+    /// `[[dns.records]]`; their zones are inferred.
+    pub records: Vec<RecordSpec>,
+    /// Master files, relative to the configuration file's directory.
+    pub zone_files: Vec<PathBuf>,
+}
+
+impl DnsConfig {
+    /// The zone data to serve, in the dns module's terms.
+    pub fn zones_config(&self) -> DnsZonesConfig {
+        DnsZonesConfig {
+            zones: self.zones.clone(),
+            records: self.records.clone(),
+            zone_files: self.zone_files.clone(),
+        }
+    }
 }
 
 /// Resource limits.
@@ -451,9 +468,9 @@ ring_ms = 0
 hangup_after_ms = 5000
 
 [dns]
-server = "127.0.0.1:5353"
 serve = "127.0.0.1:5353"
-records = [{ name = "_sipfederationtls._tcp.acano.steven.lab", type = "SRV" }]
+resolver = { server = "127.0.0.1:5353", timeout_ms = 500 }
+records = [{ name = "_sipfederationtls._tcp.acano.steven.lab", type = "SRV", priority = 0, weight = 0, port = 5061, target = "vcse.acano.steven.lab" }]
 
 [limits]
 max_connections = 10

@@ -20,7 +20,7 @@ use serde::Deserialize;
 use super::{DnsFailure, Lookup, LookupFuture, SrvRecord};
 
 /// How the Edge resolves: which server, how patiently, and how its cache behaves (`[dns.resolver]`).
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResolverSettings {
     /// The nameserver (UDP and TCP); absent = the first `nameserver` lines of /etc/resolv.conf, port 53.

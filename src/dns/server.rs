@@ -37,7 +37,7 @@ fn default_ttl() -> u32 {
 }
 
 /// One configured record, as written in TOML: `[[dns.records]] name="…" type="SRV" priority=0 weight=0 port=5061 target="…"`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE", deny_unknown_fields)]
 pub enum RecordSpec {
     /// `type="SRV"`: priority, weight, port, target.
@@ -95,7 +95,7 @@ pub enum FaultKind {
 }
 
 /// A zone with an explicit origin; its records must lie at or below the origin.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(deny_unknown_fields)]
 pub struct Zone {
     /// The zone apex, e.g. `acano.steven.lab`.
