@@ -195,7 +195,7 @@ pub enum Contact {
     /// `Contact: *` (REGISTER removal).
     Star,
     /// A contact address.
-    Addr(NameAddr),
+    Addr(Box<NameAddr>),
 }
 
 /// True if `s` holds only whitespace (used to tolerate `Header:` with no value).

@@ -189,6 +189,8 @@ impl Message {
                     limit: limits.max_head,
                 });
             }
+            // A datagram may end right after the last header line (RFC 4475's baddn does).
+            None if raw.ends_with(b"\r\n") && raw.len() > 2 => raw.len(),
             None => return Err(SipError::IncompleteHead),
         };
         if head_end > limits.max_head {
@@ -418,7 +420,7 @@ impl Message {
                     Ok(Contact::Star)
                 } else {
                     NameAddr::parse(v)
-                        .map(Contact::Addr)
+                        .map(|n| Contact::Addr(Box::new(n)))
                         .ok_or(SipError::BadHeader("Contact"))
                 }
             })
