@@ -10,6 +10,7 @@ pub mod diagnostics;
 pub mod dns;
 pub mod edge;
 pub mod outbound;
+pub mod peer;
 pub mod pki;
 pub mod policy;
 pub mod scenario;

@@ -1,0 +1,1 @@
+//! Emulated Expressway-E as TLS SIP client: not written yet.

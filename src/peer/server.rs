@@ -1,0 +1,1 @@
+//! Emulated Expressway-E as TLS SIP server: not written yet.
