@@ -80,26 +80,34 @@ pub fn long_name(name: &[u8]) -> Cow<'_, str> {
 impl HeaderKind {
     /// Classifies a header name, case-insensitively, compact forms included.
     pub fn of(name: &[u8]) -> HeaderKind {
-        let long = long_name(name);
-        const KNOWN: &[(&str, HeaderKind)] = &[
-            ("Via", HeaderKind::Via),
-            ("From", HeaderKind::From),
-            ("To", HeaderKind::To),
-            ("Call-ID", HeaderKind::CallId),
-            ("CSeq", HeaderKind::CSeq),
-            ("Max-Forwards", HeaderKind::MaxForwards),
-            ("Content-Length", HeaderKind::ContentLength),
-            ("Content-Type", HeaderKind::ContentType),
-            ("Contact", HeaderKind::Contact),
-            ("Record-Route", HeaderKind::RecordRoute),
-            ("Route", HeaderKind::Route),
-            ("P-Asserted-Identity", HeaderKind::PAssertedIdentity),
-            ("Date", HeaderKind::Date),
-        ];
-        KNOWN
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&long))
-            .map_or(HeaderKind::Other, |(_, k)| *k)
+        // Dispatch on length first: this runs for every header line of every message.
+        let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+        match name.len() {
+            1 => match name[0].to_ascii_lowercase() {
+                b'v' => HeaderKind::Via,
+                b'f' => HeaderKind::From,
+                b't' => HeaderKind::To,
+                b'i' => HeaderKind::CallId,
+                b'l' => HeaderKind::ContentLength,
+                b'c' => HeaderKind::ContentType,
+                b'm' => HeaderKind::Contact,
+                _ => HeaderKind::Other,
+            },
+            2 if is("To") => HeaderKind::To,
+            3 if is("Via") => HeaderKind::Via,
+            4 if is("From") => HeaderKind::From,
+            4 if is("CSeq") => HeaderKind::CSeq,
+            4 if is("Date") => HeaderKind::Date,
+            5 if is("Route") => HeaderKind::Route,
+            7 if is("Call-ID") => HeaderKind::CallId,
+            7 if is("Contact") => HeaderKind::Contact,
+            12 if is("Max-Forwards") => HeaderKind::MaxForwards,
+            12 if is("Content-Type") => HeaderKind::ContentType,
+            12 if is("Record-Route") => HeaderKind::RecordRoute,
+            14 if is("Content-Length") => HeaderKind::ContentLength,
+            19 if is("P-Asserted-Identity") => HeaderKind::PAssertedIdentity,
+            _ => HeaderKind::Other,
+        }
     }
 }
 
@@ -508,7 +516,13 @@ pub(crate) fn parse_head(
     let end = head.len() - 2; // position of the final CRLF
     let mut line_no = 1;
     while pos < end {
-        let line_end = memchr::memmem::find(&head[pos..], b"\r\n").map_or(end, |e| pos + e);
+        // `head` ends with CRLFCRLF, so a LF is always found before `end + 2`.
+        let nl = memchr::memchr(b'\n', &head[pos..]).map_or(end, |e| pos + e);
+        let line_end = if nl > pos && head[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         line_no += 1;
         let line = &head[pos..line_end];
         if line.first().is_some_and(|&b| is_ws(b)) {
@@ -534,7 +548,7 @@ pub(crate) fn parse_head(
                 value: pos + colon + 1..line_end,
             });
         }
-        pos = line_end + 2;
+        pos = nl + 1;
     }
     Ok((start, headers))
 }
