@@ -13,5 +13,7 @@ pub const EXIT_USAGE: u8 = 2;
 
 /// A multi-thread tokio runtime for a subcommand.
 pub fn runtime() -> anyhow::Result<tokio::runtime::Runtime> {
-    Ok(tokio::runtime::Builder::new_multi_thread().enable_all().build()?)
+    Ok(tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()?)
 }
