@@ -606,3 +606,84 @@ fn check_version(v: &[u8]) -> Result<(), SipError> {
         SipError::BadStartLine
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_case_insensitive_names() {
+        assert_eq!(HeaderKind::of(b"V"), HeaderKind::Via);
+        assert_eq!(HeaderKind::of(b"i"), HeaderKind::CallId);
+        assert_eq!(HeaderKind::of(b"MaX-fOrWaRdS"), HeaderKind::MaxForwards);
+        assert_eq!(
+            HeaderKind::of(b"p-asserted-identity"),
+            HeaderKind::PAssertedIdentity
+        );
+        assert_eq!(HeaderKind::of(b"k"), HeaderKind::Other);
+        assert_eq!(long_name(b"k"), "Supported");
+        assert_eq!(long_name(b"X"), "Session-Expires");
+        assert_eq!(long_name(b"ms-diagnostics"), "ms-diagnostics");
+    }
+
+    #[test]
+    fn content_length_values() {
+        assert_eq!(parse_content_length(b"  150 "), Ok(150));
+        assert_eq!(parse_content_length(b"\r\n 0"), Ok(0));
+        assert_eq!(
+            parse_content_length(b"-999"),
+            Err(SipError::NegativeContentLength)
+        );
+        assert_eq!(
+            parse_content_length(b"1 2"),
+            Err(SipError::BadContentLength)
+        );
+        assert_eq!(
+            parse_content_length(b"99999999999999999999"),
+            Err(SipError::BadContentLength)
+        );
+    }
+
+    #[test]
+    fn start_lines() {
+        assert!(matches!(
+            parse_start_line(b"SERVICE sip:a@b SIP/2.0"),
+            Ok(StartLine::Request { .. })
+        ));
+        assert_eq!(
+            parse_start_line(b"SIP/2.0 504 Server time-out"),
+            Ok(StartLine::Response {
+                code: 504,
+                reason: 12..27
+            })
+        );
+        assert_eq!(
+            parse_start_line(b"OPTIONS sip:a SIP/3.0"),
+            Err(SipError::UnsupportedVersion)
+        );
+        assert_eq!(
+            parse_start_line(b"OPTIONS sip:a HTTP/1.1"),
+            Err(SipError::BadStartLine)
+        );
+        assert_eq!(
+            parse_start_line(b"SIP/2.0 4294967301 x"),
+            Err(SipError::BadStartLine)
+        );
+        assert_eq!(parse_start_line(b"OPTIONS"), Err(SipError::BadStartLine));
+    }
+
+    #[test]
+    fn error_status_mapping() {
+        assert_eq!(
+            SipError::HeadTooLarge { limit: 1 }.status(),
+            (513, "Message Too Large")
+        );
+        assert_eq!(SipError::BadHeader("To").status(), (400, "Bad Request"));
+        assert_eq!(
+            SipError::BadHeader("To").warning("sip.skype.lab"),
+            "399 sip.skype.lab \"malformed To header\""
+        );
+        assert!(!SipError::TruncatedBody.closes_connection());
+        assert!(SipError::ConflictingContentLength.closes_connection());
+    }
+}
