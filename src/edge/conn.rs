@@ -321,9 +321,9 @@ impl Conn {
         let cid = format!("{:X}", self.cid);
         let mut b = ResponseBuilder::from_request(req, code, reason)
             .fill_rport(self.remote.port())
-            .top_via_param("received", received)
-            .top_via_param("ms-received-port", port)
-            .top_via_param("ms-received-cid", cid);
+            .top_via_param("received", &received)
+            .top_via_param("ms-received-port", &port)
+            .top_via_param("ms-received-cid", &cid);
         if let Some(t) = tag {
             b = b.to_tag(t);
         }
