@@ -462,3 +462,24 @@ async fn decline_and_unavailable_users() {
     }
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn optional_client_certificate_lets_the_peer_in_and_rule_2_explains() {
+    let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
+        c.tls.client_cert = edgesim::config::ClientCertMode::Optional;
+    })
+    .await;
+    let mut peer = lab.peer_with(None).await;
+    let port = peer.local_addr().port();
+    let r = peer.request(&invite().build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(504));
+    let records = lab.edge.log_records();
+    // No certificate, no name: the Peer is the source address.
+    assert!(
+        records[0].contains(&format!("Peer: 127.0.0.1:{port} ")),
+        "{}",
+        records[0]
+    );
+    assert!(records[0].contains("0xc3e93d67"));
+    lab.stop().await;
+}

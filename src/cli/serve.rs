@@ -125,6 +125,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         ),
         None => (EdgeConfig::default(), PathBuf::from(".")),
     };
+    // Files named in the configuration are relative to it, like its zone files; flags are relative to the cwd.
+    for f in [&mut cfg.log_file, &mut cfg.events_file]
+        .into_iter()
+        .flatten()
+    {
+        if f.is_relative() {
+            *f = base.join(&*f);
+        }
+    }
     cfg.faithful |= args.faithful;
     if let Some(e) = args.events {
         cfg.events_file = Some(e);
