@@ -511,3 +511,20 @@ async fn untrusted_certificate_is_reset_without_sip_answer() {
     assert!(matches!(r, Err(PeerError::Reset)), "{r:?}");
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn tls_versions_follow_the_configuration() {
+    let both = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
+    let peer = both.peer(&["vcse.acano.steven.lab"]).await;
+    assert_eq!(peer.tls_version().as_deref(), Some("TLSv1_3"));
+
+    let only12 = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
+        c.tls.versions = vec![edgesim::config::TlsVersion::Tls12];
+    })
+    .await;
+    let mut peer = only12.peer(&["vcse.acano.steven.lab"]).await;
+    assert_eq!(peer.tls_version().as_deref(), Some("TLSv1_2"));
+    let req = ExpresswayRequest::new("OPTIONS", "sip:2000@acano.steven.lab", "sip:skype.lab");
+    let r = peer.request(&req.build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(200));
+}

@@ -27,7 +27,7 @@ use tokio_rustls::TlsAcceptor;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use crate::config::{ClientCertMode, EdgeConfig};
+use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
 use crate::diagnostics::{DecisionEvent, LogContext, LogRecord};
 use crate::dns::Lookup;
 use crate::pki::{self, ClientAuthMode, TrustAnchors};
@@ -116,7 +116,16 @@ impl Edge {
             ClientCertMode::Optional => ClientAuthMode::Optional,
             ClientCertMode::None => ClientAuthMode::None,
         };
-        let server = pki::server_config(&identity, mode, anchors.hints())?;
+        let versions: Vec<&'static rustls::SupportedProtocolVersion> = config
+            .tls
+            .versions
+            .iter()
+            .map(|v| match v {
+                TlsVersion::Tls12 => &rustls::version::TLS12,
+                TlsVersion::Tls13 => &rustls::version::TLS13,
+            })
+            .collect();
+        let server = pki::server_config_with_versions(&identity, mode, anchors.hints(), &versions)?;
         let log_file = config.log_file.as_deref().map(open_append).transpose()?;
         let events_file = config.events_file.as_deref().map(open_append).transpose()?;
         let (events, _) = broadcast::channel(1024);
