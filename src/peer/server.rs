@@ -228,6 +228,20 @@ impl PeerServer {
         }
     }
 
+    /// Waits until at least `n` connections have been recorded (handshake done or failed), up to `timeout`.
+    pub async fn wait_connections(&self, n: usize, timeout: Duration) -> bool {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let notified = self.shared.changed.notified();
+            if self.shared.lock().connections.len() >= n {
+                return true;
+            }
+            if tokio::time::timeout_at(deadline, notified).await.is_err() {
+                return false;
+            }
+        }
+    }
+
     /// Stops accepting, closes every connection and waits for the tasks to end.
     pub async fn shutdown(mut self) {
         self.cancel.cancel();
