@@ -27,7 +27,7 @@ pub struct LabCert {
 #[derive(Debug, Clone)]
 pub struct LabPki {
     /// What the Edge trusts: the lab CA only.
-    pub anchors: Arc<TrustAnchors>,
+    pub anchors: TrustAnchors,
     /// The Edge's certificate.
     pub edge: LabCert,
     /// The named certificates.
@@ -135,7 +135,7 @@ impl LabPki {
         let anchors =
             TrustAnchors::from_certs(ca.chain(), "scenario lab CA").map_err(err("lab CA"))?;
         Ok(LabPki {
-            anchors: Arc::new(anchors),
+            anchors,
             edge,
             certs,
         })

@@ -174,26 +174,231 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
 
 /// The parts that talk to the Edge and the emulated Expressway-E.
 mod drive {
+    use std::sync::Arc;
+
+    use tokio_util::sync::CancellationToken;
+
     use super::*;
+    use crate::config::EdgeConfig;
+    use crate::diagnostics::DecisionEvent;
+    use crate::dns::Lookup;
+    use crate::edge::{Edge, EdgeParts};
+    use crate::outbound::{CallRequest, OutboundContext, Timeouts};
+    use crate::peer::client::{ExpresswayRequest, PeerClient, PeerError};
+    use crate::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec, reason_phrase};
+    use crate::policy::Policy;
+    use crate::scenario::expect::render_data;
+    use crate::scenario::format::Behaviour;
+
+    /// Connecting, handshaking, and waiting for a final response each get this long.
+    const STEP: Duration = Duration::from_secs(5);
+
+    /// How long to wait for the Edge's decision event once the response (or refusal) is in.
+    const EVENT_WAIT: Duration = Duration::from_millis(1000);
+
+    /// `"Name" <sip:u@d>;tag=x` → (Some("Name"), "sip:u@d"); a bare URI stays as it is.
+    pub(super) fn split_name_addr(v: &str) -> (Option<String>, String) {
+        let v = v.trim();
+        match (v.find('<'), v.rfind('>')) {
+            (Some(l), Some(r)) if l < r => {
+                let name = v[..l].trim().trim_matches('"').trim();
+                (
+                    (!name.is_empty()).then(|| name.to_owned()),
+                    v[l + 1..r].trim().to_owned(),
+                )
+            }
+            _ => (None, v.to_owned()),
+        }
+    }
+
+    fn value(v: &Option<toml::Spanned<String>>) -> Option<String> {
+        v.as_ref().map(|s| s.get_ref().clone())
+    }
 
     /// The emulated Expressway-E sends the case's request to a fresh Edge.
     pub(super) async fn inbound(
-        _file: &ScenarioFile,
-        _pki: &LabPki,
-        _case: &Case,
-        _dns: &CaseDns,
+        file: &ScenarioFile,
+        pki: &LabPki,
+        case: &Case,
+        dns: &CaseDns,
     ) -> Observed {
-        failed("inbound cases need edge::serve and peer::client, not merged yet".into())
+        let s = &file.scenario;
+        let config = EdgeConfig {
+            faithful: s.faithful,
+            edge: s.edge.clone(),
+            policy: s.policy.clone(),
+            users: s.users.clone(),
+            limits: s.limits.clone(),
+            ..EdgeConfig::default()
+        };
+        let lookup: Arc<dyn Lookup> = dns.lookup.clone();
+        let edge = match Edge::new(EdgeParts {
+            config,
+            identity: pki.edge.identity.clone(),
+            anchors: pki.anchors.clone(),
+            lookup,
+        }) {
+            Ok(e) => Arc::new(e),
+            Err(e) => return failed(format!("the Edge did not start: {e}")),
+        };
+        let listener = match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
+            Ok(l) => l,
+            Err(e) => return failed(format!("cannot bind the Edge on 127.0.0.1: {e}")),
+        };
+        let addr = match listener.local_addr() {
+            Ok(a) => a,
+            Err(e) => return failed(format!("Edge socket: {e}")),
+        };
+        let mut events = edge.subscribe();
+        let shutdown = CancellationToken::new();
+        let task = tokio::spawn(crate::edge::serve(listener, edge.clone(), shutdown.clone()));
+
+        let method = value(&case.method)
+            .map(|m| m.to_ascii_uppercase())
+            .unwrap_or_else(|| "INVITE".into());
+        let (display, from) = split_name_addr(&value(&case.from).unwrap_or_default());
+        let (_, to) = split_name_addr(&value(&case.to).unwrap_or_default());
+        let mut req = ExpresswayRequest::new(&method, &from, &to);
+        req.from_display = display;
+        if let Some(uri) = value(&case.request_uri) {
+            req.request_uri = split_name_addr(&uri).1;
+        }
+        if let Some(pai) = value(&case.pai) {
+            req = req.pai(&split_name_addr(&pai).1);
+        }
+        if method == "MESSAGE" {
+            req.body = Some(bytes::Bytes::from_static(b"hello from an edgesim scenario"));
+            req.content_type = Some("text/plain".into());
+        }
+        let identity = case
+            .cert
+            .as_ref()
+            .and_then(|c| pki.cert(c.get_ref()))
+            .map(|c| &c.identity);
+
+        let mut observed = Observed::default();
+        let exchange = async {
+            let mut client = PeerClient::connect(addr, &s.edge.fqdn, identity, STEP).await?;
+            let response = client.request(&req.build(), STEP).await;
+            client.close().await;
+            response
+        };
+        match exchange.await {
+            Ok(response) => {
+                observed.status = response.status_code();
+                observed.reason = response
+                    .reason()
+                    .map(|r| String::from_utf8_lossy(r).into_owned());
+                observed.ms_diagnostics = response
+                    .header_named("ms-diagnostics")
+                    .map(|h| String::from_utf8_lossy(&h.value()).trim().to_owned());
+            }
+            // How a refused client certificate looks from the client: an alert, a reset, or a close
+            // (with TLS 1.3 the refusal arrives after connect() returned, on the first read).
+            Err(PeerError::Handshake { .. } | PeerError::Reset | PeerError::Closed) => {
+                observed.handshake_refused = true;
+            }
+            Err(e) => observed.error = Some(e.to_string()),
+        }
+        if let Ok(Ok(event)) = tokio::time::timeout(EVENT_WAIT, events.recv()).await {
+            apply_event(&mut observed, &event);
+        }
+        shutdown.cancel();
+        match tokio::time::timeout(Duration::from_secs(3), task).await {
+            Ok(Ok(Ok(()))) => {}
+            Ok(Ok(Err(e))) => {
+                observed
+                    .error
+                    .get_or_insert(format!("the Edge stopped: {e}"));
+            }
+            Ok(Err(e)) => {
+                observed
+                    .error
+                    .get_or_insert(format!("the Edge task failed: {e}"));
+            }
+            Err(_) => {
+                observed
+                    .error
+                    .get_or_insert("the Edge did not stop within 3 s".to_owned());
+            }
+        }
+        observed
+    }
+
+    /// Fills what the Edge's decision says: log record, explanation, and (faithful mode) the ms-diagnostics.
+    fn apply_event(observed: &mut Observed, event: &DecisionEvent) {
+        if observed.ms_diagnostics.is_none() {
+            observed.ms_diagnostics = event.ms_diagnostics.clone();
+        }
+        observed.result_code = event.result_code.clone();
+        if event.result_code.is_some() || !event.log_data.is_empty() {
+            observed.log_data = Some(render_data(&event.log_data));
+        }
+        observed.explanation = event.explanation.clone();
     }
 
     /// A fresh Edge calls the emulated Expressway-E's server.
     pub(super) async fn outbound(
-        _file: &ScenarioFile,
-        _pki: &LabPki,
-        _case: &Case,
-        _dns: &CaseDns,
-        _listener: TcpListener,
+        file: &ScenarioFile,
+        pki: &LabPki,
+        case: &Case,
+        dns: &CaseDns,
+        listener: TcpListener,
     ) -> Observed {
-        failed("outbound cases need outbound::call and peer::server, not merged yet".into())
+        let s = &file.scenario;
+        let behaviour = match case.behaviour() {
+            Behaviour::Answer(code) => {
+                Some(PeerBehaviour::Answer(code, reason_phrase(code).into()))
+            }
+            Behaviour::ResetHandshake => Some(PeerBehaviour::ResetHandshake),
+            Behaviour::Refuse => None,
+        };
+        let cert = case.cert.as_ref().and_then(|c| pki.cert(c.get_ref()));
+        let server = match (behaviour, cert) {
+            (Some(b), Some(cert)) => {
+                match PeerServer::start(listener, PeerServerSpec::new(cert.identity.clone(), b)) {
+                    Ok(server) => Some(server),
+                    Err(e) => return failed(format!("the peer server did not start: {e}")),
+                }
+            }
+            // `refuse`: closing the bound socket leaves a port where the connection is refused.
+            _ => {
+                drop(listener);
+                None
+            }
+        };
+        let lookup: Arc<dyn Lookup> = dns.lookup.clone();
+        let ctx = OutboundContext {
+            policy: Policy::new(&s.edge, &s.policy, s.faithful),
+            identity: pki.edge.identity.clone(),
+            anchors: pki.anchors.clone(),
+            lookup,
+            edge_fqdn: s.edge.fqdn.clone(),
+            timeouts: Timeouts {
+                connect: Duration::from_secs(2),
+                handshake: Duration::from_secs(2),
+                response: STEP,
+            },
+        };
+        let target = value(&case.target).unwrap_or_default();
+        let from = value(&case.from)
+            .map(|f| split_name_addr(&f).1)
+            .unwrap_or_else(|| format!("sip:edgesim@{}", s.edge.domain));
+        let outcome = crate::outbound::call(
+            &ctx,
+            &CallRequest::invite(&split_name_addr(&target).1, &from),
+        )
+        .await;
+        if let Some(server) = server {
+            server.shutdown().await;
+        }
+        Observed {
+            status: Some(outcome.final_status),
+            reason: Some(outcome.reason.clone()),
+            ms_diagnostics: outcome.ms_diagnostics.clone(),
+            explanation: (outcome.final_status >= 300 && !outcome.explanation.is_empty())
+                .then(|| outcome.explanation.clone()),
+            ..Observed::default()
+        }
     }
 }
