@@ -13,7 +13,7 @@ pub struct Observed {
     pub status: Option<u16>,
     /// Its reason phrase.
     pub reason: Option<String>,
-    /// ms-diagnostics value: the response header, else the one the Edge logged (faithful mode).
+    /// ms-diagnostics value of the final response (inbound: what the peer received; outbound: what the Skype client got).
     pub ms_diagnostics: Option<String>,
     /// The Edge log record's `0x… SIPPROXY_E_…`.
     pub result_code: Option<String>,

@@ -325,11 +325,9 @@ mod drive {
         observed
     }
 
-    /// Fills what the Edge's decision says: log record, explanation, and (faithful mode) the ms-diagnostics.
+    /// Fills what the Edge's decision says: its log record and explanation. The ms-diagnostics stay what the
+    /// response carried, so a faithful Edge's bare 504 is observed as bare.
     fn apply_event(observed: &mut Observed, event: &DecisionEvent) {
-        if observed.ms_diagnostics.is_none() {
-            observed.ms_diagnostics = event.ms_diagnostics.clone();
-        }
         observed.result_code = event.result_code.clone();
         if event.result_code.is_some() || !event.log_data.is_empty() {
             observed.log_data = Some(render_data(&event.log_data));
