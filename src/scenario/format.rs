@@ -78,7 +78,7 @@ impl Default for ScenarioDns {
 }
 
 fn default_dns_timeout_ms() -> u64 {
-    500
+    2000
 }
 
 /// A DNS record: the dns module's [`RecordSpec`] shape, except that an SRV's `priority`, `weight` and `port`
@@ -1018,7 +1018,7 @@ status = 504
         let s = &f.scenario;
         assert_eq!(s.edge.fqdn, "sip.skype.lab");
         assert!(s.policy.partner_discovery);
-        assert_eq!(s.dns.timeout_ms, 500);
+        assert_eq!(s.dns.timeout_ms, 2000);
         assert_eq!(s.cases.len(), 1);
         assert_eq!(s.cases[0].direction(), Direction::Inbound);
         assert_eq!(s.cases[0].expect.status, Some(504));

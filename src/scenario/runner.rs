@@ -10,7 +10,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use super::expect::{Observed, compare, summarize_expect, summarize_observed};
-use super::format::{Case, DEFAULT_SIP_TLS_PORT, Direction, ScenarioFile};
+use super::format::{Behaviour, Case, DEFAULT_SIP_TLS_PORT, Direction, ScenarioFile};
 use super::lab::{CaseDns, LabPki, case_zones};
 use super::{ScenarioError, seed_lab};
 
@@ -136,20 +136,47 @@ fn failed(error: String) -> Observed {
     }
 }
 
+/// The socket an outbound case's SRV points to.
+enum PeerSocket {
+    /// Listening, for the peer server.
+    Listener(TcpListener),
+    /// Bound but not listening: connections are refused, and no other case can take the port meanwhile.
+    Closed(tokio::net::TcpSocket),
+}
+
+impl PeerSocket {
+    async fn bind(behaviour: Behaviour) -> std::io::Result<PeerSocket> {
+        let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
+        if behaviour == Behaviour::Refuse {
+            let socket = tokio::net::TcpSocket::new_v4()?;
+            socket.bind(loopback)?;
+            Ok(PeerSocket::Closed(socket))
+        } else {
+            Ok(PeerSocket::Listener(TcpListener::bind(loopback).await?))
+        }
+    }
+
+    fn port(&self) -> std::io::Result<u16> {
+        Ok(match self {
+            PeerSocket::Listener(l) => l.local_addr()?.port(),
+            PeerSocket::Closed(s) => s.local_addr()?.port(),
+        })
+    }
+}
+
 /// Builds the case's lab, runs it, and tears it down.
 async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
-    let loopback = SocketAddr::from((Ipv4Addr::LOCALHOST, 0));
     // Outbound: the peer server's socket is bound first, so SRV port 0 can name it.
-    let peer_listener = match case.direction() {
+    let peer_socket = match case.direction() {
         Direction::Inbound => None,
-        Direction::Outbound => match TcpListener::bind(loopback).await {
-            Ok(l) => Some(l),
+        Direction::Outbound => match PeerSocket::bind(case.behaviour()).await {
+            Ok(p) => Some(p),
             Err(e) => return failed(format!("cannot bind the peer server on 127.0.0.1: {e}")),
         },
     };
-    let case_port = match &peer_listener {
-        Some(l) => match l.local_addr() {
-            Ok(a) => a.port(),
+    let case_port = match &peer_socket {
+        Some(p) => match p.port() {
+            Ok(port) => port,
             Err(e) => return failed(format!("peer server socket: {e}")),
         },
         None => DEFAULT_SIP_TLS_PORT,
@@ -162,10 +189,8 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
         Ok(d) => d,
         Err(e) => return failed(e),
     };
-    let observed = match (case.direction(), peer_listener) {
-        (Direction::Outbound, Some(listener)) => {
-            drive::outbound(file, pki, case, &dns, listener).await
-        }
+    let observed = match peer_socket {
+        Some(socket) => drive::outbound(file, pki, case, &dns, socket).await,
         _ => drive::inbound(file, pki, case, &dns).await,
     };
     dns.stop().await;
@@ -188,7 +213,6 @@ mod drive {
     use crate::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec, reason_phrase};
     use crate::policy::Policy;
     use crate::scenario::expect::render_data;
-    use crate::scenario::format::Behaviour;
 
     /// Connecting, handshaking, and waiting for a final response each get this long.
     const STEP: Duration = Duration::from_secs(5);
@@ -341,27 +365,32 @@ mod drive {
         pki: &LabPki,
         case: &Case,
         dns: &CaseDns,
-        listener: TcpListener,
+        socket: PeerSocket,
     ) -> Observed {
         let s = &file.scenario;
         let behaviour = match case.behaviour() {
-            Behaviour::Answer(code) => {
-                Some(PeerBehaviour::Answer(code, reason_phrase(code).into()))
-            }
-            Behaviour::ResetHandshake => Some(PeerBehaviour::ResetHandshake),
-            Behaviour::Refuse => None,
+            Behaviour::Answer(code) => PeerBehaviour::Answer(code, reason_phrase(code).into()),
+            Behaviour::ResetHandshake => PeerBehaviour::ResetHandshake,
+            Behaviour::Refuse => PeerBehaviour::Silent,
         };
         let cert = case.cert.as_ref().and_then(|c| pki.cert(c.get_ref()));
-        let server = match (behaviour, cert) {
-            (Some(b), Some(cert)) => {
-                match PeerServer::start(listener, PeerServerSpec::new(cert.identity.clone(), b)) {
+        // Held until the call is over, so a refused port stays this case's.
+        let mut _closed = None;
+        let server = match (socket, cert) {
+            (PeerSocket::Listener(listener), Some(cert)) => {
+                match PeerServer::start(
+                    listener,
+                    PeerServerSpec::new(cert.identity.clone(), behaviour),
+                ) {
                     Ok(server) => Some(server),
                     Err(e) => return failed(format!("the peer server did not start: {e}")),
                 }
             }
-            // `refuse`: closing the bound socket leaves a port where the connection is refused.
-            _ => {
-                drop(listener);
+            (PeerSocket::Listener(_), None) => {
+                return failed("the case has no peer certificate (`cert`)".into());
+            }
+            (PeerSocket::Closed(socket), _) => {
+                _closed = Some(socket);
                 None
             }
         };
