@@ -22,6 +22,9 @@ pub enum ScenarioCommand {
         /// Print one JSON document (for CI) instead of the table.
         #[arg(long)]
         json: bool,
+        /// Run only the cases whose name contains this text (case-insensitive).
+        #[arg(long = "case", value_name = "TEXT")]
+        only: Option<String>,
     },
     /// List the cases of scenario files; none: the embedded seed lab.
     List {
@@ -40,7 +43,7 @@ pub enum ScenarioCommand {
 /// Runs `edgesim scenario`.
 pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ScenarioCommand::Run { paths, json } => run_files(&paths, json),
+        ScenarioCommand::Run { paths, json, only } => run_files(&paths, json, only.as_deref()),
         ScenarioCommand::List { paths } => {
             for file in load_all(&paths)? {
                 println!("{}", file.path.display());
@@ -97,8 +100,22 @@ fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFile>> {
         .collect()
 }
 
-fn run_files(paths: &[PathBuf], json: bool) -> anyhow::Result<ExitCode> {
-    let files = load_all(paths)?;
+fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
+    let mut files = load_all(paths)?;
+    if let Some(text) = only {
+        let text = text.to_lowercase();
+        for f in &mut files {
+            f.scenario
+                .cases
+                .retain(|c| c.name().to_lowercase().contains(&text));
+        }
+        files.retain(|f| !f.scenario.cases.is_empty());
+        if files.is_empty() {
+            anyhow::bail!(
+                "no case name contains \"{text}\"; `edgesim scenario list` shows the names"
+            );
+        }
+    }
     let runtime = super::runtime()?;
     let mut reports: Vec<ScenarioReport> = Vec::new();
     for file in &files {
