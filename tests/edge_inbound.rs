@@ -161,20 +161,17 @@ async fn correct_setup_rings_and_answers_with_sdp() {
     let ev = Lab::event(&mut events).await;
     assert_eq!(ev.verdict, VerdictKind::Accept);
 
-    let mut ack = req.clone();
-    ack.method = "ACK".into();
-    ack.to_tag = Some(tag.clone());
-    ack.body = Some(bytes::Bytes::new());
-    peer.send(&ack.build()).await.unwrap();
-    let mut bye = req.clone();
-    bye.method = "BYE".into();
-    bye.cseq = 2;
-    bye.to_tag = Some(tag);
+    peer.send(&req.follow_up("ACK", Some(&tag)).build())
+        .await
+        .unwrap();
+    let bye = req.follow_up("BYE", Some(&tag));
     let r = peer.request(&bye.build(), T).await.unwrap();
     assert_eq!(r.status_code(), Some(200));
     // A second BYE finds no dialog.
-    bye.cseq = 3;
-    let r = peer.request(&bye.build(), T).await.unwrap();
+    let r = peer
+        .request(&bye.follow_up("BYE", None).build(), T)
+        .await
+        .unwrap();
     assert_eq!(r.status_code(), Some(481));
     assert!(lab.edge.log_records().is_empty());
     lab.stop().await;
@@ -200,7 +197,7 @@ async fn edge_hangs_up_with_bye_after_hangup_after_ms() {
 async fn cancel_while_ringing_gives_200_and_487() {
     let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
     let mut peer = lab.peer(&["vcse.acano.steven.lab"]).await;
-    let mut req = ExpresswayRequest::new(
+    let req = ExpresswayRequest::new(
         "INVITE",
         "sip:2000@acano.steven.lab",
         "sip:ringer@skype.lab",
@@ -210,9 +207,9 @@ async fn cancel_while_ringing_gives_200_and_487() {
         peer.recv(T).await.unwrap().unwrap().status_code(),
         Some(180)
     );
-    req.method = "CANCEL".into();
-    req.body = Some(bytes::Bytes::new());
-    peer.send(&req.build()).await.unwrap();
+    peer.send(&req.follow_up("CANCEL", None).build())
+        .await
+        .unwrap();
     let a = peer.recv(T).await.unwrap().unwrap();
     let b = peer.recv(T).await.unwrap().unwrap();
     assert_eq!(
@@ -463,5 +460,26 @@ async fn decline_and_unavailable_users() {
             Some(code)
         );
     }
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn optional_client_certificate_lets_the_peer_in_and_rule_2_explains() {
+    let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
+        c.tls.client_cert = edgesim::config::ClientCertMode::Optional;
+    })
+    .await;
+    let mut peer = lab.peer_with(None).await;
+    let port = peer.local_addr().port();
+    let r = peer.request(&invite().build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(504));
+    let records = lab.edge.log_records();
+    // No certificate, no name: the Peer is the source address.
+    assert!(
+        records[0].contains(&format!("Peer: 127.0.0.1:{port} ")),
+        "{}",
+        records[0]
+    );
+    assert!(records[0].contains("0xc3e93d67"));
     lab.stop().await;
 }

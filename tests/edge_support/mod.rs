@@ -47,12 +47,14 @@ pub fn user(name: &str, action: UserAction) -> UserConfig {
 
 /// The lab's Edge config: short timeouts, a few users, a log file in a temp dir.
 pub fn config(dir: &std::path::Path) -> EdgeConfig {
-    let mut c = EdgeConfig::default();
-    c.users = vec![
-        user("stejanss", UserAction::Answer),
-        user("busy", UserAction::Busy),
-        user("ringer", UserAction::RingForever),
-    ];
+    let mut c = EdgeConfig {
+        users: vec![
+            user("stejanss", UserAction::Answer),
+            user("busy", UserAction::Busy),
+            user("ringer", UserAction::RingForever),
+        ],
+        ..EdgeConfig::default()
+    };
     c.limits.handshake_timeout_ms = 1000;
     c.limits.header_timeout_ms = 500;
     c.limits.idle_timeout_ms = 2000;
