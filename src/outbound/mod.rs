@@ -219,7 +219,7 @@ impl Run<'_> {
     }
 
     /// An outcome from a policy verdict (the Edge's own 4xx/5xx to the client).
-    fn from_verdict(self, v: Verdict, class: OutcomeClass) -> CallOutcome {
+    fn reject_with(self, v: Verdict, class: OutcomeClass) -> CallOutcome {
         let (status, reason, diag, explanation) = match v {
             Verdict::Reject {
                 status,
@@ -297,7 +297,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 req.target
             ),
         };
-        return run.from_verdict(v, OutcomeClass::Rejected(400));
+        return run.reject_with(v, OutcomeClass::Rejected(400));
     }
 
     // Policy, then SRV + Rule 1 (or the fixed partner FQDN).
@@ -305,7 +305,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
         OutboundPlan::Reject(v) => {
             let route = ctx.policy.route(&domain);
             run.step("policy", false, format!("{domain}: {route:?}"));
-            return run.from_verdict(v, OutcomeClass::Blocked);
+            return run.reject_with(v, OutcomeClass::Blocked);
         }
         OutboundPlan::UseFixedFqdn(f) => {
             run.step(
@@ -349,7 +349,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                     } else {
                         OutcomeClass::NoSrv
                     };
-                    return run.from_verdict(v, class);
+                    return run.reject_with(v, class);
                 }
             }
         }
@@ -387,7 +387,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                     "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
                 ),
             };
-            return run.from_verdict(v, OutcomeClass::NoAddress);
+            return run.reject_with(v, OutcomeClass::NoAddress);
         }
     };
 
@@ -435,7 +435,7 @@ async fn connect_phase(
                 log: None,
                 explanation: format!("The Edge certificate cannot be used: {e}"),
             };
-            return run.from_verdict(v, OutcomeClass::HandshakeReset);
+            return run.reject_with(v, OutcomeClass::HandshakeReset);
         }
     };
     let t = ctx.timeouts;
@@ -477,7 +477,7 @@ async fn connect_phase(
             (ChainStatus::Trusted, _) => OutcomeClass::CertMismatch,
             _ => OutcomeClass::CertUntrusted,
         };
-        return run.from_verdict(v, class);
+        return run.reject_with(v, class);
     }
     run.step(
         "cert",
@@ -508,7 +508,7 @@ fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcom
         _ => OutcomeClass::ConnectFailed,
     };
     let v = run.ctx.policy.outbound_connect_failure(target, kind);
-    run.from_verdict(v, class)
+    run.reject_with(v, class)
 }
 
 /// After TLS: the request, its responses, ACK / hold / BYE.
@@ -534,7 +534,7 @@ async fn sip_exchange(
             .ctx
             .policy
             .outbound_connect_failure(target, conn::tls_failure(&e));
-        return run.from_verdict(v, OutcomeClass::HandshakeReset);
+        return run.reject_with(v, OutcomeClass::HandshakeReset);
     }
     run.sent.push(method.to_string());
     run.step("sip", true, format!("sent {method} {}", req.target));
@@ -578,7 +578,7 @@ async fn sip_exchange(
                         run.ctx.policy.edge_domain
                     ),
                 };
-                return run.from_verdict(v, OutcomeClass::Timeout);
+                return run.reject_with(v, OutcomeClass::Timeout);
             }
             Err(e) => {
                 // With TLS 1.3 a peer that refuses our client certificate shows it here, on the first read.
@@ -591,7 +591,7 @@ async fn sip_exchange(
                     .ctx
                     .policy
                     .outbound_connect_failure(target, conn::tls_failure(&e));
-                return run.from_verdict(v, OutcomeClass::HandshakeReset);
+                return run.reject_with(v, OutcomeClass::HandshakeReset);
             }
         }
     };

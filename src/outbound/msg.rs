@@ -73,7 +73,7 @@ impl Dialog {
         }
     }
 
-    fn from_header(&self) -> String {
+    fn caller_hdr(&self) -> String {
         format!("<{}>;tag={};epid={}", self.from, self.from_tag, self.epid)
     }
 
@@ -84,7 +84,7 @@ impl Dialog {
     /// The initial request as the internal client sent it (one Via): what the client-side response copies.
     pub fn client_request(&self) -> Option<Message> {
         let cseq = format!("1 {}", self.method);
-        let (from, to) = (self.from_header(), self.to_header());
+        let (from, to) = (self.caller_hdr(), self.to_header());
         let raw = RequestBuilder::new(self.method, &self.target)
             .header("Via", &self.client_via)
             .header("From", &from)
@@ -99,7 +99,7 @@ impl Dialog {
     pub fn initial_request(&self, local: &str) -> Bytes {
         let edge_via = format!("SIP/2.0/TLS {local};branch={}", self.branch);
         let cseq = format!("1 {}", self.method);
-        let (from, to) = (self.from_header(), self.to_header());
+        let (from, to) = (self.caller_hdr(), self.to_header());
         let contact = format!("<{};opaque=user:epid:{};gruu>", self.from, self.epid);
         let record_route = format!("<sip:{}:5061;transport=tls;lr>", self.edge_fqdn);
         let pai = format!("<{}>", self.from);
@@ -147,7 +147,7 @@ impl Dialog {
             Some(t) => format!("{};tag={t}", self.to_header()),
             None => self.to_header(),
         };
-        let from = self.from_header();
+        let from = self.caller_hdr();
         let cseq = format!("{seq} {method}");
         RequestBuilder::new(method, uri.unwrap_or(&self.target))
             .header("Via", &via)
