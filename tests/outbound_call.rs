@@ -425,3 +425,75 @@ async fn blocked_domain_is_refused_before_dns() {
     assert_eq!(dns.queries_received(), 0);
     assert_eq!(out.class.exit_code(), 16);
 }
+
+/// An Expressway-E that does not trust the Edge's certificate refuses it in the handshake (TLS 1.2) or on the
+/// first read (TLS 1.3): either way the Skype client sees 1047 WSAECONNRESET.
+#[tokio::test]
+async fn peer_refusing_the_edge_certificate_gives_1047_on_tls12_and_tls13() {
+    use edgesim::peer::server::{PeerServerSpec, PeerTlsVersions};
+    use edgesim::pki::{EkuChoice, TrustAnchors};
+    let lab = Lab::new();
+    let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let other = LabCa::generate("Expressway-only CA", KeyType::EcdsaP256).unwrap();
+    let only_other =
+        TrustAnchors::from_certs(std::slice::from_ref(other.cert_der()), "other").unwrap();
+    for versions in [PeerTlsVersions::Tls12Only, PeerTlsVersions::Tls13Only] {
+        let spec = PeerServerSpec::new((&cert).into(), answer(200, "OK"))
+            .tls_versions(versions)
+            .trust_clients(only_other.clone());
+        let peer = lab.peer_with(spec).await;
+        let dns = dns(&[
+            srv(
+                "acano.steven.lab",
+                "vcse.acano.steven.lab",
+                peer.local_addr().port(),
+            ),
+            a("vcse.acano.steven.lab"),
+        ])
+        .await;
+        let out = call(
+            &lab.ctx(&dns),
+            &CallRequest::invite("sip:x@acano.steven.lab", FROM),
+        )
+        .await;
+        assert_eq!(
+            out.class,
+            OutcomeClass::HandshakeReset,
+            "{versions:?}: {:?}",
+            out.steps
+        );
+        assert!(
+            out.ms_diagnostics
+                .unwrap()
+                .contains(r#"WinsockFailureCode="10054(WSAECONNRESET)""#)
+        );
+        assert!(peer.received().is_empty());
+    }
+
+    // The EKU sunset, outbound: an Edge certificate without clientAuth, refused by a peer that trusts its CA.
+    let mut lab2 = Lab::new();
+    lab2.edge = lab2
+        .ca
+        .issue(&LeafSpec::new("sip.skype.lab").eku(EkuChoice::ServerAuth))
+        .unwrap();
+    let cert2 = lab2.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let trust = TrustAnchors::from_certs(std::slice::from_ref(lab2.ca.cert_der()), "lab").unwrap();
+    let peer = lab2
+        .peer_with(PeerServerSpec::new((&cert2).into(), answer(200, "OK")).trust_clients(trust))
+        .await;
+    let dns = dns(&[
+        srv(
+            "acano.steven.lab",
+            "vcse.acano.steven.lab",
+            peer.local_addr().port(),
+        ),
+        a("vcse.acano.steven.lab"),
+    ])
+    .await;
+    let out = call(
+        &lab2.ctx(&dns),
+        &CallRequest::invite("sip:x@acano.steven.lab", FROM),
+    )
+    .await;
+    assert_eq!(out.class, OutcomeClass::HandshakeReset, "{:?}", out.steps);
+}

@@ -226,3 +226,28 @@ async fn no_srv_and_handshake_reset() {
     assert_eq!(f.len(), 2, "{}", r.render());
     assert!(f[0].1.as_deref().unwrap().contains("trust the Edge's CA"));
 }
+
+#[tokio::test]
+async fn peer_refusing_the_edge_certificate_fails_tls_lines() {
+    use edgesim::pki::{KeyType, LabCa, TrustAnchors};
+    let lab = Lab::new();
+    let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let other = LabCa::generate("Expressway-only CA", KeyType::EcdsaP256).unwrap();
+    let only_other =
+        TrustAnchors::from_certs(std::slice::from_ref(other.cert_der()), "other").unwrap();
+    let peer = lab
+        .peer_with(PeerServerSpec::new((&cert).into(), ok()).trust_clients(only_other))
+        .await;
+    let dns = dns(&[
+        srv(
+            "acano.steven.lab",
+            "vcse.acano.steven.lab",
+            peer.local_addr().port(),
+        ),
+        a("vcse.acano.steven.lab"),
+    ])
+    .await;
+    let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
+    // TLS 1.2 fails in the handshake, TLS 1.3 on the first read: both are reported.
+    assert_eq!(fails(&r, "tls").len(), 2, "{}", r.render());
+}

@@ -380,7 +380,34 @@ async fn probe_tls(
         })?;
     let addr = std::net::SocketAddr::new(ip, port);
     let tcp = conn::tcp_connect(addr, ctx.timeouts.connect).await?;
-    let c = conn::tls_handshake(tcp, addr, target, config, ctx.timeouts.handshake).await?;
+    let mut c = conn::tls_handshake(tcp, addr, target, config, ctx.timeouts.handshake).await?;
+    if versions == TlsVersions::Tls13 {
+        // TLS 1.3: a server refusing our client certificate says so after our Finished, on the first read.
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        let first = tokio::time::timeout(
+            std::time::Duration::from_millis(150),
+            c.stream.read(&mut byte),
+        )
+        .await;
+        match first {
+            Ok(Err(e)) => {
+                return Err(ConnectError::Tls {
+                    addr,
+                    kind: conn::tls_failure(&e),
+                    detail: e.to_string(),
+                });
+            }
+            Ok(Ok(0)) => {
+                return Err(ConnectError::Tls {
+                    addr,
+                    kind: ConnectFailure::ResetDuringHandshake,
+                    detail: "the peer closed the connection right after the handshake".into(),
+                });
+            }
+            _ => {}
+        }
+    }
     Ok(c.chain)
 }
 
