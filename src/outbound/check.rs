@@ -664,3 +664,25 @@ async fn options_ping(
         ),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule1_wording_and_suggestion() {
+        assert_eq!(
+            rule1_why("vcse.steven.lab", "acano.steven.lab"),
+            "it is in another domain"
+        );
+        assert_eq!(
+            rule1_why("vcse.sub.cms.steven.lab.", "cms.steven.lab"),
+            "it is in a subdomain of it"
+        );
+        assert_eq!(
+            suggested_target("vcse.steven.lab", "acano.steven.lab"),
+            "vcse.acano.steven.lab"
+        );
+        assert_eq!(suggested_target("*.steven.lab", "x.lab"), "sip.x.lab");
+    }
+}

@@ -472,9 +472,9 @@ async fn connect_phase(
             false,
             format!("{}: {status:?}", facts.display_name()),
         );
-        let class = match (&status, v.diagnostic().and_then(|d| d.param("HRESULT"))) {
-            (ChainStatus::Expired | ChainStatus::NotYetValid, _) => OutcomeClass::CertExpired,
-            (ChainStatus::Trusted, _) => OutcomeClass::CertMismatch,
+        let class = match &status {
+            ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,
+            ChainStatus::Trusted => OutcomeClass::CertMismatch,
             _ => OutcomeClass::CertUntrusted,
         };
         return run.reject_with(v, class);
@@ -484,8 +484,7 @@ async fn connect_phase(
         true,
         format!("{} names {target}; chain trusted", facts.display_name()),
     );
-    let peer_name = facts.display_name();
-    sip_exchange(run, connected, req, &target, &peer_name).await
+    sip_exchange(run, connected, req, &target).await
 }
 
 fn srv_text(r: &SrvRecord) -> String {
@@ -517,7 +516,6 @@ async fn sip_exchange(
     connected: conn::Connected,
     req: &CallRequest,
     target: &str,
-    _peer_name: &str,
 ) -> CallOutcome {
     let mut stream = connected.stream;
     let local = stream

@@ -242,3 +242,56 @@ pub fn header_text(m: &Message, name: &str) -> Option<String> {
     m.header_named(name)
         .map(|h| String::from_utf8_lossy(&h.value()).into_owned())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_view_has_the_skype_log_layout() {
+        let d = Dialog::new(
+            "sip:space@cms.steven.lab",
+            "sip:alice@skype.lab",
+            "INVITE",
+            "sip.skype.lab",
+        );
+        let text = d.client_view(
+            504,
+            "Server time-out",
+            "ABC",
+            Some("1008;x=\"y\""),
+            "RTC/6.0",
+        );
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], "SIP/2.0 504 Server time-out");
+        assert!(lines[1].starts_with("Via: SIP/2.0/TLS 127.0.0.1:"));
+        assert!(lines[1].contains(";ms-received-port=") && lines[1].contains(";ms-received-cid="));
+        assert!(lines[2].starts_with("From: <sip:alice@skype.lab>;tag="));
+        assert!(lines[2].contains(";epid="));
+        assert_eq!(lines[3], "To: <sip:space@cms.steven.lab>;tag=ABC");
+        assert!(lines[4].starts_with("Call-ID: "));
+        assert_eq!(lines[5], "CSeq: 1 INVITE");
+        assert_eq!(lines[6], "ms-diagnostics: 1008;x=\"y\"");
+        assert_eq!(lines[7], "Server: RTC/6.0");
+        assert_eq!(lines[8], "Content-Length: 0");
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn initial_invite_parses_with_two_vias_and_sdp() {
+        let d = Dialog::new(
+            "sip:x@acano.steven.lab",
+            "sip:alice@skype.lab",
+            "INVITE",
+            "sip.skype.lab",
+        );
+        let m = Message::parse(d.initial_request("127.0.0.1:40000")).unwrap();
+        assert_eq!(m.vias().unwrap().len(), 2);
+        assert_eq!(m.cseq().unwrap().method, "INVITE");
+        assert_eq!(m.body(), SDP_OFFER.as_bytes());
+        let ack = Message::parse(d.in_dialog("ACK", 1, Some("t"), "127.0.0.1:40000", true, None))
+            .unwrap();
+        assert_eq!(ack.top_via().unwrap().branch(), Some(d.branch.as_str()));
+        assert_eq!(ack.to().unwrap().tag(), Some("t"));
+    }
+}

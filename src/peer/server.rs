@@ -361,7 +361,11 @@ async fn accept_loop(
         tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => {
-                let Ok((tcp, remote)) = accepted else { continue };
+                let Ok((tcp, remote)) = accepted else {
+                    // e.g. out of file descriptors: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
                 let (spec, config, shared, cancel) =
                     (spec.clone(), config.clone(), shared.clone(), cancel.clone());
                 tasks.spawn(async move {
