@@ -64,6 +64,25 @@ pub struct OutboundContext {
     pub timeouts: Timeouts,
 }
 
+impl OutboundContext {
+    /// A context with `edge_fqdn` taken from the policy and default timeouts.
+    pub fn new(
+        policy: Policy,
+        identity: Identity,
+        anchors: TrustAnchors,
+        lookup: Arc<dyn Lookup>,
+    ) -> Self {
+        OutboundContext {
+            edge_fqdn: policy.edge_fqdn.clone(),
+            policy,
+            identity,
+            anchors,
+            lookup,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for OutboundContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboundContext")
@@ -114,6 +133,16 @@ impl CallRequest {
             from: from.to_string(),
             method: CallMethod::Invite,
             hold_ms: 0,
+        }
+    }
+}
+
+impl CallRequest {
+    /// An OPTIONS ping from `from` to `target`.
+    pub fn options(target: &str, from: &str) -> Self {
+        CallRequest {
+            method: CallMethod::Options,
+            ..CallRequest::invite(target, from)
         }
     }
 }
