@@ -44,6 +44,7 @@ async fn good_domain_all_pass() {
     ])
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
+    println!("{}", r.render());
     assert!(not_pass(&r).is_empty(), "{}", r.render());
     assert!(!r.has_fail());
     for area in [
@@ -148,6 +149,7 @@ async fn seed_subdomain_target_and_certificate_mismatch() {
     ])
     .await;
     let r = check(&lab.ctx(&dns2), "cms.steven.lab").await;
+    println!("{}", r.render());
     assert!(fails(&r, "rule1").is_empty());
     let f = fails(&r, "cert");
     assert_eq!(f.len(), 1, "{}", r.render());
