@@ -425,3 +425,144 @@ async fn blocked_domain_is_refused_before_dns() {
     assert_eq!(dns.queries_received(), 0);
     assert_eq!(out.class.exit_code(), 16);
 }
+
+/// An Expressway-E that does not trust the Edge's certificate refuses it in the handshake (TLS 1.2) or on the
+/// first read (TLS 1.3): either way the Skype client sees 1047 WSAECONNRESET.
+#[tokio::test]
+async fn peer_refusing_the_edge_certificate_gives_1047_on_tls12_and_tls13() {
+    use edgesim::peer::server::{PeerServerSpec, PeerTlsVersions};
+    use edgesim::pki::{EkuChoice, TrustAnchors};
+    let lab = Lab::new();
+    let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let other = LabCa::generate("Expressway-only CA", KeyType::EcdsaP256).unwrap();
+    let only_other =
+        TrustAnchors::from_certs(std::slice::from_ref(other.cert_der()), "other").unwrap();
+    for versions in [PeerTlsVersions::Tls12Only, PeerTlsVersions::Tls13Only] {
+        let spec = PeerServerSpec::new((&cert).into(), answer(200, "OK"))
+            .tls_versions(versions)
+            .trust_clients(only_other.clone());
+        let peer = lab.peer_with(spec).await;
+        let dns = dns(&[
+            srv(
+                "acano.steven.lab",
+                "vcse.acano.steven.lab",
+                peer.local_addr().port(),
+            ),
+            a("vcse.acano.steven.lab"),
+        ])
+        .await;
+        let out = call(
+            &lab.ctx(&dns),
+            &CallRequest::invite("sip:x@acano.steven.lab", FROM),
+        )
+        .await;
+        assert_eq!(
+            out.class,
+            OutcomeClass::HandshakeReset,
+            "{versions:?}: {:?}",
+            out.steps
+        );
+        assert!(
+            out.ms_diagnostics
+                .unwrap()
+                .contains(r#"WinsockFailureCode="10054(WSAECONNRESET)""#)
+        );
+        assert!(peer.received().is_empty());
+    }
+
+    // The EKU sunset, outbound: an Edge certificate without clientAuth, refused by a peer that trusts its CA.
+    let mut lab2 = Lab::new();
+    lab2.edge = lab2
+        .ca
+        .issue(&LeafSpec::new("sip.skype.lab").eku(EkuChoice::ServerAuth))
+        .unwrap();
+    let cert2 = lab2.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let trust = TrustAnchors::from_certs(std::slice::from_ref(lab2.ca.cert_der()), "lab").unwrap();
+    let peer = lab2
+        .peer_with(PeerServerSpec::new((&cert2).into(), answer(200, "OK")).trust_clients(trust))
+        .await;
+    let dns = dns(&[
+        srv(
+            "acano.steven.lab",
+            "vcse.acano.steven.lab",
+            peer.local_addr().port(),
+        ),
+        a("vcse.acano.steven.lab"),
+    ])
+    .await;
+    let out = call(
+        &lab2.ctx(&dns),
+        &CallRequest::invite("sip:x@acano.steven.lab", FROM),
+    )
+    .await;
+    assert_eq!(out.class, OutcomeClass::HandshakeReset, "{:?}", out.steps);
+}
+
+/// The `edgesim call` and `edgesim check` commands themselves: output, JSON and exit codes.
+#[tokio::test]
+async fn cli_call_and_check_print_the_response_and_exit_per_class() {
+    let lab = Lab::new();
+    let dns = dns(&[
+        srv("cms.steven.lab", "vcse.sub.cms.steven.lab", 5061),
+        a("vcse.sub.cms.steven.lab"),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let [_, chain, key] = lab.edge.write(dir.path(), "edge").unwrap();
+    let ca = dir.path().join("ca.pem");
+    std::fs::write(&ca, lab.ca.chain_pem()).unwrap();
+    let server = dns.local_addr().to_string();
+    let run = |args: Vec<String>| async move {
+        tokio::process::Command::new(env!("CARGO_BIN_EXE_edgesim"))
+            .args(args)
+            .output()
+            .await
+            .unwrap()
+    };
+    let common = |v: &[&str]| {
+        let mut out: Vec<String> = v.iter().map(|s| s.to_string()).collect();
+        out.extend([
+            "--dns".to_string(),
+            server.clone(),
+            "--ca".into(),
+            ca.display().to_string(),
+            "--cert".into(),
+            chain.display().to_string(),
+            "--key".into(),
+            key.display().to_string(),
+        ]);
+        out
+    };
+    let out = run(common(&["call", "sip:space@cms.steven.lab"])).await;
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(12),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(
+        stdout.starts_with("SIP/2.0 504 Server time-out\n"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("\nms-diagnostics: 1009;reason=\"No match for domain in DNS SRV results\";domain=\"cms.steven.lab\";fqdn1=\"vcse.sub.cms.steven.lab:5061\";source=\"sip.skype.lab\"\nServer: RTC/6.0\nContent-Length: 0\n"), "{stdout}");
+    assert!(
+        stdout.contains("Fix: publish _sipfederationtls._tcp.cms.steven.lab → vcse.cms.steven.lab"),
+        "{stdout}"
+    );
+
+    let out = run(common(&["check", "cms.steven.lab", "--json"])).await;
+    assert_eq!(out.status.code(), Some(1));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["ok"], false);
+    assert!(
+        v["report"]["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["status"] == "FAIL" && l["area"] == "rule1")
+    );
+
+    let out = run(vec!["call".into(), "not-a-uri".into()]).await;
+    assert_eq!(out.status.code(), Some(2));
+}

@@ -44,6 +44,7 @@ async fn good_domain_all_pass() {
     ])
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
+    println!("{}", r.render());
     assert!(not_pass(&r).is_empty(), "{}", r.render());
     assert!(!r.has_fail());
     for area in [
@@ -148,6 +149,7 @@ async fn seed_subdomain_target_and_certificate_mismatch() {
     ])
     .await;
     let r = check(&lab.ctx(&dns2), "cms.steven.lab").await;
+    println!("{}", r.render());
     assert!(fails(&r, "rule1").is_empty());
     let f = fails(&r, "cert");
     assert_eq!(f.len(), 1, "{}", r.render());
@@ -225,4 +227,29 @@ async fn no_srv_and_handshake_reset() {
     let f = fails(&r, "tls");
     assert_eq!(f.len(), 2, "{}", r.render());
     assert!(f[0].1.as_deref().unwrap().contains("trust the Edge's CA"));
+}
+
+#[tokio::test]
+async fn peer_refusing_the_edge_certificate_fails_tls_lines() {
+    use edgesim::pki::{KeyType, LabCa, TrustAnchors};
+    let lab = Lab::new();
+    let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let other = LabCa::generate("Expressway-only CA", KeyType::EcdsaP256).unwrap();
+    let only_other =
+        TrustAnchors::from_certs(std::slice::from_ref(other.cert_der()), "other").unwrap();
+    let peer = lab
+        .peer_with(PeerServerSpec::new((&cert).into(), ok()).trust_clients(only_other))
+        .await;
+    let dns = dns(&[
+        srv(
+            "acano.steven.lab",
+            "vcse.acano.steven.lab",
+            peer.local_addr().port(),
+        ),
+        a("vcse.acano.steven.lab"),
+    ])
+    .await;
+    let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
+    // TLS 1.2 fails in the handshake, TLS 1.3 on the first read: both are reported.
+    assert_eq!(fails(&r, "tls").len(), 2, "{}", r.render());
 }

@@ -45,8 +45,11 @@ pub struct EdgeArgs {
     pub json: bool,
 }
 
+const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no SRV record (1008); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
+
 /// Arguments of `edgesim call`.
 #[derive(clap::Args, Debug)]
+#[command(after_help = CALL_EXIT_CODES)]
 pub struct CallArgs {
     /// Callee, e.g. sip:space@cms.steven.lab (its domain selects the federation route).
     pub target: String,

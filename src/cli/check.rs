@@ -10,6 +10,9 @@ use super::call::{EdgeArgs, build_context};
 
 /// Arguments of `edgesim check`.
 #[derive(clap::Args, Debug)]
+#[command(
+    after_help = "Each line is PASS, WARN or FAIL with the fix. Exit codes: 0 no FAIL; 1 at least one FAIL; 2 usage or configuration error."
+)]
 pub struct CheckArgs {
     /// The SIP domain to check, e.g. acano.steven.lab.
     pub domain: String,

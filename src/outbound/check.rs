@@ -380,7 +380,34 @@ async fn probe_tls(
         })?;
     let addr = std::net::SocketAddr::new(ip, port);
     let tcp = conn::tcp_connect(addr, ctx.timeouts.connect).await?;
-    let c = conn::tls_handshake(tcp, addr, target, config, ctx.timeouts.handshake).await?;
+    let mut c = conn::tls_handshake(tcp, addr, target, config, ctx.timeouts.handshake).await?;
+    if versions == TlsVersions::Tls13 {
+        // TLS 1.3: a server refusing our client certificate says so after our Finished, on the first read.
+        use tokio::io::AsyncReadExt;
+        let mut byte = [0u8; 1];
+        let first = tokio::time::timeout(
+            std::time::Duration::from_millis(150),
+            c.stream.read(&mut byte),
+        )
+        .await;
+        match first {
+            Ok(Err(e)) => {
+                return Err(ConnectError::Tls {
+                    addr,
+                    kind: conn::tls_failure(&e),
+                    detail: e.to_string(),
+                });
+            }
+            Ok(Ok(0)) => {
+                return Err(ConnectError::Tls {
+                    addr,
+                    kind: ConnectFailure::ResetDuringHandshake,
+                    detail: "the peer closed the connection right after the handshake".into(),
+                });
+            }
+            _ => {}
+        }
+    }
     Ok(c.chain)
 }
 
@@ -635,5 +662,27 @@ async fn options_ping(
                 "check that {target}:{port} answers SIP over TLS and accepts the Edge's client certificate"
             )),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rule1_wording_and_suggestion() {
+        assert_eq!(
+            rule1_why("vcse.steven.lab", "acano.steven.lab"),
+            "it is in another domain"
+        );
+        assert_eq!(
+            rule1_why("vcse.sub.cms.steven.lab.", "cms.steven.lab"),
+            "it is in a subdomain of it"
+        );
+        assert_eq!(
+            suggested_target("vcse.steven.lab", "acano.steven.lab"),
+            "vcse.acano.steven.lab"
+        );
+        assert_eq!(suggested_target("*.steven.lab", "x.lab"), "sip.x.lab");
     }
 }

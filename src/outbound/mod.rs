@@ -64,6 +64,25 @@ pub struct OutboundContext {
     pub timeouts: Timeouts,
 }
 
+impl OutboundContext {
+    /// A context with `edge_fqdn` taken from the policy and default timeouts.
+    pub fn new(
+        policy: Policy,
+        identity: Identity,
+        anchors: TrustAnchors,
+        lookup: Arc<dyn Lookup>,
+    ) -> Self {
+        OutboundContext {
+            edge_fqdn: policy.edge_fqdn.clone(),
+            policy,
+            identity,
+            anchors,
+            lookup,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
 impl std::fmt::Debug for OutboundContext {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("OutboundContext")
@@ -114,6 +133,16 @@ impl CallRequest {
             from: from.to_string(),
             method: CallMethod::Invite,
             hold_ms: 0,
+        }
+    }
+}
+
+impl CallRequest {
+    /// An OPTIONS ping from `from` to `target`.
+    pub fn options(target: &str, from: &str) -> Self {
+        CallRequest {
+            method: CallMethod::Options,
+            ..CallRequest::invite(target, from)
         }
     }
 }
@@ -219,7 +248,7 @@ impl Run<'_> {
     }
 
     /// An outcome from a policy verdict (the Edge's own 4xx/5xx to the client).
-    fn from_verdict(self, v: Verdict, class: OutcomeClass) -> CallOutcome {
+    fn reject_with(self, v: Verdict, class: OutcomeClass) -> CallOutcome {
         let (status, reason, diag, explanation) = match v {
             Verdict::Reject {
                 status,
@@ -297,7 +326,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 req.target
             ),
         };
-        return run.from_verdict(v, OutcomeClass::Rejected(400));
+        return run.reject_with(v, OutcomeClass::Rejected(400));
     }
 
     // Policy, then SRV + Rule 1 (or the fixed partner FQDN).
@@ -305,7 +334,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
         OutboundPlan::Reject(v) => {
             let route = ctx.policy.route(&domain);
             run.step("policy", false, format!("{domain}: {route:?}"));
-            return run.from_verdict(v, OutcomeClass::Blocked);
+            return run.reject_with(v, OutcomeClass::Blocked);
         }
         OutboundPlan::UseFixedFqdn(f) => {
             run.step(
@@ -349,7 +378,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                     } else {
                         OutcomeClass::NoSrv
                     };
-                    return run.from_verdict(v, class);
+                    return run.reject_with(v, class);
                 }
             }
         }
@@ -387,7 +416,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                     "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
                 ),
             };
-            return run.from_verdict(v, OutcomeClass::NoAddress);
+            return run.reject_with(v, OutcomeClass::NoAddress);
         }
     };
 
@@ -435,7 +464,7 @@ async fn connect_phase(
                 log: None,
                 explanation: format!("The Edge certificate cannot be used: {e}"),
             };
-            return run.from_verdict(v, OutcomeClass::HandshakeReset);
+            return run.reject_with(v, OutcomeClass::HandshakeReset);
         }
     };
     let t = ctx.timeouts;
@@ -472,20 +501,19 @@ async fn connect_phase(
             false,
             format!("{}: {status:?}", facts.display_name()),
         );
-        let class = match (&status, v.diagnostic().and_then(|d| d.param("HRESULT"))) {
-            (ChainStatus::Expired | ChainStatus::NotYetValid, _) => OutcomeClass::CertExpired,
-            (ChainStatus::Trusted, _) => OutcomeClass::CertMismatch,
+        let class = match &status {
+            ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,
+            ChainStatus::Trusted => OutcomeClass::CertMismatch,
             _ => OutcomeClass::CertUntrusted,
         };
-        return run.from_verdict(v, class);
+        return run.reject_with(v, class);
     }
     run.step(
         "cert",
         true,
         format!("{} names {target}; chain trusted", facts.display_name()),
     );
-    let peer_name = facts.display_name();
-    sip_exchange(run, connected, req, &target, &peer_name).await
+    sip_exchange(run, connected, req, &target).await
 }
 
 fn srv_text(r: &SrvRecord) -> String {
@@ -508,7 +536,7 @@ fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcom
         _ => OutcomeClass::ConnectFailed,
     };
     let v = run.ctx.policy.outbound_connect_failure(target, kind);
-    run.from_verdict(v, class)
+    run.reject_with(v, class)
 }
 
 /// After TLS: the request, its responses, ACK / hold / BYE.
@@ -517,7 +545,6 @@ async fn sip_exchange(
     connected: conn::Connected,
     req: &CallRequest,
     target: &str,
-    _peer_name: &str,
 ) -> CallOutcome {
     let mut stream = connected.stream;
     let local = stream
@@ -534,7 +561,7 @@ async fn sip_exchange(
             .ctx
             .policy
             .outbound_connect_failure(target, conn::tls_failure(&e));
-        return run.from_verdict(v, OutcomeClass::HandshakeReset);
+        return run.reject_with(v, OutcomeClass::HandshakeReset);
     }
     run.sent.push(method.to_string());
     run.step("sip", true, format!("sent {method} {}", req.target));
@@ -578,7 +605,7 @@ async fn sip_exchange(
                         run.ctx.policy.edge_domain
                     ),
                 };
-                return run.from_verdict(v, OutcomeClass::Timeout);
+                return run.reject_with(v, OutcomeClass::Timeout);
             }
             Err(e) => {
                 // With TLS 1.3 a peer that refuses our client certificate shows it here, on the first read.
@@ -591,7 +618,7 @@ async fn sip_exchange(
                     .ctx
                     .policy
                     .outbound_connect_failure(target, conn::tls_failure(&e));
-                return run.from_verdict(v, OutcomeClass::HandshakeReset);
+                return run.reject_with(v, OutcomeClass::HandshakeReset);
             }
         }
     };

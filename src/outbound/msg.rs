@@ -73,7 +73,7 @@ impl Dialog {
         }
     }
 
-    fn from_header(&self) -> String {
+    fn caller_hdr(&self) -> String {
         format!("<{}>;tag={};epid={}", self.from, self.from_tag, self.epid)
     }
 
@@ -84,7 +84,7 @@ impl Dialog {
     /// The initial request as the internal client sent it (one Via): what the client-side response copies.
     pub fn client_request(&self) -> Option<Message> {
         let cseq = format!("1 {}", self.method);
-        let (from, to) = (self.from_header(), self.to_header());
+        let (from, to) = (self.caller_hdr(), self.to_header());
         let raw = RequestBuilder::new(self.method, &self.target)
             .header("Via", &self.client_via)
             .header("From", &from)
@@ -99,7 +99,7 @@ impl Dialog {
     pub fn initial_request(&self, local: &str) -> Bytes {
         let edge_via = format!("SIP/2.0/TLS {local};branch={}", self.branch);
         let cseq = format!("1 {}", self.method);
-        let (from, to) = (self.from_header(), self.to_header());
+        let (from, to) = (self.caller_hdr(), self.to_header());
         let contact = format!("<{};opaque=user:epid:{};gruu>", self.from, self.epid);
         let record_route = format!("<sip:{}:5061;transport=tls;lr>", self.edge_fqdn);
         let pai = format!("<{}>", self.from);
@@ -147,7 +147,7 @@ impl Dialog {
             Some(t) => format!("{};tag={t}", self.to_header()),
             None => self.to_header(),
         };
-        let from = self.from_header();
+        let from = self.caller_hdr();
         let cseq = format!("{seq} {method}");
         RequestBuilder::new(method, uri.unwrap_or(&self.target))
             .header("Via", &via)
@@ -241,4 +241,57 @@ pub async fn send<S: AsyncWrite + Unpin>(stream: &mut S, bytes: &[u8]) -> std::i
 pub fn header_text(m: &Message, name: &str) -> Option<String> {
     m.header_named(name)
         .map(|h| String::from_utf8_lossy(&h.value()).into_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_view_has_the_skype_log_layout() {
+        let d = Dialog::new(
+            "sip:space@cms.steven.lab",
+            "sip:alice@skype.lab",
+            "INVITE",
+            "sip.skype.lab",
+        );
+        let text = d.client_view(
+            504,
+            "Server time-out",
+            "ABC",
+            Some("1008;x=\"y\""),
+            "RTC/6.0",
+        );
+        let lines: Vec<&str> = text.split("\r\n").collect();
+        assert_eq!(lines[0], "SIP/2.0 504 Server time-out");
+        assert!(lines[1].starts_with("Via: SIP/2.0/TLS 127.0.0.1:"));
+        assert!(lines[1].contains(";ms-received-port=") && lines[1].contains(";ms-received-cid="));
+        assert!(lines[2].starts_with("From: <sip:alice@skype.lab>;tag="));
+        assert!(lines[2].contains(";epid="));
+        assert_eq!(lines[3], "To: <sip:space@cms.steven.lab>;tag=ABC");
+        assert!(lines[4].starts_with("Call-ID: "));
+        assert_eq!(lines[5], "CSeq: 1 INVITE");
+        assert_eq!(lines[6], "ms-diagnostics: 1008;x=\"y\"");
+        assert_eq!(lines[7], "Server: RTC/6.0");
+        assert_eq!(lines[8], "Content-Length: 0");
+        assert!(text.ends_with("\r\n\r\n"));
+    }
+
+    #[test]
+    fn initial_invite_parses_with_two_vias_and_sdp() {
+        let d = Dialog::new(
+            "sip:x@acano.steven.lab",
+            "sip:alice@skype.lab",
+            "INVITE",
+            "sip.skype.lab",
+        );
+        let m = Message::parse(d.initial_request("127.0.0.1:40000")).unwrap();
+        assert_eq!(m.vias().unwrap().len(), 2);
+        assert_eq!(m.cseq().unwrap().method, "INVITE");
+        assert_eq!(m.body(), SDP_OFFER.as_bytes());
+        let ack = Message::parse(d.in_dialog("ACK", 1, Some("t"), "127.0.0.1:40000", true, None))
+            .unwrap();
+        assert_eq!(ack.top_via().unwrap().branch(), Some(d.branch.as_str()));
+        assert_eq!(ack.to().unwrap().tag(), Some("t"));
+    }
 }

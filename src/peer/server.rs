@@ -22,7 +22,9 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::pki::{ClientAuthMode, Identity, PkiError, peer_chain};
+use crate::pki::{
+    ClientAuthMode, Identity, PkiError, StrictClientVerifier, TrustAnchors, Usage, peer_chain,
+};
 use crate::sip::{Frame, Framer, Message, ResponseBuilder};
 
 /// How the emulated Expressway-E treats a connection and the requests on it.
@@ -64,6 +66,9 @@ pub struct PeerServerSpec {
     pub client_auth: ClientAuthMode,
     /// CA subjects for the CertificateRequest (may be empty).
     pub ca_hints: Vec<DistinguishedName>,
+    /// When set, the handshake refuses a client chain these CAs do not validate for clientAuth (a TLS alert,
+    /// like an Expressway-E that does not trust the Edge's CA); otherwise any client chain is accepted.
+    pub client_trust: Option<Arc<TrustAnchors>>,
     /// TLS versions offered.
     pub tls_versions: PeerTlsVersions,
     /// `Server:` header on responses.
@@ -80,6 +85,7 @@ impl PeerServerSpec {
             behaviour,
             client_auth: ClientAuthMode::Required,
             ca_hints: Vec::new(),
+            client_trust: None,
             tls_versions: PeerTlsVersions::Both,
             server_header: "TANDBERG/4352 (X15.2.0)".to_string(),
             idle_timeout: Duration::from_secs(30),
@@ -89,6 +95,13 @@ impl PeerServerSpec {
     /// Sets whether a client certificate is asked for.
     pub fn client_auth(mut self, mode: ClientAuthMode) -> Self {
         self.client_auth = mode;
+        self
+    }
+
+    /// Refuses, in the handshake, client chains that `anchors` do not validate for clientAuth.
+    pub fn trust_clients(mut self, anchors: TrustAnchors) -> Self {
+        self.ca_hints = anchors.hints();
+        self.client_trust = Some(Arc::new(anchors));
         self
     }
 
@@ -265,9 +278,13 @@ fn tls_config(spec: &PeerServerSpec) -> Result<Arc<ServerConfig>, PkiError> {
         PeerTlsVersions::Tls13Only => &[&TLS13],
     };
     let provider = crate::pki::tls::provider();
-    let verifier: Arc<dyn ClientCertVerifier> = match spec.client_auth {
-        ClientAuthMode::None => WebPkiClientVerifier::no_client_auth(),
-        mode => Arc::new(RecordAnyClientCert {
+    let verifier: Arc<dyn ClientCertVerifier> = match (spec.client_auth, &spec.client_trust) {
+        (ClientAuthMode::None, _) => WebPkiClientVerifier::no_client_auth(),
+        (_, Some(anchors)) => Arc::new(StrictClientVerifier::new(
+            anchors.clone(),
+            Usage::ClientAuth,
+        )),
+        (mode, None) => Arc::new(RecordAnyClientCert {
             provider: provider.clone(),
             hints: spec.ca_hints.clone(),
             mandatory: mode == ClientAuthMode::Required,
@@ -344,7 +361,11 @@ async fn accept_loop(
         tokio::select! {
             _ = cancel.cancelled() => break,
             accepted = listener.accept() => {
-                let Ok((tcp, remote)) = accepted else { continue };
+                let Ok((tcp, remote)) = accepted else {
+                    // e.g. out of file descriptors: back off instead of spinning.
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                };
                 let (spec, config, shared, cancel) =
                     (spec.clone(), config.clone(), shared.clone(), cancel.clone());
                 tasks.spawn(async move {
