@@ -395,17 +395,16 @@ mod drive {
             }
         };
         let lookup: Arc<dyn Lookup> = dns.lookup.clone();
-        let ctx = OutboundContext {
-            policy: Policy::new(&s.edge, &s.policy, s.faithful),
-            identity: pki.edge.identity.clone(),
-            anchors: pki.anchors.clone(),
+        let mut ctx = OutboundContext::new(
+            Policy::new(&s.edge, &s.policy, s.faithful),
+            pki.edge.identity.clone(),
+            pki.anchors.clone(),
             lookup,
-            edge_fqdn: s.edge.fqdn.clone(),
-            timeouts: Timeouts {
-                connect: Duration::from_secs(2),
-                handshake: Duration::from_secs(2),
-                response: STEP,
-            },
+        );
+        ctx.timeouts = Timeouts {
+            connect: Duration::from_secs(2),
+            handshake: Duration::from_secs(2),
+            response: STEP,
         };
         let target = value(&case.target).unwrap_or_default();
         let from = value(&case.from)
