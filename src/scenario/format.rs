@@ -36,6 +36,9 @@ pub struct Scenario {
     /// Name of the `[certs.NAME]` the Edge presents; absent: the lab CA issues one for the Edge FQDN.
     #[serde(default)]
     pub edge_cert: Option<Spanned<String>>,
+    /// More CA files (PEM) the Edge trusts besides the scenario's lab CA, relative to the scenario file.
+    #[serde(default)]
+    pub trust: Vec<PathBuf>,
     /// Federation policy (`[policy]`, as in the Edge configuration).
     #[serde(default)]
     pub policy: PolicyConfig,
@@ -707,6 +710,7 @@ impl ScenarioFile {
             }
         })?;
         validate(&scenario, text, path)?;
+        check_files(&scenario, text, path, base_dir)?;
         Ok(ScenarioFile {
             path: path.to_owned(),
             base_dir: base_dir.map(Path::to_owned),
@@ -729,6 +733,46 @@ impl ScenarioFile {
         });
         Self::parse(&text, path, base)
     }
+}
+
+/// Certificate and trust files must exist (relative to the scenario file), so a typo is a parse error with a line.
+fn check_files(
+    s: &Scenario,
+    text: &str,
+    path: &Path,
+    base_dir: Option<&Path>,
+) -> Result<(), ScenarioError> {
+    let base = base_dir.unwrap_or(Path::new("."));
+    let missing = |file: &Path, span: std::ops::Range<usize>, field: &str| {
+        let full = base.join(file);
+        if full.is_file() {
+            Ok(())
+        } else {
+            Err(invalid(
+                text,
+                path,
+                span,
+                field,
+                format!(
+                    "{} does not exist; give a path relative to the scenario file's directory ({})",
+                    full.display(),
+                    base.display()
+                ),
+            ))
+        }
+    };
+    for file in &s.trust {
+        let span = text.find("\ntrust").map_or(0..0, |i| i + 1..i + 1);
+        missing(file, span, "trust")?;
+    }
+    for (name, c) in &s.certs {
+        for (file, key) in [(&c.file, "file"), (&c.key, "key")] {
+            if let Some(f) = file {
+                missing(f, cert_span(text, name), &format!("certs.{name}.{key}"))?;
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Cross-field checks serde cannot express, each pointing at the offending value.
@@ -1153,6 +1197,25 @@ status = 504
             error(&text),
             "lab.toml:2:1: field `certs.vcse`: a certificate loaded from `file` cannot also set cn, san, eku, \
              expired, not_yet_valid, issuer or key_type; remove those keys or remove `file` and `key`"
+        );
+    }
+
+    #[test]
+    fn missing_certificate_file_names_the_table_and_key() {
+        let text = MINIMAL.replace(
+            "cn = \"vcse.steven.lab\"",
+            "file = \"vcse.pem\"\nkey = \"vcse.key\"",
+        );
+        assert_eq!(
+            ScenarioFile::parse(
+                &text,
+                Path::new("lab.toml"),
+                Some(Path::new("/nonexistent"))
+            )
+            .unwrap_err()
+            .to_string(),
+            "lab.toml:2:1: field `certs.vcse.file`: /nonexistent/vcse.pem does not exist; give a path relative to \
+             the scenario file's directory (/nonexistent)"
         );
     }
 

@@ -7,7 +7,9 @@ use std::path::Path;
 use std::sync::Arc;
 
 use crate::dns::{DnsServer, HickoryLookup, ResolverSettings, ZoneSet};
-use crate::pki::{CertFacts, EkuChoice, Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
+use crate::pki::{
+    CertFacts, EkuChoice, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, load_pem_chain,
+};
 
 use super::ScenarioError;
 use super::format::{
@@ -98,11 +100,11 @@ impl LabPki {
         } else {
             None
         };
+        let base = file.base_dir.as_deref().unwrap_or(Path::new("."));
         let mut certs = BTreeMap::new();
         for (name, spec) in &s.certs {
             let identity = match (&spec.file, &spec.key) {
                 (Some(cert), Some(key)) => {
-                    let base = file.base_dir.as_deref().unwrap_or(Path::new("."));
                     Identity::from_pem_files(&base.join(cert), &base.join(key))
                         .map_err(err(name))?
                 }
@@ -132,8 +134,15 @@ impl LabPki {
                 lab_cert(Identity::from(&issued), "edge").map_err(err("edge"))?
             }
         };
-        let anchors =
+        let mut anchors =
             TrustAnchors::from_certs(ca.chain(), "scenario lab CA").map_err(err("lab CA"))?;
+        for path in &s.trust {
+            let path = base.join(path);
+            let origin = path.display().to_string();
+            for der in load_pem_chain(&path).map_err(err(&origin))? {
+                anchors.add(&der, &origin).map_err(err(&origin))?;
+            }
+        }
         Ok(LabPki {
             anchors,
             edge,
