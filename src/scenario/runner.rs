@@ -428,3 +428,27 @@ mod drive {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::drive::split_name_addr;
+
+    #[test]
+    fn name_addr_values_split_into_display_and_uri() {
+        assert_eq!(
+            split_name_addr("\"DX70 Steven\" <sip:2000@acano.steven.lab>;tag=1"),
+            (
+                Some("DX70 Steven".to_owned()),
+                "sip:2000@acano.steven.lab".to_owned()
+            )
+        );
+        assert_eq!(
+            split_name_addr("<sip:2000@cms.steven.lab>"),
+            (None, "sip:2000@cms.steven.lab".to_owned())
+        );
+        assert_eq!(
+            split_name_addr(" sip:stejanss@skype.lab "),
+            (None, "sip:stejanss@skype.lab".to_owned())
+        );
+    }
+}
