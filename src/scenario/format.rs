@@ -853,6 +853,16 @@ fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> 
             .map_or(0..0, |i| i..i);
         return Err(invalid(text, path, span, "dns.records", e.to_string()));
     }
+    if s.cases.is_empty() {
+        return Err(invalid(
+            text,
+            path,
+            text.len()..text.len(),
+            "case",
+            "the scenario has no [[case]]; add at least one (scenarios/README.md shows the keys)"
+                .into(),
+        ));
+    }
     let mut names = BTreeSet::new();
     for case in &s.cases {
         let who = format!("case \"{}\"", case.name());
@@ -1197,6 +1207,15 @@ status = 504
             error(&text),
             "lab.toml:2:1: field `certs.vcse`: a certificate loaded from `file` cannot also set cn, san, eku, \
              expired, not_yet_valid, issuer or key_type; remove those keys or remove `file` and `key`"
+        );
+    }
+
+    #[test]
+    fn a_scenario_without_cases_is_refused() {
+        assert_eq!(
+            error("[edge]\nfqdn = \"sip.skype.lab\"\n"),
+            "lab.toml:3:1: field `case`: the scenario has no [[case]]; add at least one (scenarios/README.md shows \
+             the keys)"
         );
     }
 
