@@ -483,3 +483,31 @@ async fn optional_client_certificate_lets_the_peer_in_and_rule_2_explains() {
     assert!(records[0].contains("0xc3e93d67"));
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn tls13_missing_certificate_surfaces_as_an_alert_on_first_read() {
+    let lab = lab(vec![], |_| {}).await;
+    let mut peer = lab.peer_with(None).await;
+    match peer.request(&invite().build(), T).await {
+        Err(PeerError::Handshake { alert }) => {
+            assert!(alert.contains("CertificateRequired"), "{alert}")
+        }
+        other => panic!("expected the certificate_required alert, got {other:?}"),
+    }
+    lab.stop().await;
+}
+
+#[tokio::test]
+async fn untrusted_certificate_is_reset_without_sip_answer() {
+    let lab = lab(vec![], |_| {}).await;
+    let other_ca = LabCa::generate("someone else's CA", KeyType::EcdsaP256).unwrap();
+    let id = edgesim::pki::Identity::from(
+        &other_ca
+            .issue(&LeafSpec::new("vcse.acano.steven.lab"))
+            .unwrap(),
+    );
+    let mut peer = lab.peer_with(Some(&id)).await;
+    let r = peer.request(&invite().build(), T).await;
+    assert!(matches!(r, Err(PeerError::Reset)), "{r:?}");
+    lab.stop().await;
+}

@@ -79,9 +79,15 @@ pub async fn lab(records: Vec<RecordSpec>, tweak: impl FnOnce(&mut EdgeConfig)) 
     let edge_cert = ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap();
     let anchors = TrustAnchors::from_certs(&[ca.cert_der().clone()], "test CA").unwrap();
     let zones = ZoneSet::from_records(&records).unwrap();
-    let dns = DnsServer::bind(zones, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .unwrap();
+    // DnsServer::bind puts TCP on the UDP port it got; that TCP port is occasionally taken: try again.
+    let mut attempt = 0;
+    let dns = loop {
+        match DnsServer::bind(zones.clone(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
+            Ok(d) => break d,
+            Err(e) if attempt < 10 && e.kind() == std::io::ErrorKind::AddrInUse => attempt += 1,
+            Err(e) => panic!("DNS server: {e}"),
+        }
+    };
     let lookup = HickoryLookup::new(ResolverSettings {
         timeout_ms: 300,
         attempts: 1,
