@@ -251,10 +251,13 @@ fn show(file: &ScenarioFile) -> String {
             Direction::Outbound => {
                 let _ = writeln!(
                     out,
-                    "  call {} → peer server cert {}, {}",
+                    "  call {} → peer server cert {}, {}{}",
                     v(&case.target).unwrap_or_default(),
                     v(&case.cert).unwrap_or_else(|| "none".into()),
-                    case.behaviour()
+                    case.behaviour(),
+                    v(&case.peer_ms_diagnostics)
+                        .map(|d| format!(" with ms-diagnostics {d}"))
+                        .unwrap_or_default()
                 );
             }
         }

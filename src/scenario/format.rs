@@ -352,6 +352,10 @@ pub enum Behaviour {
     Answer(u16),
     /// Reset the TCP connection during the TLS handshake.
     ResetHandshake,
+    /// Complete TLS, then close the connection without reading the request.
+    CloseAfterHandshake,
+    /// Complete TLS and never answer (the Edge's transaction times out).
+    Silent,
     /// No listener at all: the connection is refused.
     Refuse,
 }
@@ -367,14 +371,16 @@ impl fmt::Display for Behaviour {
         match self {
             Behaviour::Answer(s) => write!(f, "answer {s}"),
             Behaviour::ResetHandshake => f.write_str("reset-handshake"),
+            Behaviour::CloseAfterHandshake => f.write_str("close-after-handshake"),
+            Behaviour::Silent => f.write_str("silent"),
             Behaviour::Refuse => f.write_str("refuse"),
         }
     }
 }
 
 /// The accepted spellings of a behaviour, for error messages.
-pub const BEHAVIOURS: &str =
-    "\"answer\" (200), \"answer 404\" (any status 100-699), \"reset-handshake\", \"refuse\"";
+pub const BEHAVIOURS: &str = "\"answer\" (200), \"answer 404\" (any status 100-699), \"reset-handshake\", \
+     \"close-after-handshake\", \"silent\", \"refuse\"";
 
 impl std::str::FromStr for Behaviour {
     type Err = String;
@@ -388,6 +394,8 @@ impl std::str::FromStr for Behaviour {
                 _ => Err(format!("`{code}` is not a SIP status (100-699)")),
             },
             ["reset-handshake"] => Ok(Behaviour::ResetHandshake),
+            ["close-after-handshake"] => Ok(Behaviour::CloseAfterHandshake),
+            ["silent"] => Ok(Behaviour::Silent),
             ["refuse"] => Ok(Behaviour::Refuse),
             _ => Err(format!("unknown behaviour `{s}`")),
         }
@@ -441,6 +449,9 @@ pub struct Case {
     /// Outbound: what the peer server does; default `answer` (200).
     #[serde(default)]
     pub behaviour: Option<Spanned<Behaviour>>,
+    /// Outbound: the `ms-diagnostics` the peer puts on its final response (the Edge then passes it through).
+    #[serde(default)]
+    pub peer_ms_diagnostics: Option<Spanned<String>>,
     /// The expected outcome.
     pub expect: Expect,
 }
@@ -934,6 +945,24 @@ fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> 
             "case.behaviour",
             Direction::Outbound,
         )?;
+        only(
+            case.peer_ms_diagnostics.as_ref().map(Spanned::span),
+            "case.peer_ms_diagnostics",
+            Direction::Outbound,
+        )?;
+        if let Some(d) = &case.peer_ms_diagnostics
+            && !matches!(case.behaviour(), Behaviour::Answer(_))
+        {
+            return Err(invalid(
+                text,
+                path,
+                d.span(),
+                "case.peer_ms_diagnostics",
+                format!(
+                    "{who}: the peer can only put ms-diagnostics on an answer; set behaviour = \"answer <status>\" or remove it"
+                ),
+            ));
+        }
         let missing = |field: &str, what: &str| {
             invalid(
                 text,
@@ -1135,8 +1164,8 @@ status = 504
         assert_eq!(
             error(&text),
             "lab.toml:11:13: case #1 \"one\": field `case.behaviour`: unknown behaviour `hang up`; expected one of \
-             \"answer\" (200), \"answer 404\" (any status 100-699), \"reset-handshake\", \"refuse\"\n  \
-             hint: see scenarios/README.md for the format"
+             \"answer\" (200), \"answer 404\" (any status 100-699), \"reset-handshake\", \"close-after-handshake\", \
+             \"silent\", \"refuse\"\n  hint: see scenarios/README.md for the format"
         );
     }
 

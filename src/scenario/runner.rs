@@ -377,10 +377,17 @@ mod drive {
         socket: PeerSocket,
     ) -> Observed {
         let s = &file.scenario;
-        let behaviour = match case.behaviour() {
-            Behaviour::Answer(code) => PeerBehaviour::Answer(code, reason_phrase(code).into()),
-            Behaviour::ResetHandshake => PeerBehaviour::ResetHandshake,
-            Behaviour::Refuse => PeerBehaviour::Silent,
+        let behaviour = match (case.behaviour(), value(&case.peer_ms_diagnostics)) {
+            (Behaviour::Answer(code), Some(diag)) => {
+                PeerBehaviour::AnswerWithDiagnostics(code, diag)
+            }
+            (Behaviour::Answer(code), None) => {
+                PeerBehaviour::Answer(code, reason_phrase(code).into())
+            }
+            (Behaviour::ResetHandshake, _) => PeerBehaviour::ResetHandshake,
+            (Behaviour::CloseAfterHandshake, _) => PeerBehaviour::CloseAfterHandshake,
+            // `refuse` has no server; the value is unused.
+            (Behaviour::Silent | Behaviour::Refuse, _) => PeerBehaviour::Silent,
         };
         let cert = case.cert.as_ref().and_then(|c| pki.cert(c.get_ref()));
         // Held until the call is over, so a refused port stays this case's.
