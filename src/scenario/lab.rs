@@ -180,21 +180,9 @@ pub struct CaseDns {
 impl CaseDns {
     /// Starts the server for `zones`; call within a tokio runtime.
     pub async fn start(zones: ZoneSet, timeout_ms: u64) -> Result<Self, String> {
-        // UDP and TCP share one port, picked for UDP: the same TCP port can be taken meanwhile by a concurrent
-        // case's connection, so try a few UDP ports.
-        let mut attempt = 0;
-        let server = loop {
-            attempt += 1;
-            match DnsServer::bind(zones.clone(), SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
-                Ok(server) => break server,
-                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse && attempt < 20 => continue,
-                Err(e) => {
-                    return Err(format!(
-                        "cannot start the case's DNS server on 127.0.0.1: {e}"
-                    ));
-                }
-            }
-        };
+        let server = DnsServer::bind(zones, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+            .await
+            .map_err(|e| format!("cannot start the case's DNS server on 127.0.0.1: {e}"))?;
         let settings = ResolverSettings {
             server: Some(server.local_addr()),
             timeout_ms: timeout_ms.max(1),
