@@ -5,14 +5,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::{ClientConfig, DigitallySignedStruct, SignatureScheme};
-use rustls_pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::ClientConfig;
+use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::pki::{Identity, PkiError, peer_chain};
+use crate::pki::{self, Identity, PkiError, peer_chain};
 use crate::policy::ConnectFailure;
 
 /// Which TLS versions a connection may use.
@@ -70,57 +68,7 @@ pub fn client_config(
         TlsVersions::Tls12 => &[&TLS12],
         TlsVersions::Tls13 => &[&TLS13],
     };
-    let provider = crate::pki::tls::provider();
-    let builder = ClientConfig::builder_with_provider(provider.clone())
-        .with_protocol_versions(list)?
-        .dangerous()
-        .with_custom_certificate_verifier(Arc::new(JudgeLater { provider }));
-    let mut cfg = match identity {
-        Some(id) => builder.with_client_auth_cert(id.chain.clone(), id.key.clone_key())?,
-        None => builder.with_no_client_auth(),
-    };
-    cfg.resumption = rustls::client::Resumption::disabled();
-    Ok(Arc::new(cfg))
-}
-
-/// Accepts any server chain and name in the handshake; signatures stay real.
-#[derive(Debug)]
-struct JudgeLater {
-    provider: Arc<CryptoProvider>,
-}
-
-impl ServerCertVerifier for JudgeLater {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    pki::client_config_with_versions(identity, list)
 }
 
 /// Maps a TCP connect error to the Winsock failure the Edge would report.

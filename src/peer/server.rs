@@ -10,21 +10,15 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use bytes::BytesMut;
-use rustls::client::danger::HandshakeSignatureValid;
-use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
-use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
-use rustls::server::{NoServerSessionStorage, WebPkiClientVerifier};
-use rustls::{DigitallySignedStruct, DistinguishedName, ServerConfig, SignatureScheme};
-use rustls_pki_types::{CertificateDer, UnixTime};
+use rustls::{DistinguishedName, ServerConfig};
+use rustls_pki_types::CertificateDer;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::pki::{
-    ClientAuthMode, Identity, PkiError, StrictClientVerifier, TrustAnchors, Usage, peer_chain,
-};
+use crate::pki::{self, ClientAuthMode, Identity, PkiError, TrustAnchors, Usage, peer_chain};
 use crate::sip::{Frame, Framer, Message, ResponseBuilder};
 
 /// How the emulated Expressway-E treats a connection and the requests on it.
@@ -277,75 +271,20 @@ fn tls_config(spec: &PeerServerSpec) -> Result<Arc<ServerConfig>, PkiError> {
         PeerTlsVersions::Tls12Only => &[&TLS12],
         PeerTlsVersions::Tls13Only => &[&TLS13],
     };
-    let provider = crate::pki::tls::provider();
-    let verifier: Arc<dyn ClientCertVerifier> = match (spec.client_auth, &spec.client_trust) {
-        (ClientAuthMode::None, _) => WebPkiClientVerifier::no_client_auth(),
-        (_, Some(anchors)) => Arc::new(StrictClientVerifier::new(
+    // Both configs refuse resumption: every connection must show its certificate.
+    match (spec.client_auth, &spec.client_trust) {
+        (ClientAuthMode::None, _) | (_, None) => pki::server_config_with_versions(
+            &spec.identity,
+            spec.client_auth,
+            spec.ca_hints.clone(),
+            versions,
+        ),
+        (_, Some(anchors)) => pki::strict_server_config_with_versions(
+            &spec.identity,
             anchors.clone(),
             Usage::ClientAuth,
-        )),
-        (mode, None) => Arc::new(RecordAnyClientCert {
-            provider: provider.clone(),
-            hints: spec.ca_hints.clone(),
-            mandatory: mode == ClientAuthMode::Required,
-        }),
-    };
-    let mut cfg = ServerConfig::builder_with_provider(provider)
-        .with_protocol_versions(versions)?
-        .with_client_cert_verifier(verifier)
-        .with_single_cert(spec.identity.chain.clone(), spec.identity.key.clone_key())?;
-    // Every connection must show its certificate: no resumption.
-    cfg.session_storage = Arc::new(NoServerSessionStorage {});
-    cfg.send_tls13_tickets = 0;
-    Ok(Arc::new(cfg))
-}
-
-/// Accepts any client chain (the emulated Expressway records it; tests judge it), signatures stay real.
-#[derive(Debug)]
-struct RecordAnyClientCert {
-    provider: Arc<CryptoProvider>,
-    hints: Vec<DistinguishedName>,
-    mandatory: bool,
-}
-
-impl ClientCertVerifier for RecordAnyClientCert {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-    fn client_auth_mandatory(&self) -> bool {
-        self.mandatory
-    }
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &self.hints
-    }
-    fn verify_client_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _now: UnixTime,
-    ) -> Result<ClientCertVerified, rustls::Error> {
-        Ok(ClientCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls12_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        verify_tls13_signature(m, c, d, &self.provider.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
+            versions,
+        ),
     }
 }
 

@@ -18,8 +18,9 @@ pub use error::PkiError;
 pub use facts::{is_wildcard_name, load_key, load_pem_chain, parse_certs, parse_key};
 pub use issue::{EkuChoice, IssuedCert, KeyType, LabCa, LeafSpec};
 pub use tls::{
-    ClientAuthMode, Identity, StrictClientVerifier, client_config, peer_chain, server_config,
-    server_config_with_versions, strict_server_config,
+    ClientAuthMode, Identity, StrictClientVerifier, client_config, client_config_with_versions,
+    peer_chain, server_config, server_config_with_versions, strict_server_config,
+    strict_server_config_with_versions,
 };
 
 /// What the federation rules need to know about one certificate (parsed with x509-parser).

@@ -85,22 +85,44 @@ pub fn provider() -> Arc<CryptoProvider> {
 const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
-fn tls12_sig(
-    p: &CryptoProvider,
-    m: &[u8],
-    c: &CertificateDer<'_>,
-    d: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls12_signature(m, c, d, &p.signature_verification_algorithms)
-}
-
-fn tls13_sig(
-    p: &CryptoProvider,
-    m: &[u8],
-    c: &CertificateDer<'_>,
-    d: &DigitallySignedStruct,
-) -> Result<HandshakeSignatureValid, Error> {
-    verify_tls13_signature(m, c, d, &p.signature_verification_algorithms)
+/// The signature half of a certificate verifier, the same for every verifier here: checks the
+/// CertificateVerify / key-exchange signatures with `self.provider`'s algorithms, so an accept-any
+/// verifier still proves the peer holds the key. Expands inside a `ClientCertVerifier` or
+/// `ServerCertVerifier` impl whose type has a `provider: Arc<CryptoProvider>` field.
+macro_rules! verify_signatures_with_provider {
+    () => {
+        fn verify_tls12_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            verify_tls12_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+        fn verify_tls13_signature(
+            &self,
+            message: &[u8],
+            cert: &CertificateDer<'_>,
+            dss: &DigitallySignedStruct,
+        ) -> Result<HandshakeSignatureValid, Error> {
+            verify_tls13_signature(
+                message,
+                cert,
+                dss,
+                &self.provider.signature_verification_algorithms,
+            )
+        }
+        fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+            self.provider
+                .signature_verification_algorithms
+                .supported_schemes()
+        }
+    };
 }
 
 /// Accepts any client chain in the handshake (the application judges it afterwards); signatures stay real.
@@ -129,27 +151,7 @@ impl ClientCertVerifier for AcceptAnyClientCert {
     ) -> Result<ClientCertVerified, Error> {
         Ok(ClientCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        tls12_sig(&self.provider, m, c, d)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        tls13_sig(&self.provider, m, c, d)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    verify_signatures_with_provider!();
 }
 
 /// Refuses, in the handshake, a client whose chain [`verify_chain`] does not find `Trusted` for `usage`.
@@ -210,27 +212,7 @@ impl ClientCertVerifier for StrictClientVerifier {
         chain_error(verify_chain(&chain, &self.anchors, self.usage, now))?;
         Ok(ClientCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        tls12_sig(&self.provider, m, c, d)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        tls13_sig(&self.provider, m, c, d)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    verify_signatures_with_provider!();
 }
 
 /// Accepts any server chain and name in the handshake (the caller judges afterwards); signatures stay real.
@@ -250,27 +232,7 @@ impl ServerCertVerifier for AcceptAnyServerCert {
     ) -> Result<ServerCertVerified, Error> {
         Ok(ServerCertVerified::assertion())
     }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        tls12_sig(&self.provider, m, c, d)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, Error> {
-        tls13_sig(&self.provider, m, c, d)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
+    verify_signatures_with_provider!();
 }
 
 fn finish_server(
@@ -322,18 +284,36 @@ pub fn strict_server_config(
     anchors: Arc<TrustAnchors>,
     usage: Usage,
 ) -> Result<Arc<ServerConfig>, PkiError> {
+    strict_server_config_with_versions(identity, anchors, usage, VERSIONS)
+}
+
+/// [`strict_server_config`] limited to the given TLS versions.
+pub fn strict_server_config_with_versions(
+    identity: &Identity,
+    anchors: Arc<TrustAnchors>,
+    usage: Usage,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<ServerConfig>, PkiError> {
     finish_server(
         Arc::new(StrictClientVerifier::new(anchors, usage)),
         identity,
-        VERSIONS,
+        versions,
     )
 }
 
 /// The outbound caller's config: accept-any server verifier (check [`peer_chain`] afterwards with
 /// `verify_chain(.., Usage::ServerAuth, ..)` and `names_match`), optional client certificate, no resumption.
 pub fn client_config(identity: Option<&Identity>) -> Result<Arc<ClientConfig>, PkiError> {
+    client_config_with_versions(identity, VERSIONS)
+}
+
+/// [`client_config`] limited to the given TLS versions.
+pub fn client_config_with_versions(
+    identity: Option<&Identity>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<ClientConfig>, PkiError> {
     let builder = ClientConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)?
+        .with_protocol_versions(versions)?
         .dangerous()
         .with_custom_certificate_verifier(Arc::new(AcceptAnyServerCert {
             provider: provider(),
