@@ -291,10 +291,74 @@ impl Default for Limits {
     }
 }
 
+/// A TOML or serde error located in its file's text: the parts of the
+/// `file:line:column: field `x.y`: message` + `hint: fix` errors of the configuration and the scenario files.
+pub(crate) struct TomlFault {
+    /// 1-based line of the offending text.
+    pub line: usize,
+    /// 1-based column of the offending text.
+    pub column: usize,
+    /// `field `x.y`: ` when the key could be located, else empty.
+    pub field: String,
+    /// toml's message (first line).
+    pub message: String,
+    /// What to change.
+    pub hint: String,
+}
+
+/// Fixes for toml/serde messages: (text the message contains, fix), the first match wins.
+pub(crate) type Hints = [(&'static str, &'static str)];
+
+/// The fixes both file formats give.
+pub(crate) mod hint {
+    pub(crate) const UNKNOWN_FIELD: (&str, &str) = (
+        "unknown field",
+        "remove the key or correct its spelling; the valid keys are listed above",
+    );
+    pub(crate) const UNKNOWN_VARIANT: (&str, &str) =
+        ("unknown variant", "use one of the values listed above");
+    pub(crate) const INVALID_TYPE: (&str, &str) = (
+        "invalid type",
+        "give the value the type shown (quote strings, no quotes around numbers and booleans)",
+    );
+    pub(crate) const DUPLICATE: (&str, &str) = ("duplicate", "keep only one definition of the key");
+}
+
+/// The configuration's fixes.
+const HINTS: &Hints = &[
+    hint::UNKNOWN_FIELD,
+    hint::UNKNOWN_VARIANT,
+    hint::INVALID_TYPE,
+    hint::DUPLICATE,
+];
+
+impl TomlFault {
+    /// Locates `e` in `text`; the hint is the first of `hints` that matches the message, else `fallback`.
+    pub(crate) fn new(text: &str, e: &toml::de::Error, hints: &Hints, fallback: &str) -> Self {
+        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
+        let message = e.message().lines().next().unwrap_or_default().to_owned();
+        let field = field_at(text, line)
+            .map(|f| format!("field `{f}`: "))
+            .unwrap_or_default();
+        let hint = hints
+            .iter()
+            .find(|(pattern, _)| message.contains(pattern))
+            .map_or(fallback, |(_, fix)| fix)
+            .to_owned();
+        TomlFault {
+            line,
+            column,
+            field,
+            message,
+            hint,
+        }
+    }
+}
+
 /// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
+pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
     let offset = offset.min(text.len());
-    let before = &text[..offset];
+    let before = text.get(..offset).unwrap_or(text);
     let line = before.matches('\n').count() + 1;
     let col = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
     (line, col)
@@ -320,38 +384,23 @@ fn field_at(text: &str, line: usize) -> Option<String> {
     })
 }
 
-/// A fix for the common toml/serde messages.
-fn hint_for(message: &str) -> String {
-    if message.contains("unknown field") {
-        "remove the key or correct its spelling; the valid keys are listed above".into()
-    } else if message.contains("unknown variant") {
-        "use one of the values listed above".into()
-    } else if message.contains("invalid type") {
-        "give the value the type shown (quote strings, no quotes around numbers and booleans)"
-            .into()
-    } else if message.contains("duplicate") {
-        "keep only one definition of the key".into()
-    } else {
-        "see the example configuration in the README".into()
-    }
-}
-
 impl EdgeConfig {
     /// Parses TOML text; `path` only labels errors.
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: EdgeConfig = toml::from_str(text).map_err(|e| {
-            let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
-            let message = e.message().lines().next().unwrap_or_default().to_owned();
-            let field = field_at(text, line)
-                .map(|f| format!("field `{f}`: "))
-                .unwrap_or_default();
+            let fault = TomlFault::new(
+                text,
+                &e,
+                HINTS,
+                "see the example configuration in the README",
+            );
             ConfigError::Parse {
                 path: path.to_owned(),
-                line,
-                column,
-                field,
-                hint: hint_for(&message),
-                message,
+                line: fault.line,
+                column: fault.column,
+                field: fault.field,
+                message: fault.message,
+                hint: fault.hint,
             }
         })?;
         config.validate(path)?;

@@ -12,7 +12,7 @@ use serde::de::{self, Deserializer, MapAccess, Visitor};
 use serde::{Deserialize, Serialize};
 use toml::Spanned;
 
-use crate::config::{Identity, Limits, PolicyConfig, UserConfig};
+use crate::config::{Hints, Identity, Limits, PolicyConfig, TomlFault, UserConfig, hint, line_col};
 use crate::dns::{FaultKind, RecordSpec};
 
 use super::ScenarioError;
@@ -601,33 +601,11 @@ pub struct ScenarioFile {
     pub scenario: Scenario,
 }
 
-/// 1-based line and column of a byte offset.
-fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
-    (line, col)
-}
-
-/// The dotted key at a line: the last `[table]` header above it plus the `key =` on it.
-fn field_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line.checked_sub(1)?)?.trim();
-    let key = here.split_once('=')?.0.trim();
-    if key.is_empty() || key.starts_with('[') || key.starts_with('{') {
-        return None;
-    }
-    let table = lines[..line - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    Some(match table {
-        Some(t) if !t.is_empty() => format!("{t}.{key}"),
-        _ => key.to_owned(),
-    })
+/// Whether `line` opens an inline table (`{ k = v }` in an array): such a line names no key of its own.
+fn opens_inline_table(text: &str, line: usize) -> bool {
+    line.checked_sub(1)
+        .and_then(|i| text.lines().nth(i))
+        .is_some_and(|l| l.trim().starts_with('{'))
 }
 
 /// `case #N "name"` for a line inside the N-th `[[case]]` block.
@@ -651,23 +629,17 @@ fn case_at(text: &str, line: usize) -> Option<String> {
     })
 }
 
-/// A fix for the common toml/serde messages.
-fn hint_for(message: &str) -> String {
-    if message.contains("unknown field") {
-        "remove the key or correct its spelling; the valid keys are listed above".into()
-    } else if message.contains("unknown variant") {
-        "use one of the values listed above".into()
-    } else if message.contains("missing field") {
-        "add the key named above (scenarios/README.md lists every key)".into()
-    } else if message.contains("invalid type") {
-        "give the value the type shown (quote strings, no quotes around numbers and booleans)"
-            .into()
-    } else if message.contains("duplicate") {
-        "keep only one definition of the key".into()
-    } else {
-        "see scenarios/README.md for the format".into()
-    }
-}
+/// The scenario format's fixes for toml/serde messages.
+const HINTS: &Hints = &[
+    hint::UNKNOWN_FIELD,
+    hint::UNKNOWN_VARIANT,
+    (
+        "missing field",
+        "add the key named above (scenarios/README.md lists every key)",
+    ),
+    hint::INVALID_TYPE,
+    hint::DUPLICATE,
+];
 
 /// Builds a file/line/field error at `span`.
 fn invalid(
@@ -703,21 +675,22 @@ impl ScenarioFile {
     /// Parses and checks scenario text; `path` labels errors and anchors relative certificate paths.
     pub fn parse(text: &str, path: &Path, base_dir: Option<&Path>) -> Result<Self, ScenarioError> {
         let scenario: Scenario = toml::from_str(text).map_err(|e| {
-            let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
-            let message = e.message().lines().next().unwrap_or_default().to_owned();
-            let mut field = field_at(text, line)
-                .map(|f| format!("field `{f}`: "))
-                .unwrap_or_default();
-            if let Some(case) = case_at(text, line) {
+            let fault = TomlFault::new(text, &e, HINTS, "see scenarios/README.md for the format");
+            let mut field = if opens_inline_table(text, fault.line) {
+                String::new()
+            } else {
+                fault.field
+            };
+            if let Some(case) = case_at(text, fault.line) {
                 field = format!("{case}: {field}");
             }
             ScenarioError::Parse {
                 path: path.to_owned(),
-                line,
-                column,
+                line: fault.line,
+                column: fault.column,
                 field,
-                hint: hint_for(&message),
-                message,
+                message: fault.message,
+                hint: fault.hint,
             }
         })?;
         validate(&scenario, text, path)?;
