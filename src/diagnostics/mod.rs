@@ -315,23 +315,20 @@ impl MsDiagnostic {
 
     /// 1046 (synthetic code choice): the TCP connection to the peer could not be made.
     pub fn e1046(winsock: Winsock, source: &str) -> Self {
-        Self::new(
-            1046,
-            &[
-                ("reason", reason::CONNECT_FAILED),
-                ("WinsockFailureCode", &winsock.render()),
-                ("WinsockFailureDescription", winsock.description()),
-                ("source", source),
-            ],
-        )
+        Self::winsock_failure(1046, reason::CONNECT_FAILED, winsock, source)
     }
 
     /// 1047: the TLS handshake with the peer failed at the socket level (typically 10054, reset by the peer).
     pub fn e1047(winsock: Winsock, source: &str) -> Self {
+        Self::winsock_failure(1047, reason::TLS_NEGOTIATION_FAILED, winsock, source)
+    }
+
+    /// The socket-failure diagnostics (1046, 1047): reason, the Winsock code and its description, source.
+    fn winsock_failure(code: u32, reason: &str, winsock: Winsock, source: &str) -> Self {
         Self::new(
-            1047,
+            code,
             &[
-                ("reason", reason::TLS_NEGOTIATION_FAILED),
+                ("reason", reason),
                 ("WinsockFailureCode", &winsock.render()),
                 ("WinsockFailureDescription", winsock.description()),
                 ("source", source),
