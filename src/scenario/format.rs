@@ -875,54 +875,46 @@ fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> 
             check_cert(c, "case.cert", &who)?;
         }
         let direction = case.direction();
-        let only = |v: Option<std::ops::Range<usize>>, field: &str, for_dir: Direction| match v {
-            Some(span) if direction != for_dir => Err(invalid(
-                text,
-                path,
-                span,
-                field,
-                format!(
-                    "{who} is {direction}, but `{}` is only for {for_dir} cases; remove it or set direction = \"{for_dir}\"",
-                    field.trim_start_matches("case.")
-                ),
-            )),
-            _ => Ok(()),
-        };
-        only(
-            case.method.as_ref().map(Spanned::span),
-            "case.method",
-            Direction::Inbound,
-        )?;
-        only(
-            case.request_uri.as_ref().map(Spanned::span),
-            "case.request_uri",
-            Direction::Inbound,
-        )?;
-        only(
-            case.to.as_ref().map(Spanned::span),
-            "case.to",
-            Direction::Inbound,
-        )?;
-        only(
-            case.pai.as_ref().map(Spanned::span),
-            "case.pai",
-            Direction::Inbound,
-        )?;
-        only(
-            case.target.as_ref().map(Spanned::span),
-            "case.target",
-            Direction::Outbound,
-        )?;
-        only(
-            case.behaviour.as_ref().map(Spanned::span),
-            "case.behaviour",
-            Direction::Outbound,
-        )?;
-        only(
-            case.peer_ms_diagnostics.as_ref().map(Spanned::span),
-            "case.peer_ms_diagnostics",
-            Direction::Outbound,
-        )?;
+        fn span_of<T>(v: &Option<Spanned<T>>) -> Option<std::ops::Range<usize>> {
+            v.as_ref().map(Spanned::span)
+        }
+        let direction_only = [
+            (Direction::Inbound, "case.method", span_of(&case.method)),
+            (
+                Direction::Inbound,
+                "case.request_uri",
+                span_of(&case.request_uri),
+            ),
+            (Direction::Inbound, "case.to", span_of(&case.to)),
+            (Direction::Inbound, "case.pai", span_of(&case.pai)),
+            (Direction::Outbound, "case.target", span_of(&case.target)),
+            (
+                Direction::Outbound,
+                "case.behaviour",
+                span_of(&case.behaviour),
+            ),
+            (
+                Direction::Outbound,
+                "case.peer_ms_diagnostics",
+                span_of(&case.peer_ms_diagnostics),
+            ),
+        ];
+        for (for_dir, field, given) in direction_only {
+            if let Some(span) = given
+                && direction != for_dir
+            {
+                return Err(invalid(
+                    text,
+                    path,
+                    span,
+                    field,
+                    format!(
+                        "{who} is {direction}, but `{}` is only for {for_dir} cases; remove it or set direction = \"{for_dir}\"",
+                        field.trim_start_matches("case.")
+                    ),
+                ));
+            }
+        }
         if let Some(d) = &case.peer_ms_diagnostics
             && !matches!(case.behaviour(), Behaviour::Answer(_))
         {
