@@ -12,7 +12,7 @@ use edgesim::outbound::{CallMethod, CallRequest, OutcomeClass, call};
 use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{KeyType, LabCa, LeafSpec};
 use edgesim::policy::Policy;
-use lab::{Lab, a, closed_port, dns, srv};
+use lab::{Lab, a, closed_port, dns, dns_route, srv};
 
 const FROM: &str = "sip:alice@skype.lab";
 
@@ -23,11 +23,7 @@ fn answer(code: u16, reason: &str) -> PeerBehaviour {
 #[tokio::test]
 async fn seed_1009_srv_target_in_subdomain() {
     let lab = Lab::new();
-    let dns = dns(&[
-        srv("cms.steven.lab", "vcse.sub.cms.steven.lab", 5061),
-        a("vcse.sub.cms.steven.lab"),
-    ])
-    .await;
+    let dns = dns_route("cms.steven.lab", "vcse.sub.cms.steven.lab", 5061).await;
     let out = call(
         &lab.ctx(&dns),
         &CallRequest::invite("sip:space@cms.steven.lab", FROM),
@@ -61,14 +57,11 @@ async fn seed_1010_certificate_without_the_srv_target() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.steven.lab"));
     let peer = lab.peer(&cert, answer(200, "OK")).await;
-    let dns = dns(&[
-        srv(
-            "cms.steven.lab",
-            "vcse.cms.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.cms.steven.lab"),
-    ])
+    let dns = dns_route(
+        "cms.steven.lab",
+        "vcse.cms.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns),
@@ -131,14 +124,11 @@ async fn untrusted_root_and_expired() {
     );
 
     // cms.steven.lab → vcse.acano.steven.lab fails Rule 1 first; call the expired peer through its own domain.
-    let dns2 = lab::dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            p2.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns2 = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        p2.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns2),
@@ -178,11 +168,7 @@ async fn no_srv_record_gives_1008() {
 async fn refused_connection_gives_1046() {
     let lab = Lab::new();
     let port = closed_port().await;
-    let dns = dns(&[
-        srv("acano.steven.lab", "vcse.acano.steven.lab", port),
-        a("vcse.acano.steven.lab"),
-    ])
-    .await;
+    let dns = dns_route("acano.steven.lab", "vcse.acano.steven.lab", port).await;
     let out = call(
         &lab.ctx(&dns),
         &CallRequest::invite("sip:x@acano.steven.lab", FROM),
@@ -203,14 +189,11 @@ async fn handshake_reset_gives_1047() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
     let peer = lab.peer(&cert, PeerBehaviour::ResetHandshake).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns),
@@ -232,14 +215,11 @@ async fn close_after_handshake_is_a_reset_too() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
     let peer = lab.peer(&cert, PeerBehaviour::CloseAfterHandshake).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns),
@@ -255,14 +235,11 @@ async fn peer_404_without_diagnostics_gets_1034() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
     let peer = lab.peer(&cert, answer(404, "Not Found")).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns),
@@ -294,14 +271,11 @@ async fn peer_diagnostics_pass_through() {
             PeerBehaviour::AnswerWithDiagnostics(486, theirs.to_string()),
         )
         .await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns),
@@ -317,14 +291,11 @@ async fn connected_call_acks_holds_and_byes() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
     let peer = lab.peer(&cert, answer(200, "OK")).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let mut req = CallRequest::invite("sip:2000@acano.steven.lab", FROM);
     req.hold_ms = 100;
@@ -389,14 +360,11 @@ async fn options_ping_and_silent_peer() {
     let silent_cert = lab.peer_cert(&LeafSpec::new("vcse.cms.steven.lab"));
     drop(silent);
     let silent = lab.peer(&silent_cert, PeerBehaviour::Silent).await;
-    let dns2 = lab::dns(&[
-        srv(
-            "cms.steven.lab",
-            "vcse.cms.steven.lab",
-            silent.local_addr().port(),
-        ),
-        a("vcse.cms.steven.lab"),
-    ])
+    let dns2 = dns_route(
+        "cms.steven.lab",
+        "vcse.cms.steven.lab",
+        silent.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab.ctx(&dns2),
@@ -442,14 +410,11 @@ async fn peer_refusing_the_edge_certificate_gives_1047_on_tls12_and_tls13() {
             .tls_versions(versions)
             .trust_clients(only_other.clone());
         let peer = lab.peer_with(spec).await;
-        let dns = dns(&[
-            srv(
-                "acano.steven.lab",
-                "vcse.acano.steven.lab",
-                peer.local_addr().port(),
-            ),
-            a("vcse.acano.steven.lab"),
-        ])
+        let dns = dns_route(
+            "acano.steven.lab",
+            "vcse.acano.steven.lab",
+            peer.local_addr().port(),
+        )
         .await;
         let out = call(
             &lab.ctx(&dns),
@@ -481,14 +446,11 @@ async fn peer_refusing_the_edge_certificate_gives_1047_on_tls12_and_tls13() {
     let peer = lab2
         .peer_with(PeerServerSpec::new((&cert2).into(), answer(200, "OK")).trust_clients(trust))
         .await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let out = call(
         &lab2.ctx(&dns),
@@ -502,11 +464,7 @@ async fn peer_refusing_the_edge_certificate_gives_1047_on_tls12_and_tls13() {
 #[tokio::test]
 async fn cli_call_and_check_print_the_response_and_exit_per_class() {
     let lab = Lab::new();
-    let dns = dns(&[
-        srv("cms.steven.lab", "vcse.sub.cms.steven.lab", 5061),
-        a("vcse.sub.cms.steven.lab"),
-    ])
-    .await;
+    let dns = dns_route("cms.steven.lab", "vcse.sub.cms.steven.lab", 5061).await;
     let dir = tempfile::tempdir().unwrap();
     let [_, chain, key] = lab.edge.write(dir.path(), "edge").unwrap();
     let ca = dir.path().join("ca.pem");

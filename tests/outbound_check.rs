@@ -7,7 +7,7 @@ mod lab;
 use edgesim::outbound::check::{Report, Status, check};
 use edgesim::peer::server::{PeerBehaviour, PeerServerSpec, PeerTlsVersions};
 use edgesim::pki::{EkuChoice, LeafSpec};
-use lab::{Lab, a, dns, srv};
+use lab::{Lab, dns_route};
 
 fn ok() -> PeerBehaviour {
     PeerBehaviour::Answer(200, "OK".into())
@@ -34,14 +34,11 @@ async fn good_domain_all_pass() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
     let peer = lab.peer(&cert, ok()).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
     println!("{}", r.render());
@@ -76,14 +73,11 @@ async fn tls12_only_peer_still_passes() {
             PeerServerSpec::new((&cert).into(), ok()).tls_versions(PeerTlsVersions::Tls12Only),
         )
         .await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
     assert!(not_pass(&r).is_empty(), "{}", r.render());
@@ -99,14 +93,11 @@ async fn seed_srv_target_in_parent_domain_fails_with_the_fix() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.steven.lab"));
     let peer = lab.peer(&cert, ok()).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
     assert!(r.has_fail());
@@ -126,11 +117,7 @@ async fn seed_subdomain_target_and_certificate_mismatch() {
     let cert = lab.peer_cert(&LeafSpec::new("vcse.steven.lab"));
     let peer = lab.peer(&cert, ok()).await;
     let port = peer.local_addr().port();
-    let dns1 = dns(&[
-        srv("cms.steven.lab", "vcse.sub.cms.steven.lab", port),
-        a("vcse.sub.cms.steven.lab"),
-    ])
-    .await;
+    let dns1 = dns_route("cms.steven.lab", "vcse.sub.cms.steven.lab", port).await;
     let r = check(&lab.ctx(&dns1), "cms.steven.lab").await;
     let f = fails(&r, "rule1");
     assert_eq!(f.len(), 1, "{}", r.render());
@@ -143,11 +130,7 @@ async fn seed_subdomain_target_and_certificate_mismatch() {
     );
 
     // cms.steven.lab → vcse.cms.steven.lab, served by the vcse.steven.lab certificate: Rule 2 fails.
-    let dns2 = lab::dns(&[
-        srv("cms.steven.lab", "vcse.cms.steven.lab", port),
-        a("vcse.cms.steven.lab"),
-    ])
-    .await;
+    let dns2 = dns_route("cms.steven.lab", "vcse.cms.steven.lab", port).await;
     let r = check(&lab.ctx(&dns2), "cms.steven.lab").await;
     println!("{}", r.render());
     assert!(fails(&r, "rule1").is_empty());
@@ -170,14 +153,11 @@ async fn server_auth_only_certificate_is_flagged_by_name() {
             .valid_days(10),
     );
     let peer = lab.peer(&cert, ok()).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
     let f = fails(&r, "cert");
@@ -203,14 +183,11 @@ async fn no_srv_and_handshake_reset() {
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
     let peer = lab.peer(&cert, PeerBehaviour::ResetHandshake).await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let ctx = lab.ctx(&dns);
     let r = check(&ctx, "nosrv.steven.lab").await;
@@ -240,14 +217,11 @@ async fn peer_refusing_the_edge_certificate_fails_tls_lines() {
     let peer = lab
         .peer_with(PeerServerSpec::new((&cert).into(), ok()).trust_clients(only_other))
         .await;
-    let dns = dns(&[
-        srv(
-            "acano.steven.lab",
-            "vcse.acano.steven.lab",
-            peer.local_addr().port(),
-        ),
-        a("vcse.acano.steven.lab"),
-    ])
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
     .await;
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
     // TLS 1.2 fails in the handshake, TLS 1.3 on the first read: both are reported.

@@ -96,11 +96,14 @@ async fn mutual_tls_judge_afterwards() {
     );
 }
 
-#[tokio::test]
-async fn judge_afterwards_sees_untrusted_chain_and_missing_cert() {
-    let lab = lab();
-    // Untrusted client certificate: the handshake completes, verify_chain says why to reset.
-    let server = server_config(&lab.edge, ClientAuthMode::Required, lab.anchors.hints()).unwrap();
+/// Connects with `client` to a judge-afterwards server asking in `mode`; the handshake must complete both
+/// ways. Returns what the server's `verify_chain` says about the client chain it saw.
+async fn judged_client_chain(
+    lab: &Lab,
+    mode: ClientAuthMode,
+    client: Option<&Identity>,
+) -> ChainStatus {
+    let server = server_config(&lab.edge, mode, lab.anchors.hints()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let anchors = lab.anchors.clone();
@@ -116,33 +119,27 @@ async fn judge_afterwards_sees_untrusted_chain_and_missing_cert() {
     });
     let tcp = TcpStream::connect(addr).await.unwrap();
     let name = ServerName::try_from("sip.skype.lab").unwrap();
-    let _tls = TlsConnector::from(client_config(Some(&lab.stranger)).unwrap())
-        .connect(name.clone(), tcp)
-        .await
-        .unwrap();
-    assert_eq!(task.await.unwrap(), ChainStatus::UntrustedRoot);
-
-    // Optional mode: no client certificate still connects, and the chain reads as Missing.
-    let server = server_config(&lab.edge, ClientAuthMode::Optional, lab.anchors.hints()).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    let anchors = lab.anchors.clone();
-    let task = tokio::spawn(async move {
-        let (tcp, _) = listener.accept().await.unwrap();
-        let tls = TlsAcceptor::from(server).accept(tcp).await.unwrap();
-        verify_chain(
-            &peer_chain(tls.get_ref().1),
-            &anchors,
-            Usage::ClientAuth,
-            UnixTime::now(),
-        )
-    });
-    let tcp = TcpStream::connect(addr).await.unwrap();
-    let _tls = TlsConnector::from(client_config(None).unwrap())
+    let _tls = TlsConnector::from(client_config(client).unwrap())
         .connect(name, tcp)
         .await
         .unwrap();
-    assert_eq!(task.await.unwrap(), ChainStatus::Missing);
+    task.await.unwrap()
+}
+
+#[tokio::test]
+async fn judge_afterwards_sees_untrusted_chain_and_missing_cert() {
+    let lab = lab();
+    // Untrusted client certificate: the handshake completes, verify_chain says why to reset.
+    assert_eq!(
+        judged_client_chain(&lab, ClientAuthMode::Required, Some(&lab.stranger)).await,
+        ChainStatus::UntrustedRoot
+    );
+
+    // Optional mode: no client certificate still connects, and the chain reads as Missing.
+    assert_eq!(
+        judged_client_chain(&lab, ClientAuthMode::Optional, None).await,
+        ChainStatus::Missing
+    );
 }
 
 /// Connects with `client` to a strict server; returns the server's accept result and the client's outcome.

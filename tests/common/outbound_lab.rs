@@ -98,6 +98,11 @@ pub async fn dns(records: &[RecordSpec]) -> DnsServer {
     .unwrap()
 }
 
+/// The embedded DNS server with one federation route: `domain`'s SRV → `target`:`port`, and `target`'s A record.
+pub async fn dns_route(domain: &str, target: &str, port: u16) -> DnsServer {
+    dns(&[srv(domain, target, port), a(target)]).await
+}
+
 /// A port on 127.0.0.1 where nothing listens (bound, then closed).
 pub async fn closed_port() -> u16 {
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
