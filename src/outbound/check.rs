@@ -118,7 +118,7 @@ impl Report {
 fn rule1_why(target: &str, domain: &str) -> &'static str {
     let t = target.trim_end_matches('.').to_ascii_lowercase();
     if t == domain {
-        "it is the domain itself, which this Edge's policy does not accept"
+        "it is the domain itself (the apex), which this Edge is configured to refuse (policy.accept_apex_target = false)"
     } else if t.ends_with(&format!(".{domain}")) {
         "it is in a subdomain of it"
     } else {
@@ -127,6 +127,10 @@ fn rule1_why(target: &str, domain: &str) -> &'static str {
 }
 
 fn suggested_target(target: &str, domain: &str) -> String {
+    // For the apex itself, its first label is the domain's own: "apex.apex.x" would be no advice at all.
+    if target.trim_end_matches('.').eq_ignore_ascii_case(domain) {
+        return format!("sip.{domain}");
+    }
     let label = target
         .split('.')
         .next()
@@ -205,7 +209,12 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
                 Status::Fail,
                 format!("{text}; the Edge answers 504 with ms-diagnostics 1009 (both directions)"),
                 Some(format!(
-                    "publish {srv_name} → {fix_target} (and add {fix_target} to the certificate's SAN)"
+                    "publish {srv_name} → {fix_target} (and add {fix_target} to the certificate's SAN){}",
+                    if rec.target.trim_end_matches('.').eq_ignore_ascii_case(&domain) {
+                        ", or set policy.accept_apex_target = true"
+                    } else {
+                        ""
+                    }
                 )),
             );
         }
@@ -756,5 +765,13 @@ mod tests {
             "vcse.acano.steven.lab"
         );
         assert_eq!(suggested_target("*.steven.lab", "x.lab"), "sip.x.lab");
+        assert_eq!(
+            suggested_target("Apex.steven.lab.", "apex.steven.lab"),
+            "sip.apex.steven.lab"
+        );
+        assert_eq!(
+            rule1_why("apex.steven.lab", "apex.steven.lab"),
+            "it is the domain itself (the apex), which this Edge is configured to refuse (policy.accept_apex_target = false)"
+        );
     }
 }
