@@ -227,3 +227,88 @@ async fn peer_refusing_the_edge_certificate_fails_tls_lines() {
     // TLS 1.2 fails in the handshake, TLS 1.3 on the first read: both are reported.
     assert_eq!(fails(&r, "tls").len(), 2, "{}", r.render());
 }
+
+/// The inbound line of a report (the peer certificate judged as the Expressway-E's client certificate).
+fn inbound(r: &Report) -> (Status, String, Option<String>) {
+    let lines = r.area("inbound");
+    assert_eq!(lines.len(), 1, "{}", r.render());
+    (lines[0].status, lines[0].text.clone(), lines[0].fix.clone())
+}
+
+async fn check_with(
+    lab: &Lab,
+    cert: &edgesim::pki::IssuedCert,
+    tweak: impl FnOnce(&mut edgesim::outbound::OutboundContext),
+) -> Report {
+    let peer = lab.peer(cert, ok()).await;
+    let dns = dns_route(
+        "acano.steven.lab",
+        "vcse.acano.steven.lab",
+        peer.local_addr().port(),
+    )
+    .await;
+    let mut ctx = lab.ctx(&dns);
+    tweak(&mut ctx);
+    check(&ctx, "acano.steven.lab").await
+}
+
+#[tokio::test]
+async fn inbound_direction_checks_the_chain_for_client_auth() {
+    let lab = Lab::new();
+
+    let good = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));
+    let r = check_with(&lab, &good, |_| {}).await;
+    let (status, text, _) = inbound(&r);
+    assert_eq!(status, Status::Pass, "{text}");
+    assert!(text.contains("client-certificate validation"), "{text}");
+
+    // serverAuth only: FAIL, with the one FN74362 wording of the report and the same fix as the EKU line.
+    let server_only =
+        lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab").eku(EkuChoice::ServerAuth));
+    let r = check_with(&lab, &server_only, |_| {}).await;
+    let (status, text, fix) = inbound(&r);
+    assert_eq!(status, Status::Fail, "{}", r.render());
+    assert_eq!(
+        text,
+        "Public CAs stop issuing clientAuth (2026–2027; Cisco FN74362): vcse.acano.steven.lab has no Client Authentication EKU, so the Edge refuses it as the Expressway-E's client certificate and calls from vcse.acano.steven.lab to the Edge fail"
+    );
+    let eku_fix = fails(&r, "cert")[0].1.clone();
+    assert_eq!(fix, eku_fix);
+    assert!(fix.unwrap().contains("X15.5+"));
+
+    // With the policy switch relaxed, edgesim's Edge lets it through: WARN, not FAIL.
+    let r = check_with(&lab, &server_only, |c| {
+        c.policy.require_client_auth_eku = false;
+    })
+    .await;
+    assert_eq!(inbound(&r).0, Status::Warn, "{}", r.render());
+}
+
+#[tokio::test]
+async fn inbound_direction_words_untrusted_and_expired_apart() {
+    use edgesim::pki::{KeyType, LabCa};
+    let lab = Lab::new();
+    let stranger = LabCa::generate("Stranger CA", KeyType::EcdsaP256).unwrap();
+    let untrusted = stranger
+        .issue(&LeafSpec::new("vcse.acano.steven.lab"))
+        .unwrap();
+    let r = check_with(&lab, &untrusted, |_| {}).await;
+    let (status, text, fix) = inbound(&r);
+    assert_eq!(status, Status::Fail);
+    assert!(
+        text.starts_with("the Edge resets the TLS handshake when the Expressway-E calls it with vcse.acano.steven.lab as client certificate: its chain (issuer CN=Stranger CA) does not lead to a CA the Edge trusts"),
+        "{text}"
+    );
+    assert!(fix.unwrap().contains("tls.use_system_roots"));
+
+    let expired = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab").expired());
+    let r = check_with(&lab, &expired, |_| {}).await;
+    let (status, text, fix) = inbound(&r);
+    assert_eq!(status, Status::Fail);
+    assert!(text.contains("outside its validity period"), "{text}");
+    assert!(!text.contains("CA the Edge trusts"), "{text}");
+    assert!(
+        fix.unwrap()
+            .starts_with("renew the certificate of vcse.acano.steven.lab")
+    );
+}

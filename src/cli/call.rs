@@ -31,6 +31,9 @@ pub struct EdgeArgs {
     /// Trusted CA file(s) for peer certificates (PEM); repeatable.
     #[arg(long, value_name = "FILE")]
     pub ca: Vec<PathBuf>,
+    /// Also trust the system's root CAs (like tls.use_system_roots; SSL_CERT_FILE / SSL_CERT_DIR are honoured).
+    #[arg(long)]
+    pub system_roots: bool,
     /// Edge certificate chain (PEM), presented as TLS client certificate.
     #[arg(long, value_name = "FILE", requires = "key")]
     pub cert: Option<PathBuf>,
@@ -87,18 +90,20 @@ pub(crate) fn build_context(
         Some(path) => Some(EdgeConfig::load(path)?),
         None => None,
     };
-    let (policy, mut settings, cfg_cert, cfg_ca) = match &cfg {
+    let (policy, mut settings, cfg_cert, cfg_ca, cfg_system_roots) = match &cfg {
         Some(c) => (
             Policy::from_config(c),
             c.dns.resolver.clone(),
             c.tls.cert.clone().zip(c.tls.key.clone()),
             c.tls.ca.clone(),
+            c.tls.use_system_roots,
         ),
         None => (
             Policy::new(&EdgeIdentity::default(), &PolicyConfig::default(), false),
             ResolverSettings::default(),
             None,
             Vec::new(),
+            false,
         ),
     };
     if let Some(server) = args.dns {
@@ -133,6 +138,12 @@ pub(crate) fn build_context(
     let mut anchors = TrustAnchors::from_files(&ca_files)?;
     if let Some(der) = extra_anchor {
         anchors.add(&der, "ephemeral lab CA")?;
+    }
+    if args.system_roots || cfg_system_roots {
+        let n = anchors
+            .add_system_roots()
+            .context("--system-roots / tls.use_system_roots")?;
+        notes.push(format!("trusting {n} system root CAs"));
     }
     if anchors.is_empty() {
         notes.push(

@@ -68,6 +68,13 @@ fn identity(
     let ca_files: Vec<PathBuf> = cfg.tls.ca.iter().map(|p| rel(p)).collect();
     let mut anchors =
         TrustAnchors::from_files(&ca_files).context("cannot load the trust anchors of tls.ca")?;
+    if cfg.tls.use_system_roots {
+        let n = anchors.add_system_roots().context("tls.use_system_roots")?;
+        writeln!(
+            out,
+            "trusting {n} system root CAs (tls.use_system_roots; not listed in the CertificateRequest)"
+        )?;
+    }
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
         let id = Identity::from_pem_files(&rel(cert), &rel(key))
             .context("cannot load the Edge certificate (tls.cert, tls.key)")?;

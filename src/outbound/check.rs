@@ -15,6 +15,12 @@ use crate::dns::{SrvRecord, federation_srv_name};
 use crate::pki::{CertFacts, ChainStatus, Usage, verify_chain};
 use crate::policy::{ConnectFailure, NameMatch, names_match, rule1_in_domain, rule1_pick};
 
+/// The opening of every line about a missing Client Authentication EKU (one wording for all of them).
+const CLIENT_AUTH_REMOVAL: &str = "Public CAs stop issuing clientAuth (2026–2027; Cisco FN74362)";
+
+/// The fix for a peer certificate without the Client Authentication EKU.
+const PEER_CLIENT_AUTH_FIX: &str = "reissue it with both Server and Client Authentication EKUs (a private CA, or a CA that still issues clientAuth), or on Expressway X15.5+ install a separate client certificate";
+
 /// PASS, WARN or FAIL.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
 #[serde(rename_all = "UPPERCASE")]
@@ -38,7 +44,7 @@ impl Status {
 /// One line of the report.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct CheckLine {
-    /// What was checked: `dns-srv`, `rule1`, `dns-a`, `tcp`, `tls`, `cert`, `sip`, `edge-cert`.
+    /// What was checked: `dns-srv`, `rule1`, `dns-a`, `tcp`, `tls`, `cert`, `inbound`, `sip`, `edge-cert`.
     pub area: String,
     /// The verdict.
     pub status: Status,
@@ -112,7 +118,7 @@ impl Report {
 fn rule1_why(target: &str, domain: &str) -> &'static str {
     let t = target.trim_end_matches('.').to_ascii_lowercase();
     if t == domain {
-        "it is the domain itself, which this Edge's policy does not accept"
+        "it is the domain itself (the apex), which this Edge is configured to refuse (policy.accept_apex_target = false)"
     } else if t.ends_with(&format!(".{domain}")) {
         "it is in a subdomain of it"
     } else {
@@ -121,6 +127,10 @@ fn rule1_why(target: &str, domain: &str) -> &'static str {
 }
 
 fn suggested_target(target: &str, domain: &str) -> String {
+    // For the apex itself, its first label is the domain's own: "apex.apex.x" would be no advice at all.
+    if target.trim_end_matches('.').eq_ignore_ascii_case(domain) {
+        return format!("sip.{domain}");
+    }
     let label = target
         .split('.')
         .next()
@@ -199,7 +209,12 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
                 Status::Fail,
                 format!("{text}; the Edge answers 504 with ms-diagnostics 1009 (both directions)"),
                 Some(format!(
-                    "publish {srv_name} → {fix_target} (and add {fix_target} to the certificate's SAN)"
+                    "publish {srv_name} → {fix_target} (and add {fix_target} to the certificate's SAN){}",
+                    if rec.target.trim_end_matches('.').eq_ignore_ascii_case(&domain) {
+                        ", or set policy.accept_apex_target = true"
+                    } else {
+                        ""
+                    }
                 )),
             );
         }
@@ -343,6 +358,7 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
         return r;
     };
     check_certificate(ctx, &mut r, &target, &chain);
+    check_inbound_chain(ctx, &mut r, &target, &chain);
 
     // SIP OPTIONS over a fresh connection, as the Edge would send it.
     options_ping(ctx, &mut r, &domain, &target, port, &chosen_addrs).await;
@@ -431,7 +447,7 @@ fn check_edge_cert(ctx: &OutboundContext, r: &mut Report) {
             "edge-cert",
             Status::Warn,
             format!(
-                "Public CAs stop issuing clientAuth (2026–2027; Cisco FN74362): the Edge certificate {name} has no Client Authentication EKU, and the Edge presents it as TLS client certificate when it calls the Expressway-E"
+                "{CLIENT_AUTH_REMOVAL}: the Edge certificate {name} has no Client Authentication EKU, and the Edge presents it as TLS client certificate when it calls the Expressway-E"
             ),
             Some(format!(
                 "reissue {name} with both Server and Client Authentication EKUs (a private CA, or a CA that still issues clientAuth)"
@@ -541,8 +557,8 @@ fn check_certificate(
         r.push(
             "cert",
             status,
-            "Public CAs stop issuing clientAuth (2026–2027; Cisco FN74362): this certificate has Server Authentication but no Client Authentication EKU, and the Expressway-E presents it as its TLS client certificate when it calls the Edge (federation is mutual TLS)",
-            Some("reissue it with both Server and Client Authentication EKUs (a private CA, or a CA that still issues clientAuth), or on Expressway X15.5+ install a separate client certificate".to_string()),
+            format!("{CLIENT_AUTH_REMOVAL}: this certificate has Server Authentication but no Client Authentication EKU, and the Expressway-E presents it as its TLS client certificate when it calls the Edge (federation is mutual TLS)"),
+            Some(PEER_CLIENT_AUTH_FIX.to_string()),
         );
     }
 
@@ -606,6 +622,71 @@ fn check_certificate(
             "cert",
             Status::Fail,
             format!("the chain of {name} is not usable: {other:?}"),
+            Some("reissue the certificate from a CA the Edge trusts".to_string()),
+        ),
+    }
+}
+
+/// The other direction: the Expressway-E presents the same certificate as TLS client when it calls the Edge,
+/// and the Edge validates it as a client certificate (chain, validity, Client Authentication EKU).
+fn check_inbound_chain(
+    ctx: &OutboundContext,
+    r: &mut Report,
+    target: &str,
+    chain: &[rustls_pki_types::CertificateDer<'static>],
+) {
+    let Some(facts) = chain.first().and_then(|d| CertFacts::from_der(d).ok()) else {
+        return; // check_certificate already said so
+    };
+    let name = facts.display_name();
+    let reset = format!(
+        "the Edge resets the TLS handshake when the Expressway-E calls it with {name} as client certificate"
+    );
+    match verify_chain(chain, &ctx.anchors, Usage::ClientAuth, UnixTime::now()) {
+        ChainStatus::Trusted => r.pass(
+            "inbound",
+            format!("{name} passes the Edge's client-certificate validation (trusted chain, valid, Client Authentication allowed): calls from the Expressway-E can be accepted"),
+        ),
+        ChainStatus::WrongUsage => {
+            // The same switch as the Edge's own inbound rule: edgesim can be told to let it through.
+            let status = if ctx.policy.require_client_auth_eku {
+                Status::Fail
+            } else {
+                Status::Warn
+            };
+            r.push(
+                "inbound",
+                status,
+                format!("{CLIENT_AUTH_REMOVAL}: {name} has no Client Authentication EKU, so the Edge refuses it as the Expressway-E's client certificate and calls from {target} to the Edge fail"),
+                Some(PEER_CLIENT_AUTH_FIX.to_string()),
+            );
+        }
+        ChainStatus::UntrustedRoot => r.push(
+            "inbound",
+            Status::Fail,
+            format!("{reset}: its chain (issuer {}) does not lead to a CA the Edge trusts", facts.issuer),
+            Some(format!(
+                "import the CA of {} into the Edge's trusted store (edgesim: --ca / tls.ca, or --system-roots / tls.use_system_roots for a public CA), and make the Expressway-E send its intermediate certificates",
+                facts.issuer
+            )),
+        ),
+        ChainStatus::Expired | ChainStatus::NotYetValid => r.push(
+            "inbound",
+            Status::Fail,
+            format!(
+                "{reset}: it is outside its validity period ({} to {})",
+                date(facts.not_before),
+                date(facts.not_after)
+            ),
+            Some(format!(
+                "renew the certificate of {target} (the Expressway-E uses it as client certificate too), and check both clocks"
+            )),
+        ),
+        ChainStatus::Missing => {}
+        ChainStatus::Invalid(why) => r.push(
+            "inbound",
+            Status::Fail,
+            format!("{reset}: {why}"),
             Some("reissue the certificate from a CA the Edge trusts".to_string()),
         ),
     }
@@ -684,5 +765,13 @@ mod tests {
             "vcse.acano.steven.lab"
         );
         assert_eq!(suggested_target("*.steven.lab", "x.lab"), "sip.x.lab");
+        assert_eq!(
+            suggested_target("Apex.steven.lab.", "apex.steven.lab"),
+            "sip.apex.steven.lab"
+        );
+        assert_eq!(
+            rule1_why("apex.steven.lab", "apex.steven.lab"),
+            "it is the domain itself (the apex), which this Edge is configured to refuse (policy.accept_apex_target = false)"
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Chain, validity and EKU checks with webpki. Names are not checked here: that is [`crate::policy::names_match`].
 //!
-//! Trust anchors come from lab CA files only (no system roots: the Edge labs use private CAs, and
-//! keeping the public root set out avoids a dependency; a public-CA peer needs its root given as a file).
+//! Trust anchors come from lab CA files and, on request (`tls.use_system_roots`), from the system's root store
+//! (a peer with a public-CA certificate, as Office 365 requires, then needs no CA file).
 
 use std::path::Path;
 
@@ -99,6 +99,50 @@ impl TrustAnchors {
         Ok(())
     }
 
+    /// Adds the system's trusted roots (`SSL_CERT_FILE` / `SSL_CERT_DIR` when set, else the platform store) as
+    /// anchors, and returns how many were added. Roots webpki cannot parse are skipped and logged, not fatal:
+    /// one odd certificate in a distribution bundle must not stop the Edge.
+    pub fn add_system_roots(&mut self) -> Result<usize, PkiError> {
+        let found = rustls_native_certs::load_native_certs();
+        if found.certs.is_empty() && !found.errors.is_empty() {
+            let reason = found
+                .errors
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join("; ");
+            return Err(PkiError::SystemRoots { reason });
+        }
+        for e in &found.errors {
+            tracing::warn!(error = %e, "part of the system root store could not be read");
+        }
+        let mut added = 0;
+        let mut skipped = 0;
+        for der in &found.certs {
+            match webpki::anchor_from_trusted_cert(der) {
+                // Anchors only, no hint: a CertificateRequest listing a few hundred public CA names overflows
+                // what Schannel (the Skype for Business side) handles, and a truncated CA list makes it pick
+                // no client certificate at all. Peers with a public-CA certificate need no hint to send it.
+                Ok(anchor) => {
+                    self.anchors.push(anchor.to_owned());
+                    added += 1;
+                }
+                Err(e) => {
+                    skipped += 1;
+                    tracing::debug!(error = %e, "skipping an unparsable system root");
+                }
+            }
+        }
+        if skipped > 0 {
+            tracing::warn!(
+                added,
+                skipped,
+                "system roots: skipped unparsable certificates"
+            );
+        }
+        Ok(added)
+    }
+
     /// The webpki trust anchors.
     pub fn anchors(&self) -> &[TrustAnchor<'static>] {
         &self.anchors
@@ -109,7 +153,7 @@ impl TrustAnchors {
         self.hints.clone()
     }
 
-    /// True when no CA was given.
+    /// True when no CA was given (neither files nor system roots).
     pub fn is_empty(&self) -> bool {
         self.anchors.is_empty()
     }

@@ -34,6 +34,10 @@ pub enum PkiError {
         "{origin}: cannot be used as a trust anchor ({reason}) — give the CA certificate (PEM or DER)"
     )]
     BadAnchor { origin: String, reason: String },
+    #[error(
+        "cannot load the system's trusted roots ({reason}) — set SSL_CERT_FILE or SSL_CERT_DIR to a CA bundle, or give the CA files with tls.ca / --ca"
+    )]
+    SystemRoots { reason: String },
     #[error("cannot write {}: {cause} — check that the directory exists and is writable", path.display())]
     Write {
         path: PathBuf,

@@ -760,17 +760,32 @@ fn rule1_explanation(f: &Rule1Failure, cert_owner: &str) -> String {
         .iter()
         .map(|x| x.rsplit_once(':').map_or(x.as_str(), |(h, _)| h))
         .collect();
+    // A target equal to the domain only fails Rule 1 when the apex switch is off, so say that instead of
+    // "d is not in d", and never suggest "<first label of d>.d" for it.
+    let apex = targets.iter().any(|t| t == d);
     let first_label = targets
-        .first()
+        .iter()
+        .find(|t| *t != d)
         .and_then(|t| t.split('.').next())
         .filter(|l| !l.is_empty())
         .unwrap_or("sip");
     let suggestion = format!("{first_label}.{d}");
+    let apex_fix = " or set policy.accept_apex_target = true";
+    if targets.len() == 1 && apex {
+        return format!(
+            "{srv} points to {d} itself (the domain apex), which this Edge is configured to refuse (policy.accept_apex_target = false). Fix: publish {srv} → a host inside the domain such as {suggestion} (an A record in {d}) and put that name in {cert_owner}'s SAN,{apex_fix}."
+        );
+    }
     let which = if targets.len() == 1 {
         format!("{}, which is not", targets[0])
     } else {
         format!("{}, none of which is", targets.join(", "))
     };
+    if apex {
+        return format!(
+            "{srv} points to {which} in {d}; {d} itself is the domain apex, which this Edge is configured to refuse (policy.accept_apex_target = false). Fix: publish {srv} → {suggestion} (an A record in {d}) and put that name in {cert_owner}'s SAN,{apex_fix}."
+        );
+    }
     format!(
         "{srv} points to {which} in {d}. Fix: publish {srv} → {suggestion} (an A record in {d}) and put that name in {cert_owner}'s SAN."
     )

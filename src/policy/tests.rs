@@ -251,6 +251,42 @@ fn inbound_seed_rule1_failure() {
 }
 
 #[test]
+fn inbound_apex_target_refused_says_so() {
+    let c = cert_san("apex.steven.lab", &["apex.steven.lab"]);
+    let f = facts(
+        "apex.steven.lab",
+        "apex.steven.lab:25002",
+        Some(Ok(vec![srv("apex.steven.lab", 5061)])),
+        &c,
+    );
+    let v = decide_inbound(&f, &policy_with(|c| c.accept_apex_target = false));
+    assert_eq!(v.status(), Some(504));
+    assert_eq!(
+        data(&v),
+        r#"domain="apex.steven.lab";fqdn1="apex.steven.lab:5061""#
+    );
+    assert_eq!(
+        v.explanation().unwrap(),
+        "_sipfederationtls._tcp.apex.steven.lab points to apex.steven.lab itself (the domain apex), which this Edge is configured to refuse (policy.accept_apex_target = false). Fix: publish _sipfederationtls._tcp.apex.steven.lab → a host inside the domain such as sip.apex.steven.lab (an A record in apex.steven.lab) and put that name in the Expressway-E certificate's SAN, or set policy.accept_apex_target = true."
+    );
+}
+
+#[test]
+fn outbound_apex_among_other_targets_names_the_switch() {
+    let answer = Ok(vec![
+        srv("apex.steven.lab", 5061),
+        srv("vcse.steven.lab", 5062),
+    ]);
+    let v = policy_with(|c| c.accept_apex_target = false)
+        .decide_outbound_srv("apex.steven.lab", &answer)
+        .unwrap_err();
+    assert_eq!(
+        v.explanation().unwrap(),
+        "_sipfederationtls._tcp.apex.steven.lab points to apex.steven.lab, vcse.steven.lab, none of which is in apex.steven.lab; apex.steven.lab itself is the domain apex, which this Edge is configured to refuse (policy.accept_apex_target = false). Fix: publish _sipfederationtls._tcp.apex.steven.lab → vcse.apex.steven.lab (an A record in apex.steven.lab) and put that name in the peer's certificate's SAN, or set policy.accept_apex_target = true."
+    );
+}
+
+#[test]
 fn inbound_seed_rule2_failure() {
     let c = cert_san("vcse.steven.lab", &["vcse.steven.lab"]);
     let mut f = facts(
