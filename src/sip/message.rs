@@ -511,7 +511,9 @@ pub(crate) fn parse_head(
 ) -> Result<(StartLine, Vec<HeaderSpan>), SipError> {
     let first_end = memchr::memmem::find(head, b"\r\n").ok_or(SipError::IncompleteHead)?;
     let start = parse_start_line(&head[..first_end])?;
-    let mut headers: Vec<HeaderSpan> = Vec::with_capacity(16);
+    // Sized for a typical Expressway or Lync request (18-25 header lines) so the vector is
+    // allocated once and never grows.
+    let mut headers: Vec<HeaderSpan> = Vec::with_capacity(32);
     let mut pos = first_end + 2;
     let end = head.len() - 2; // position of the final CRLF
     let mut line_no = 1;
