@@ -1,6 +1,7 @@
 //! Byte-level helpers shared by the parsers: LWS, tokens, unfolding, comma and parameter splitting.
 
 use std::borrow::Cow;
+use std::sync::LazyLock;
 
 /// SP or HTAB.
 pub(crate) fn is_ws(b: u8) -> bool {
@@ -32,6 +33,21 @@ const TOKEN: [bool; 256] = {
     }
     t
 };
+
+/// Position of the first `\r\n\r\n` (the end of a message head). `memmem::find` would build a
+/// new searcher on every call, which costs more than the search over a 1-2 KB head; this one is
+/// built once.
+pub(crate) fn find_blank_line(s: &[u8]) -> Option<usize> {
+    static FINDER: LazyLock<memchr::memmem::Finder<'static>> =
+        LazyLock::new(|| memchr::memmem::Finder::new(b"\r\n\r\n"));
+    FINDER.find(s)
+}
+
+/// Position of the first `\r\n` (same result as `memmem::find(s, b"\r\n")`, without building a
+/// searcher: the first line is short).
+pub(crate) fn find_crlf(s: &[u8]) -> Option<usize> {
+    memchr::memchr_iter(b'\n', s).find_map(|nl| (nl > 0 && s[nl - 1] == b'\r').then(|| nl - 1))
+}
 
 /// Trims LWS (including folding CRLFs) from both ends.
 pub(crate) fn trim(s: &[u8]) -> &[u8] {
