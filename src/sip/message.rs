@@ -81,7 +81,13 @@ impl HeaderKind {
     /// Classifies a header name, case-insensitively, compact forms included.
     pub fn of(name: &[u8]) -> HeaderKind {
         // Dispatch on length first: this runs for every header line of every message.
-        let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+        // Names are short: compare every byte without early exit (the compiler vectorizes
+        // it), against lower-case targets.
+        let is = |lower: &str| {
+            name.iter()
+                .zip(lower.as_bytes())
+                .fold(true, |eq, (&a, &b)| eq & (a.to_ascii_lowercase() == b))
+        };
         match name.len() {
             1 => match name[0].to_ascii_lowercase() {
                 b'v' => HeaderKind::Via,
@@ -93,19 +99,19 @@ impl HeaderKind {
                 b'm' => HeaderKind::Contact,
                 _ => HeaderKind::Other,
             },
-            2 if is("To") => HeaderKind::To,
-            3 if is("Via") => HeaderKind::Via,
-            4 if is("From") => HeaderKind::From,
-            4 if is("CSeq") => HeaderKind::CSeq,
-            4 if is("Date") => HeaderKind::Date,
-            5 if is("Route") => HeaderKind::Route,
-            7 if is("Call-ID") => HeaderKind::CallId,
-            7 if is("Contact") => HeaderKind::Contact,
-            12 if is("Max-Forwards") => HeaderKind::MaxForwards,
-            12 if is("Content-Type") => HeaderKind::ContentType,
-            12 if is("Record-Route") => HeaderKind::RecordRoute,
-            14 if is("Content-Length") => HeaderKind::ContentLength,
-            19 if is("P-Asserted-Identity") => HeaderKind::PAssertedIdentity,
+            2 if is("to") => HeaderKind::To,
+            3 if is("via") => HeaderKind::Via,
+            4 if is("from") => HeaderKind::From,
+            4 if is("cseq") => HeaderKind::CSeq,
+            4 if is("date") => HeaderKind::Date,
+            5 if is("route") => HeaderKind::Route,
+            7 if is("call-id") => HeaderKind::CallId,
+            7 if is("contact") => HeaderKind::Contact,
+            12 if is("max-forwards") => HeaderKind::MaxForwards,
+            12 if is("content-type") => HeaderKind::ContentType,
+            12 if is("record-route") => HeaderKind::RecordRoute,
+            14 if is("content-length") => HeaderKind::ContentLength,
+            19 if is("p-asserted-identity") => HeaderKind::PAssertedIdentity,
             _ => HeaderKind::Other,
         }
     }
