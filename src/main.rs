@@ -9,9 +9,10 @@ use std::process::ExitCode;
 #[derive(Parser)]
 #[command(name = "edgesim", version, about, long_about = None)]
 struct Args {
-    /// Log filter (tracing syntax), e.g. `info` or `edgesim=debug`; also read from RUST_LOG.
-    #[arg(long, global = true, default_value = "info")]
-    log: String,
+    /// Log filter (tracing syntax), e.g. `info` or `edgesim=debug`; also read from RUST_LOG. Default `info`
+    /// (`error` for `scenario`, whose table already shows every Edge record and explanation).
+    #[arg(long, global = true)]
+    log: Option<String>,
     #[command(subcommand)]
     command: Command,
 }
@@ -39,8 +40,13 @@ enum Command {
 
 fn main() -> ExitCode {
     let args = Args::parse();
+    let default_log = match args.command {
+        Command::Scenario(_) => "error",
+        _ => "info",
+    };
+    let log = args.log.as_deref().unwrap_or(default_log);
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(&args.log));
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(log));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -1,12 +1,205 @@
-//! `edgesim call`: not written yet.
+//! `edgesim call`: place a call as the Edge and print what the Skype client would see.
+//!
+//! Exit codes: 0 connected; 10 rejected by the peer; 11 no SRV (1008); 12 SRV target not in the domain (1009);
+//! 13 certificate does not name the target (1010 WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010);
+//! 15 no address, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final
+//! response in time; 2 usage or configuration error.
 
+use std::net::SocketAddr;
+use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+
+use edgesim::config::{EdgeConfig, Identity as EdgeIdentity, PolicyConfig};
+use edgesim::dns::{HickoryLookup, ResolverSettings};
+use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
+use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
+use edgesim::policy::Policy;
+
+/// The Edge settings shared by `call` and `check`.
+#[derive(clap::Args, Debug, Clone)]
+pub struct EdgeArgs {
+    /// Edge configuration file (TOML): identity, policy, tls, dns.resolver.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// DNS server to ask (IP:PORT), e.g. edgesim's embedded server; default: the config's, else resolv.conf.
+    #[arg(long, value_name = "IP:PORT")]
+    pub dns: Option<SocketAddr>,
+    /// Trusted CA file(s) for peer certificates (PEM); repeatable.
+    #[arg(long, value_name = "FILE")]
+    pub ca: Vec<PathBuf>,
+    /// Edge certificate chain (PEM), presented as TLS client certificate.
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub cert: Option<PathBuf>,
+    /// Edge private key (PEM).
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub key: Option<PathBuf>,
+    /// The `serve` data directory with the lab CA and Edge certificate (ca.pem, edge.chain.pem, edge.key).
+    #[arg(long, value_name = "DIR", default_value = "edgesim-data")]
+    pub data_dir: PathBuf,
+    /// Print the result as JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no SRV record (1008); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
 
 /// Arguments of `edgesim call`.
-#[derive(clap::Args)]
-pub struct CallArgs {}
+#[derive(clap::Args, Debug)]
+#[command(after_help = CALL_EXIT_CODES)]
+pub struct CallArgs {
+    /// Callee, e.g. sip:space@cms.steven.lab (its domain selects the federation route).
+    pub target: String,
+    /// Caller (the internal Skype user).
+    #[arg(long, default_value = "sip:alice@skype.lab")]
+    pub from: String,
+    /// Seconds to hold an answered call before BYE.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    pub hold: f64,
+    /// Send OPTIONS instead of INVITE.
+    #[arg(long)]
+    pub options: bool,
+    /// Seconds to wait for the final response.
+    #[arg(long, value_name = "SECS", default_value_t = 32.0)]
+    pub timeout: f64,
+    /// Also print every step the Edge took.
+    #[arg(short, long)]
+    pub verbose: bool,
+    #[command(flatten)]
+    pub edge: EdgeArgs,
+}
+
+fn secs(value: f64, flag: &str) -> anyhow::Result<Duration> {
+    Duration::try_from_secs_f64(value)
+        .map_err(|_| anyhow::anyhow!("--{flag} {value}: give a number of seconds, 0 or more"))
+}
+
+/// The outbound context from flags, config file and data dir, plus notes for the user (stderr / JSON).
+pub(crate) fn build_context(
+    args: &EdgeArgs,
+    response_timeout: Duration,
+) -> anyhow::Result<(OutboundContext, Vec<String>)> {
+    let mut notes = Vec::new();
+    let cfg = match &args.config {
+        Some(path) => Some(EdgeConfig::load(path)?),
+        None => None,
+    };
+    let (policy, mut settings, cfg_cert, cfg_ca) = match &cfg {
+        Some(c) => (
+            Policy::from_config(c),
+            c.dns.resolver.clone(),
+            c.tls.cert.clone().zip(c.tls.key.clone()),
+            c.tls.ca.clone(),
+        ),
+        None => (
+            Policy::new(&EdgeIdentity::default(), &PolicyConfig::default(), false),
+            ResolverSettings::default(),
+            None,
+            Vec::new(),
+        ),
+    };
+    if let Some(server) = args.dns {
+        settings.server = Some(server);
+    }
+    let lookup = HickoryLookup::new(settings).context("DNS resolver")?;
+
+    let mut ca_files: Vec<PathBuf> = args.ca.clone();
+    ca_files.extend(cfg_ca);
+    let data_ca = args.data_dir.join("ca.pem");
+    let data_cert = args.data_dir.join("edge.chain.pem");
+    let data_key = args.data_dir.join("edge.key");
+    let mut extra_anchor = None;
+    let identity = if let Some((cert, key)) = args.cert.clone().zip(args.key.clone()).or(cfg_cert) {
+        Identity::from_pem_files(&cert, &key)?
+    } else if data_cert.is_file() && data_key.is_file() {
+        if ca_files.is_empty() && data_ca.is_file() {
+            ca_files.push(data_ca);
+        }
+        Identity::from_pem_files(&data_cert, &data_key)?
+    } else {
+        let ca = LabCa::generate("edgesim ephemeral lab CA", KeyType::EcdsaP256)?;
+        let leaf = ca.issue(&LeafSpec::new(&policy.edge_fqdn))?;
+        notes.push(format!(
+            "no Edge certificate given and {} has none: using an ephemeral lab CA and a {} certificate made in memory; a peer will not trust it (run `edgesim serve` once, or give --cert/--key)",
+            args.data_dir.display(),
+            policy.edge_fqdn
+        ));
+        extra_anchor = Some(ca.cert_der().clone());
+        Identity::from(&leaf)
+    };
+    let mut anchors = TrustAnchors::from_files(&ca_files)?;
+    if let Some(der) = extra_anchor {
+        anchors.add(&der, "ephemeral lab CA")?;
+    }
+    if anchors.is_empty() {
+        notes.push(
+            "no trusted CA given (--ca): every peer certificate chain will be reported untrusted"
+                .to_string(),
+        );
+    }
+    let edge_fqdn = policy.edge_fqdn.clone();
+    Ok((
+        OutboundContext {
+            policy,
+            identity,
+            anchors,
+            lookup: Arc::new(lookup),
+            edge_fqdn,
+            timeouts: Timeouts {
+                response: response_timeout,
+                ..Timeouts::default()
+            },
+        },
+        notes,
+    ))
+}
 
 /// Runs `edgesim call`.
-pub fn run(_args: CallArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`edgesim call` is not available yet")
+pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
+    if outbound::target_domain(&args.target).is_none() {
+        anyhow::bail!(
+            "{}: not a SIP URI with a domain — give the callee as sip:user@domain",
+            args.target
+        );
+    }
+    let hold = secs(args.hold, "hold")?;
+    let timeout = secs(args.timeout, "timeout")?;
+    let (ctx, notes) = build_context(&args.edge, timeout)?;
+    let req = CallRequest {
+        target: args.target.clone(),
+        from: args.from.clone(),
+        method: if args.options {
+            CallMethod::Options
+        } else {
+            CallMethod::Invite
+        },
+        hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+    };
+    let rt = super::runtime()?;
+    let out = rt.block_on(outbound::call(&ctx, &req));
+    if args.edge.json {
+        let value = serde_json::json!({ "outcome": out, "exit_code": out.class.exit_code(), "notes": notes });
+        println!("{}", serde_json::to_string_pretty(&value)?);
+    } else {
+        for n in &notes {
+            eprintln!("note: {n}");
+        }
+        if args.verbose {
+            for s in &out.steps {
+                println!(
+                    "[{}] {:<6} {}",
+                    if s.ok { " ok " } else { "FAIL" },
+                    s.name,
+                    s.detail
+                );
+            }
+            println!();
+        }
+        print!("{}", out.response_text.replace("\r\n", "\n"));
+        println!("{}", out.explanation);
+    }
+    Ok(ExitCode::from(out.class.exit_code()))
 }

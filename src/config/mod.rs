@@ -135,7 +135,7 @@ pub struct TlsConfig {
     pub use_system_roots: bool,
     /// Client certificate mode.
     pub client_cert: ClientCertMode,
-    /// Versions offered.
+    /// Versions offered (default 1.2 and 1.3; a real SfB Edge speaks 1.2 only).
     pub versions: Vec<TlsVersion>,
 }
 
@@ -147,7 +147,7 @@ impl Default for TlsConfig {
             ca: Vec::new(),
             use_system_roots: false,
             client_cert: ClientCertMode::Required,
-            versions: vec![TlsVersion::Tls12],
+            versions: vec![TlsVersion::Tls12, TlsVersion::Tls13],
         }
     }
 }
@@ -394,6 +394,13 @@ impl EdgeConfig {
                 message: "set both tls.cert and tls.key, or neither (the lab CA then issues the Edge certificate)".into(),
             });
         }
+        if self.tls.versions.is_empty() {
+            return Err(ConfigError::Invalid {
+                path: path.to_owned(),
+                field: "tls.versions".into(),
+                message: "no TLS version left to offer; write versions = [\"1.2\"] (a real SfB Edge) or [\"1.2\", \"1.3\"]".into(),
+            });
+        }
         Ok(())
     }
 }
@@ -419,7 +426,7 @@ mod tests {
         assert!(!c.policy.allow_wildcard);
         assert!(c.policy.require_client_auth_eku);
         assert_eq!(c.tls.client_cert, ClientCertMode::Required);
-        assert_eq!(c.tls.versions, vec![TlsVersion::Tls12]);
+        assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
         assert!(!c.faithful);
         assert_eq!(c.limits.max_requests_per_sec, 20);
     }

@@ -642,10 +642,19 @@ impl DnsServer {
 
     /// Binds UDP and TCP on the same port of `addr` (port 0 picks one) and serves `zones`.
     pub async fn bind(zones: ZoneSet, addr: SocketAddr) -> std::io::Result<DnsServer> {
-        let udp = UdpSocket::bind(addr).await?;
-        let bound = udp.local_addr()?;
-        let tcp = TcpListener::bind(bound).await?;
-        Self::start(zones, udp, tcp)
+        // With port 0 the kernel picks a free UDP port, but the same TCP port may be taken: pick again.
+        let attempts = if addr.port() == 0 { 20 } else { 1 };
+        let mut last = None;
+        for _ in 0..attempts {
+            let udp = UdpSocket::bind(addr).await?;
+            let bound = udp.local_addr()?;
+            match TcpListener::bind(bound).await {
+                Ok(tcp) => return Self::start(zones, udp, tcp),
+                Err(e) if e.kind() == std::io::ErrorKind::AddrInUse => last = Some(e),
+                Err(e) => return Err(e),
+            }
+        }
+        Err(last.unwrap_or_else(|| std::io::Error::from(std::io::ErrorKind::AddrInUse)))
     }
 
     /// The UDP address (also the TCP address when both were bound on one port).

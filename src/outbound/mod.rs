@@ -1,1 +1,766 @@
-//! outbound: not written yet.
+//! The outbound role: the Edge calls a federated peer (Skype user → Expressway-E) and reports what the internal
+//! Skype client would see.
+//!
+//! [`call`] walks the Edge's path: policy route, SRV lookup, Rule 1, A/AAAA, TCP, TLS with the Edge
+//! certificate as client certificate (SNI = SRV target), chain + Rule 2 on the server certificate, then the
+//! INVITE (or OPTIONS), provisional and final responses, ACK, hold, BYE. Every rule decision comes from
+//! [`crate::policy`]; this module only does the I/O and records the steps.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::BytesMut;
+use rustls_pki_types::UnixTime;
+use serde::Serialize;
+
+use crate::diagnostics::MsDiagnostic;
+use crate::dns::{Lookup, SrvRecord};
+use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_chain};
+use crate::policy::{ConnectFailure, OutboundPlan, Policy, Route, Verdict};
+use crate::sip::{Framer, Message};
+
+pub mod check;
+pub mod conn;
+pub mod msg;
+
+use conn::{ConnectError, TlsVersions};
+use msg::{Dialog, EDGE_SERVER};
+
+/// How long each outbound step may take.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub struct Timeouts {
+    /// TCP connect, per address.
+    pub connect: Duration,
+    /// TLS handshake.
+    pub handshake: Duration,
+    /// From the request to its final response (the Edge's transaction timer).
+    pub response: Duration,
+}
+
+impl Default for Timeouts {
+    fn default() -> Self {
+        Timeouts {
+            connect: Duration::from_secs(5),
+            handshake: Duration::from_secs(5),
+            response: Duration::from_secs(32),
+        }
+    }
+}
+
+/// Everything the Edge needs to call out.
+#[derive(Clone)]
+pub struct OutboundContext {
+    /// The federation policy (routing, Rule 1/2 switches, `source=` FQDN).
+    pub policy: Policy,
+    /// The Edge certificate, presented as TLS client certificate.
+    pub identity: Identity,
+    /// The CAs the Edge trusts for peer server certificates.
+    pub anchors: TrustAnchors,
+    /// DNS.
+    pub lookup: Arc<dyn Lookup>,
+    /// The Edge FQDN (Record-Route, diagnostics `source`).
+    pub edge_fqdn: String,
+    /// Step timeouts.
+    pub timeouts: Timeouts,
+}
+
+impl OutboundContext {
+    /// A context with `edge_fqdn` taken from the policy and default timeouts.
+    pub fn new(
+        policy: Policy,
+        identity: Identity,
+        anchors: TrustAnchors,
+        lookup: Arc<dyn Lookup>,
+    ) -> Self {
+        OutboundContext {
+            edge_fqdn: policy.edge_fqdn.clone(),
+            policy,
+            identity,
+            anchors,
+            lookup,
+            timeouts: Timeouts::default(),
+        }
+    }
+}
+
+impl std::fmt::Debug for OutboundContext {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OutboundContext")
+            .field("edge_fqdn", &self.edge_fqdn)
+            .field("policy", &self.policy)
+            .field("timeouts", &self.timeouts)
+            .finish_non_exhaustive()
+    }
+}
+
+/// The request the internal Skype client makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum CallMethod {
+    /// A call: INVITE with SDP, ACK, BYE.
+    Invite,
+    /// A reachability ping.
+    Options,
+}
+
+impl CallMethod {
+    /// The SIP method name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallMethod::Invite => "INVITE",
+            CallMethod::Options => "OPTIONS",
+        }
+    }
+}
+
+/// One outbound call to place.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallRequest {
+    /// The callee, `sip:user@domain` (the domain selects the federation route).
+    pub target: String,
+    /// The caller, e.g. `sip:alice@skype.lab`.
+    pub from: String,
+    /// INVITE or OPTIONS.
+    pub method: CallMethod,
+    /// After a 2xx to INVITE: how long to hold the call before BYE.
+    pub hold_ms: u64,
+}
+
+impl CallRequest {
+    /// An INVITE from `from` to `target`, hung up at once after the answer.
+    pub fn invite(target: &str, from: &str) -> Self {
+        CallRequest {
+            target: target.to_string(),
+            from: from.to_string(),
+            method: CallMethod::Invite,
+            hold_ms: 0,
+        }
+    }
+}
+
+impl CallRequest {
+    /// An OPTIONS ping from `from` to `target`.
+    pub fn options(target: &str, from: &str) -> Self {
+        CallRequest {
+            method: CallMethod::Options,
+            ..CallRequest::invite(target, from)
+        }
+    }
+}
+
+/// What kind of result a call had (each maps to an exit code of `edgesim call`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+pub enum OutcomeClass {
+    /// The peer answered 2xx.
+    Connected,
+    /// The peer answered with this error status.
+    Rejected(u16),
+    /// No federation SRV record (1008).
+    NoSrv,
+    /// No SRV target in the domain (1009, Rule 1).
+    SrvMismatch,
+    /// The peer certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL, Rule 2).
+    CertMismatch,
+    /// The peer chain is not trusted or not usable (1010 SEC_E_UNTRUSTED_ROOT and others).
+    CertUntrusted,
+    /// The peer certificate is expired or not yet valid (1010 SEC_E_CERT_EXPIRED).
+    CertExpired,
+    /// The SRV target has no A/AAAA address.
+    NoAddress,
+    /// TCP failed: refused, unreachable or timed out (1046).
+    ConnectFailed,
+    /// The peer reset or refused the TLS negotiation (1047).
+    HandshakeReset,
+    /// The Edge's policy refuses the domain (403).
+    Blocked,
+    /// No final response in time.
+    Timeout,
+}
+
+impl OutcomeClass {
+    /// The exit code of `edgesim call` for this class (0 connected; 10–17 failures; 2 is usage).
+    pub fn exit_code(self) -> u8 {
+        match self {
+            OutcomeClass::Connected => 0,
+            OutcomeClass::Rejected(_) => 10,
+            OutcomeClass::NoSrv => 11,
+            OutcomeClass::SrvMismatch => 12,
+            OutcomeClass::CertMismatch => 13,
+            OutcomeClass::CertUntrusted | OutcomeClass::CertExpired => 14,
+            OutcomeClass::NoAddress
+            | OutcomeClass::ConnectFailed
+            | OutcomeClass::HandshakeReset => 15,
+            OutcomeClass::Blocked => 16,
+            OutcomeClass::Timeout => 17,
+        }
+    }
+}
+
+/// One thing the Edge did, for `--verbose` and `--json`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Step {
+    /// Short step name: `policy`, `srv`, `rule1`, `dns-a`, `tcp`, `tls`, `cert`, `sip`.
+    pub name: String,
+    /// Whether the step succeeded.
+    pub ok: bool,
+    /// What happened, one line.
+    pub detail: String,
+}
+
+/// The result of [`call`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CallOutcome {
+    /// The final status the Skype client receives.
+    pub final_status: u16,
+    /// Its reason phrase.
+    pub reason: String,
+    /// The exact `ms-diagnostics` header value the client receives, if any.
+    pub ms_diagnostics: Option<String>,
+    /// The final response as the Skype client log would show it.
+    pub response_text: String,
+    /// What happened and the fix, in plain language.
+    pub explanation: String,
+    /// The kind of result.
+    pub class: OutcomeClass,
+    /// What was done, in order.
+    pub steps: Vec<Step>,
+    /// The SRV target used, once known.
+    pub target: Option<String>,
+    /// Methods sent to the peer, in order (e.g. INVITE, ACK, BYE).
+    pub sent: Vec<String>,
+}
+
+struct Run<'a> {
+    ctx: &'a OutboundContext,
+    dialog: Dialog,
+    domain: String,
+    steps: Vec<Step>,
+    target: Option<String>,
+    sent: Vec<String>,
+}
+
+impl Run<'_> {
+    fn step(&mut self, name: &str, ok: bool, detail: impl Into<String>) {
+        self.steps.push(Step {
+            name: name.to_string(),
+            ok,
+            detail: detail.into(),
+        });
+    }
+
+    /// An outcome from a policy verdict (the Edge's own 4xx/5xx to the client).
+    fn reject_with(self, v: Verdict, class: OutcomeClass) -> CallOutcome {
+        let (status, reason, diag, explanation) = match v {
+            Verdict::Reject {
+                status,
+                reason,
+                diagnostic,
+                explanation,
+                ..
+            } => (
+                status,
+                reason.to_string(),
+                diagnostic.as_ref().map(MsDiagnostic::render),
+                explanation,
+            ),
+            Verdict::Accept { .. } => (500, "Server Internal Error".into(), None, String::new()),
+        };
+        self.finish(status, &reason, diag, explanation, class, None, EDGE_SERVER)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn finish(
+        self,
+        status: u16,
+        reason: &str,
+        diag: Option<String>,
+        explanation: String,
+        class: OutcomeClass,
+        to_tag: Option<&str>,
+        server: &str,
+    ) -> CallOutcome {
+        let tag = to_tag.map_or_else(msg::edge_to_tag, str::to_string);
+        let response_text = self
+            .dialog
+            .client_view(status, reason, &tag, diag.as_deref(), server);
+        CallOutcome {
+            final_status: status,
+            reason: reason.to_string(),
+            ms_diagnostics: diag,
+            response_text,
+            explanation,
+            class,
+            steps: self.steps,
+            target: self.target,
+            sent: self.sent,
+        }
+    }
+}
+
+/// The domain of a `sip:user@domain` target (lower-case), or `None`.
+pub fn target_domain(target: &str) -> Option<String> {
+    let uri = crate::sip::Uri::parse(target.trim().as_bytes())?;
+    let host = uri.host();
+    (!host.is_empty()).then_some(host)
+}
+
+/// Places one outbound call as the Edge and reports what the internal Skype client would see.
+pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
+    let domain = target_domain(&req.target).unwrap_or_default();
+    let mut run = Run {
+        ctx,
+        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn),
+        domain: domain.clone(),
+        steps: Vec::new(),
+        target: None,
+        sent: Vec::new(),
+    };
+    if domain.is_empty() {
+        run.step("policy", false, format!("{} has no domain", req.target));
+        let v = Verdict::Reject {
+            status: 400,
+            reason: "Bad Request",
+            diagnostic: None,
+            log: None,
+            explanation: format!(
+                "{} is not a sip: URI with a domain. Fix: call sip:user@domain.",
+                req.target
+            ),
+        };
+        return run.reject_with(v, OutcomeClass::Rejected(400));
+    }
+
+    // Policy, then SRV + Rule 1 (or the fixed partner FQDN).
+    let (target, port) = match ctx.policy.plan_outbound(&domain) {
+        OutboundPlan::Reject(v) => {
+            let route = ctx.policy.route(&domain);
+            run.step("policy", false, format!("{domain}: {route:?}"));
+            return run.reject_with(v, OutcomeClass::Blocked);
+        }
+        OutboundPlan::UseFixedFqdn(f) => {
+            run.step(
+                "policy",
+                true,
+                format!("{domain} is an allowed partner with fixed Edge {f}: no SRV lookup"),
+            );
+            (f, 5061)
+        }
+        OutboundPlan::LookupSrv(name) => {
+            let route = ctx.policy.route(&domain);
+            run.step(
+                "policy",
+                true,
+                format!(
+                    "{domain}: {}",
+                    if route == Route::Discover {
+                        "partner discovery (DNS SRV)"
+                    } else {
+                        "routed"
+                    }
+                ),
+            );
+            let answer = ctx.lookup.srv(&name).await;
+            match &answer {
+                Ok(records) => {
+                    let list: Vec<String> = records.iter().map(srv_text).collect();
+                    run.step("srv", true, format!("{name}: {}", list.join(", ")));
+                }
+                Err(f) => run.step("srv", false, format!("{name}: {f}")),
+            }
+            match ctx.policy.decide_outbound_srv(&domain, &answer) {
+                Ok(r) => {
+                    run.step("rule1", true, format!("{} is in {domain}", r.target));
+                    (r.target.clone(), r.port)
+                }
+                Err(v) => {
+                    let class = if answer.as_ref().is_ok_and(|r| !r.is_empty()) {
+                        run.step("rule1", false, format!("no SRV target is in {domain}"));
+                        OutcomeClass::SrvMismatch
+                    } else {
+                        OutcomeClass::NoSrv
+                    };
+                    return run.reject_with(v, class);
+                }
+            }
+        }
+    };
+    run.target = Some(target.clone());
+
+    // A/AAAA.
+    let addrs = match ctx.lookup.addrs(&target).await {
+        Ok(a) if !a.is_empty() => {
+            let list: Vec<String> = a.iter().map(ToString::to_string).collect();
+            run.step("dns-a", true, format!("{target} → {}", list.join(", ")));
+            a
+        }
+        other => {
+            let why = match other {
+                Err(f) => f.to_string(),
+                Ok(_) => "no addresses".to_string(),
+            };
+            run.step("dns-a", false, format!("{target}: {why}"));
+            // Synthetic: the spec table lists 1014 "Unable to resolve DNS A record"; no field trace was found.
+            let diag = MsDiagnostic::new(
+                1014,
+                &[
+                    ("reason", "Unable to resolve DNS A record"),
+                    ("fqdn", &target),
+                    ("source", &ctx.policy.edge_fqdn),
+                ],
+            );
+            let v = Verdict::Reject {
+                status: 504,
+                reason: "Server time-out",
+                diagnostic: Some(diag),
+                log: None,
+                explanation: format!(
+                    "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
+                ),
+            };
+            return run.reject_with(v, OutcomeClass::NoAddress);
+        }
+    };
+
+    connect_phase(run, req, &target, port, addrs).await
+}
+
+/// Places `req` straight to `target:port` at `addrs` (no policy, SRV or A lookup): TCP, TLS, certificate, SIP.
+/// `edgesim check` uses it for its OPTIONS ping.
+pub async fn call_to(
+    ctx: &OutboundContext,
+    req: &CallRequest,
+    target: &str,
+    port: u16,
+    addrs: Vec<std::net::IpAddr>,
+) -> CallOutcome {
+    let run = Run {
+        ctx,
+        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn),
+        domain: target_domain(&req.target).unwrap_or_default(),
+        steps: Vec::new(),
+        target: Some(target.to_string()),
+        sent: Vec::new(),
+    };
+    connect_phase(run, req, target, port, addrs).await
+}
+
+async fn connect_phase(
+    mut run: Run<'_>,
+    req: &CallRequest,
+    target: &str,
+    port: u16,
+    addrs: Vec<std::net::IpAddr>,
+) -> CallOutcome {
+    let ctx = run.ctx;
+    let target = target.to_string();
+    // TCP + TLS.
+    let config = match conn::client_config(Some(&ctx.identity), TlsVersions::Any) {
+        Ok(c) => c,
+        Err(e) => {
+            run.step("tls", false, e.to_string());
+            let v = Verdict::Reject {
+                status: 500,
+                reason: "Server Internal Error",
+                diagnostic: None,
+                log: None,
+                explanation: format!("The Edge certificate cannot be used: {e}"),
+            };
+            return run.reject_with(v, OutcomeClass::HandshakeReset);
+        }
+    };
+    let t = ctx.timeouts;
+    let connected =
+        match conn::connect_any(&addrs, port, &target, config, t.connect, t.handshake).await {
+            Ok(c) => c,
+            Err(e) => return connect_failed(run, &target, e),
+        };
+    run.step("tcp", true, format!("connected to {}", connected.addr));
+    run.step(
+        "tls",
+        true,
+        format!(
+            "{} with SNI {target}, Edge certificate presented",
+            connected.version
+        ),
+    );
+
+    // Chain + Rule 2.
+    let status = verify_chain(
+        &connected.chain,
+        &ctx.anchors,
+        Usage::ServerAuth,
+        UnixTime::now(),
+    );
+    let facts = connected
+        .chain
+        .first()
+        .and_then(|leaf| CertFacts::from_der(leaf).ok())
+        .unwrap_or_default();
+    if let Err(v) = ctx.policy.decide_outbound_cert(&target, &facts, &status) {
+        run.step(
+            "cert",
+            false,
+            format!("{}: {status:?}", facts.display_name()),
+        );
+        let class = match &status {
+            ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,
+            ChainStatus::Trusted => OutcomeClass::CertMismatch,
+            _ => OutcomeClass::CertUntrusted,
+        };
+        return run.reject_with(v, class);
+    }
+    run.step(
+        "cert",
+        true,
+        format!("{} names {target}; chain trusted", facts.display_name()),
+    );
+    sip_exchange(run, connected, req, &target).await
+}
+
+fn srv_text(r: &SrvRecord) -> String {
+    format!("{} {} {} {}", r.priority, r.weight, r.port, r.target)
+}
+
+fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {
+    let (name, kind, detail) = match &e {
+        ConnectError::Tcp { addr, kind, detail } => ("tcp", *kind, format!("{addr}: {detail}")),
+        ConnectError::Tls { addr, kind, detail } => ("tls", *kind, format!("{addr}: {detail}")),
+        ConnectError::BadName(n) => (
+            "tls",
+            ConnectFailure::HostUnreachable,
+            format!("{n} cannot be sent as SNI"),
+        ),
+    };
+    run.step(name, false, detail);
+    let class = match kind {
+        ConnectFailure::ResetDuringHandshake => OutcomeClass::HandshakeReset,
+        _ => OutcomeClass::ConnectFailed,
+    };
+    let v = run.ctx.policy.outbound_connect_failure(target, kind);
+    run.reject_with(v, class)
+}
+
+/// After TLS: the request, its responses, ACK / hold / BYE.
+async fn sip_exchange(
+    mut run: Run<'_>,
+    connected: conn::Connected,
+    req: &CallRequest,
+    target: &str,
+) -> CallOutcome {
+    let mut stream = connected.stream;
+    let local = stream
+        .get_ref()
+        .0
+        .local_addr()
+        .map(|a| a.to_string())
+        .unwrap_or_else(|_| "127.0.0.1:5061".to_string());
+    let method = req.method.as_str();
+    let request = run.dialog.initial_request(&local);
+    if let Err(e) = msg::send(&mut stream, &request).await {
+        run.step("sip", false, format!("sending {method}: {e}"));
+        let v = run
+            .ctx
+            .policy
+            .outbound_connect_failure(target, conn::tls_failure(&e));
+        return run.reject_with(v, OutcomeClass::HandshakeReset);
+    }
+    run.sent.push(method.to_string());
+    run.step("sip", true, format!("sent {method} {}", req.target));
+
+    let mut framer = Framer::default();
+    let mut buf = BytesMut::with_capacity(8192);
+    let final_resp = loop {
+        let got = msg::read_response(
+            &mut stream,
+            &mut framer,
+            &mut buf,
+            method,
+            run.ctx.timeouts.response,
+        )
+        .await;
+        match got {
+            Ok(Some(m)) => {
+                let code = m.status_code().unwrap_or(0);
+                let reason = String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned();
+                run.step("sip", true, format!("received {code} {reason}"));
+                if code >= 200 {
+                    break m;
+                }
+            }
+            Ok(None) => {
+                run.step(
+                    "sip",
+                    false,
+                    format!(
+                        "no final response within {} ms",
+                        run.ctx.timeouts.response.as_millis()
+                    ),
+                );
+                let v = Verdict::Reject {
+                    status: 408,
+                    reason: "Request Timeout",
+                    diagnostic: None,
+                    log: None,
+                    explanation: format!(
+                        "{target} accepted the TLS connection but did not answer the {method} in time. Fix: check the Expressway-E search rules and zones for calls from {}, and its event log for this Call-ID.",
+                        run.ctx.policy.edge_domain
+                    ),
+                };
+                return run.reject_with(v, OutcomeClass::Timeout);
+            }
+            Err(e) => {
+                // With TLS 1.3 a peer that refuses our client certificate shows it here, on the first read.
+                run.step(
+                    "sip",
+                    false,
+                    format!("connection failed before a final response: {e}"),
+                );
+                let v = run
+                    .ctx
+                    .policy
+                    .outbound_connect_failure(target, conn::tls_failure(&e));
+                return run.reject_with(v, OutcomeClass::HandshakeReset);
+            }
+        }
+    };
+
+    let code = final_resp.status_code().unwrap_or(0);
+    let reason = String::from_utf8_lossy(final_resp.reason().unwrap_or_default()).into_owned();
+    let to_tag = final_resp
+        .to()
+        .ok()
+        .and_then(|t| t.tag().map(str::to_string));
+    let server = msg::header_text(&final_resp, "Server").unwrap_or_default();
+    let peer_diag = msg::header_text(&final_resp, "ms-diagnostics");
+
+    if (200..300).contains(&code) {
+        if req.method == CallMethod::Invite {
+            finish_dialog(
+                &mut run,
+                &mut stream,
+                &final_resp,
+                to_tag.as_deref(),
+                &local,
+                req,
+            )
+            .await;
+        }
+        let explanation = format!(
+            "{target} answered the {method} with {code} {reason}: DNS SRV, the certificate (both directions of mutual TLS) and SIP routing to {} work.",
+            run.domain
+        );
+        let server = if server.is_empty() {
+            EDGE_SERVER.to_string()
+        } else {
+            server
+        };
+        return run.finish(
+            code,
+            &reason,
+            peer_diag,
+            explanation,
+            OutcomeClass::Connected,
+            to_tag.as_deref(),
+            &server,
+        );
+    }
+
+    if method == "INVITE" {
+        let ack = run
+            .dialog
+            .in_dialog("ACK", 1, to_tag.as_deref(), &local, true, None);
+        if msg::send(&mut stream, &ack).await.is_ok() {
+            run.sent.push("ACK".into());
+        }
+    }
+    let added =
+        run.ctx
+            .policy
+            .outbound_peer_response(code, peer_diag.is_some(), &run.domain, target);
+    let (diag, explanation) = match (&peer_diag, added) {
+        (Some(d), _) => (
+            Some(d.clone()),
+            format!(
+                "{target} answered {code} {reason} with its own diagnostics ({d}). The federation path (DNS, TLS, certificates) works; the refusal comes from the peer side. Fix: read the peer's diagnostic and its search history for this Call-ID."
+            ),
+        ),
+        (None, Some(d)) => (
+            Some(d.render()),
+            format!(
+                "{target} answered {code} {reason} without ms-diagnostics, so the Edge added 1034. The federation path (DNS, TLS, certificates) works; the refusal comes from the peer side. Fix: on the Expressway-E check the search rules/zones toward {} and that {} exists (Status > Search History shows this call).",
+                run.domain, req.target
+            ),
+        ),
+        (None, None) => (None, format!("{target} answered {code} {reason}.")),
+    };
+    let server = if server.is_empty() {
+        EDGE_SERVER.to_string()
+    } else {
+        server
+    };
+    run.finish(
+        code,
+        &reason,
+        diag,
+        explanation,
+        OutcomeClass::Rejected(code),
+        to_tag.as_deref(),
+        &server,
+    )
+}
+
+/// 2xx to INVITE: ACK, hold, BYE and its response.
+async fn finish_dialog<S>(
+    run: &mut Run<'_>,
+    stream: &mut S,
+    ok: &Message,
+    to_tag: Option<&str>,
+    local: &str,
+    req: &CallRequest,
+) where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
+{
+    let contact = ok.contacts().ok().and_then(|c| {
+        c.into_iter().find_map(|c| match c {
+            crate::sip::Contact::Addr(na) => Some(na.uri.as_str().to_string()),
+            _ => None,
+        })
+    });
+    let ack = run
+        .dialog
+        .in_dialog("ACK", 1, to_tag, local, false, contact.as_deref());
+    if msg::send(stream, &ack).await.is_err() {
+        run.step("sip", false, "sending ACK failed");
+        return;
+    }
+    run.sent.push("ACK".into());
+    run.step("sip", true, "sent ACK");
+    if req.hold_ms > 0 {
+        run.step("sip", true, format!("holding the call {} ms", req.hold_ms));
+        tokio::time::sleep(Duration::from_millis(req.hold_ms)).await;
+    }
+    let bye = run
+        .dialog
+        .in_dialog("BYE", 2, to_tag, local, false, contact.as_deref());
+    if msg::send(stream, &bye).await.is_err() {
+        run.step("sip", false, "sending BYE failed");
+        return;
+    }
+    run.sent.push("BYE".into());
+    let mut framer = Framer::default();
+    let mut buf = BytesMut::new();
+    match msg::read_response(
+        stream,
+        &mut framer,
+        &mut buf,
+        "BYE",
+        run.ctx.timeouts.response,
+    )
+    .await
+    {
+        Ok(Some(m)) => {
+            let code = m.status_code().unwrap_or(0);
+            run.step("sip", code < 300, format!("BYE answered {code}"));
+        }
+        _ => run.step("sip", false, "no answer to BYE"),
+    }
+}

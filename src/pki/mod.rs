@@ -19,7 +19,7 @@ pub use facts::{is_wildcard_name, load_key, load_pem_chain, parse_certs, parse_k
 pub use issue::{EkuChoice, IssuedCert, KeyType, LabCa, LeafSpec};
 pub use tls::{
     ClientAuthMode, Identity, StrictClientVerifier, client_config, peer_chain, server_config,
-    strict_server_config,
+    server_config_with_versions, strict_server_config,
 };
 
 /// What the federation rules need to know about one certificate (parsed with x509-parser).

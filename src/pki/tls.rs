@@ -276,9 +276,10 @@ impl ServerCertVerifier for AcceptAnyServerCert {
 fn finish_server(
     verifier: Arc<dyn ClientCertVerifier>,
     identity: &Identity,
+    versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<ServerConfig>, PkiError> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
-        .with_protocol_versions(VERSIONS)?
+        .with_protocol_versions(versions)?
         .with_client_cert_verifier(verifier)
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
@@ -293,6 +294,16 @@ pub fn server_config(
     client_auth: ClientAuthMode,
     hints: Vec<DistinguishedName>,
 ) -> Result<Arc<ServerConfig>, PkiError> {
+    server_config_with_versions(identity, client_auth, hints, VERSIONS)
+}
+
+/// [`server_config`] limited to the given TLS versions (a real SfB Edge speaks 1.2 only).
+pub fn server_config_with_versions(
+    identity: &Identity,
+    client_auth: ClientAuthMode,
+    hints: Vec<DistinguishedName>,
+    versions: &[&'static rustls::SupportedProtocolVersion],
+) -> Result<Arc<ServerConfig>, PkiError> {
     let verifier: Arc<dyn ClientCertVerifier> = match client_auth {
         ClientAuthMode::None => rustls::server::WebPkiClientVerifier::no_client_auth(),
         mode => Arc::new(AcceptAnyClientCert {
@@ -301,7 +312,7 @@ pub fn server_config(
             mandatory: mode == ClientAuthMode::Required,
         }),
     };
-    finish_server(verifier, identity)
+    finish_server(verifier, identity, versions)
 }
 
 /// The Edge listener's config with the handshake refusing untrusted, expired, wrong-usage or missing
@@ -314,6 +325,7 @@ pub fn strict_server_config(
     finish_server(
         Arc::new(StrictClientVerifier::new(anchors, usage)),
         identity,
+        VERSIONS,
     )
 }
 
