@@ -70,8 +70,16 @@ criterion_group!(benches, bench);
 fn main() {
     if let Ok(n) = std::env::var("SIP_BENCH_ITERS") {
         let raw = Bytes::from(std::fs::read(FIXTURE).unwrap());
+        // SIP_BENCH_VALIDATE=1 adds validate() (what the Edge runs before answering).
+        let validate = std::env::var_os("SIP_BENCH_VALIDATE").is_some();
         let mut total = 0usize;
         for _ in 0..n.parse::<usize>().unwrap() {
+            if validate {
+                Message::parse(black_box(raw.clone()))
+                    .unwrap()
+                    .validate()
+                    .unwrap();
+            }
             total += black_box(parse_build504_serialize(black_box(&raw))).len();
         }
         println!("{total}");
