@@ -691,3 +691,52 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn edge_504_with_rport_owned_params_and_diagnostics_exact_bytes() {
+    // The bench's workload: the Edge's full 504 (rport filled, received/port/cid, To tag,
+    // ms-diagnostics, Server). Values may be owned Strings (a formatted port or cid).
+    let m = Message::parse(field("expressway-invite")).unwrap();
+    let port = 25002u16.to_string();
+    let out = ResponseBuilder::from_request(&m, 504, "Server time-out")
+        .fill_rport(25002)
+        .top_via_param("received", "10.48.36.47")
+        .top_via_param("ms-received-port", port)
+        .top_via_param("ms-received-cid", format!("{:X}", 0x6DA00))
+        .to_tag("C65A7B0A8766A5F1D386474833D07882")
+        .header("ms-diagnostics", "1008;reason=\"Unable to resolve DNS SRV record\";domain=\"acano.steven.lab\";source=\"sip.skype.lab\"")
+        .header("Server", "RTC/6.0")
+        .build();
+    let want = "SIP/2.0 504 Server time-out\r\n\
+Via: SIP/2.0/TLS 10.48.36.47:5061;egress-zone=SkypeFederationDNS;branch=z9hG4bK7a3c0e6d1b2f4a5968c7d0e1f2a3b4c5;proxy-call-id=6b2a018a-2da5-4013-a7e5-4e1455feadf7;rport=25002;received=10.48.36.47;ms-received-port=25002;ms-received-cid=6DA00\r\n\
+Via: SIP/2.0/TLS 10.48.36.46:5061;egress-zone=TraversalZoneClient1;branch=z9hG4bK1f8bbe5926dc6abd06ea964d8fde1450156486;proxy-call-id=e7e33845-c384-4c28-a42d-016863640fbb;received=10.48.36.46;rport=28119;ingress-zone=TraversalZoneServer1\r\n\
+Via: SIP/2.0/TLS 10.48.54.160:52768;branch=z9hG4bK6594a02846406f4a5459d5f58a8d26b3;received=10.48.54.160;ingress-zone=NeighborZoneAcano1SIP\r\n\
+Call-ID: f1b3ad5d-183b-4632-b210-c2f9bec71960\r\n\
+CSeq: 2066245576 INVITE\r\n\
+From: \"DX70 Steven\" <sip:2000@acano.steven.lab>;tag=9fea3e7d70afd884\r\n\
+To: <sip:stejanss@skype.lab>;tag=C65A7B0A8766A5F1D386474833D07882\r\n\
+ms-diagnostics: 1008;reason=\"Unable to resolve DNS SRV record\";domain=\"acano.steven.lab\";source=\"sip.skype.lab\"\r\n\
+Server: RTC/6.0\r\n\
+Content-Length: 0\r\n\r\n";
+    assert_eq!(s(&out), want);
+    // Many parameters spill past the builder's inline storage and still all land, in order.
+    let names: Vec<String> = (0..12).map(|i| format!("p{i}")).collect();
+    let mut b =
+        ResponseBuilder::from_request(&m, 504, "Server time-out").top_via_param("branch", "b");
+    for n in &names {
+        b = b.top_via_param(n, n.as_str()).header(n, "v");
+    }
+    let r = Message::parse(b.build()).unwrap();
+    let top = r.top_via().unwrap();
+    assert_eq!(top.branch(), Some("b"));
+    let tail: Vec<&str> = top
+        .params
+        .iter()
+        .rev()
+        .take(12)
+        .map(|p| p.name.as_str())
+        .collect();
+    assert_eq!(tail.len(), 12);
+    assert!(tail.iter().rev().zip(&names).all(|(a, b)| a == b));
+    assert_eq!(r.headers().filter(|h| h.name.starts_with(b"p")).count(), 12);
+}

@@ -23,10 +23,17 @@ fuzz_target!(|data: &[u8]| {
                 m.p_asserted_identities(),
                 m.request_uri(),
             );
+            // The Edge's full 504: several top-Via params (one replacing an existing one when
+            // the input has it), rport fill, To tag, extra headers.
             let out = ResponseBuilder::from_request(&m, 504, "Server time-out")
                 .top_via_param("received", "192.0.2.1")
+                .top_via_param("ms-received-port", String::from("25002"))
+                .top_via_param("branch", "z9hG4bKfuzz")
+                .top_via_flag("ms-flag")
                 .fill_rport(5061)
                 .to_tag("fuzz")
+                .header("ms-diagnostics", "1008;reason=\"x\"")
+                .header("Server", "RTC/6.0")
                 .build();
             // A response built from a parsed message must itself parse.
             if m.vias().is_ok() {

@@ -1,9 +1,72 @@
 //! Building responses from requests, requests from parts, and best-effort 400s from raw heads.
 
+use std::borrow::Cow;
+
 use bytes::Bytes;
 
 use super::message::{HeaderKind, Message};
-use super::text::{is_ws, split_top, trim, unfold};
+use super::text::{TopSplit, is_ws, trim, unfold};
+
+/// A list that keeps its first `N` items inline: a builder is made per response, and the few
+/// Via parameters and headers the Edge adds should not cost an allocation each time.
+#[derive(Debug, Clone)]
+struct Small<T, const N: usize> {
+    inline: [Option<T>; N],
+    len: usize,
+    spill: Vec<T>,
+}
+
+impl<T, const N: usize> Small<T, N> {
+    fn new() -> Self {
+        Small {
+            inline: [const { None }; N],
+            len: 0,
+            spill: Vec::new(),
+        }
+    }
+
+    fn push(&mut self, item: T) {
+        match self.inline.get_mut(self.len) {
+            Some(slot) => *slot = Some(item),
+            None => self.spill.push(item),
+        }
+        self.len += 1;
+    }
+
+    fn len(&self) -> usize {
+        self.len
+    }
+
+    fn is_empty(&self) -> bool {
+        self.len == 0
+    }
+
+    fn get(&self, i: usize) -> Option<&T> {
+        match self.inline.get(i) {
+            Some(slot) => slot.as_ref(),
+            None => self.spill.get(i - N),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = &T> {
+        self.inline
+            .iter()
+            .map_while(Option::as_ref)
+            .chain(&self.spill)
+    }
+}
+
+impl<const N: usize> Small<bool, N> {
+    fn set(&mut self, i: usize) {
+        let slot = match self.inline.get_mut(i) {
+            Some(slot) => slot.as_mut(),
+            None => self.spill.get_mut(i - N),
+        };
+        if let Some(v) = slot {
+            *v = true;
+        }
+    }
+}
 
 /// Builds a response to a parsed request, copying Via (all), From, To, Call-ID and CSeq.
 #[derive(Debug, Clone)]
@@ -11,10 +74,10 @@ pub struct ResponseBuilder<'a> {
     req: &'a Message,
     code: u16,
     reason: &'a str,
-    via_params: Vec<(&'a str, Option<&'a str>)>,
+    via_params: Small<(&'a str, Option<Cow<'a, str>>), 4>,
     rport: Option<u16>,
     to_tag: Option<&'a str>,
-    headers: Vec<(&'a str, &'a str)>,
+    headers: Small<(&'a str, &'a str), 4>,
     body: &'a [u8],
 }
 
@@ -25,17 +88,19 @@ impl<'a> ResponseBuilder<'a> {
             req,
             code,
             reason,
-            via_params: Vec::new(),
+            via_params: Small::new(),
             rport: None,
             to_tag: None,
-            headers: Vec::new(),
+            headers: Small::new(),
             body: b"",
         }
     }
 
     /// Sets `name=value` on the top Via (replacing an existing parameter of that name in place).
-    pub fn top_via_param(mut self, name: &'a str, value: &'a str) -> Self {
-        self.via_params.push((name, Some(value)));
+    /// Takes `&str` or an owned `String` (a formatted port or connection id); borrowed values
+    /// are not copied.
+    pub fn top_via_param(mut self, name: &'a str, value: impl Into<Cow<'a, str>>) -> Self {
+        self.via_params.push((name, Some(value.into())));
         self
     }
 
@@ -71,9 +136,25 @@ impl<'a> ResponseBuilder<'a> {
 
     /// Serializes the response; Content-Length is always the last header.
     pub fn build(&self) -> Bytes {
-        let mut out = Vec::with_capacity(1024);
+        // One allocation, sized so the buffer never grows while writing.
+        let mut out = Vec::with_capacity(self.size_bound());
         self.build_into(&mut out);
         Bytes::from(out)
+    }
+
+    /// An upper bound of the response size: the copied lines come from the request head (a
+    /// compact name grows by at most 8 bytes, `i` → `Call-ID`), plus everything added here.
+    fn size_bound(&self) -> usize {
+        let mut n = self.req.body.start + 8 * self.req.headers.len() + 64;
+        n += self.reason.len() + self.body.len();
+        for (name, value) in self.via_params.iter() {
+            n += name.len() + value.as_ref().map_or(0, |v| v.len()) + 2;
+        }
+        n += self.to_tag.map_or(0, str::len) + 8;
+        for (name, value) in self.headers.iter() {
+            n += name.len() + value.len() + 4;
+        }
+        n
     }
 
     /// Appends the serialized response to `out` (reuse a connection's write buffer).
@@ -118,7 +199,7 @@ impl<'a> ResponseBuilder<'a> {
                 _ => {}
             }
         }
-        write_tail(out, &self.headers, self.body);
+        write_tail(out, self.headers.iter().copied(), self.body);
     }
 
     fn write_top_via(&self, out: &mut Vec<u8>, v: &[u8]) {
@@ -126,30 +207,29 @@ impl<'a> ResponseBuilder<'a> {
             out.extend_from_slice(v);
             return;
         }
-        // Only the first comma-separated hop is the top Via.
-        let hops = split_top(v, b',');
-        let top = hops.first().copied().unwrap_or_default();
+        // Only the first comma-separated hop is the top Via; its parameters are rewritten
+        // straight from the request bytes, segment by segment, without parsing them.
+        let top = TopSplit::new(v, b',').next().unwrap_or_default();
         let rest = &v[top.len()..];
-        let segs = split_top(top, b';');
-        let name_of = |seg: &[u8]| -> usize {
-            let n = trim(seg.split(|&b| b == b'=').next().unwrap_or_default());
-            self.via_params
-                .iter()
-                .position(|(name, _)| n.eq_ignore_ascii_case(name.as_bytes()))
-                .map_or(usize::MAX, |i| i)
-        };
-        let mut used = vec![false; self.via_params.len()];
+        // Which of our parameters replaced one in place (the others are appended).
+        let mut used: Small<bool, 8> = Small::new();
+        for _ in 0..self.via_params.len() {
+            used.push(false);
+        }
         let start = out.len();
-        for (i, seg) in segs.iter().enumerate() {
+        for (i, seg) in TopSplit::new(top, b';').enumerate() {
             if i > 0 {
                 out.push(b';');
-                let idx = name_of(seg);
-                if idx != usize::MAX {
-                    used[idx] = true;
+                let n = param_name(seg);
+                if let Some(idx) = self
+                    .via_params
+                    .iter()
+                    .position(|(name, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                {
+                    used.set(idx);
                     self.push_param(out, idx);
                     continue;
                 }
-                let n = trim(seg.split(|&b| b == b'=').next().unwrap_or_default());
                 if let Some(port) = self.rport
                     && n.eq_ignore_ascii_case(b"rport")
                 {
@@ -160,8 +240,8 @@ impl<'a> ResponseBuilder<'a> {
             }
             out.extend_from_slice(seg);
         }
-        for (idx, done) in used.iter().enumerate() {
-            if !done {
+        for idx in 0..self.via_params.len() {
+            if used.get(idx) == Some(&false) {
                 out.push(b';');
                 self.push_param(out, idx);
             }
@@ -186,6 +266,11 @@ impl<'a> ResponseBuilder<'a> {
             }
         }
     }
+}
+
+/// The trimmed name of a `name[=value]` parameter segment.
+fn param_name(seg: &[u8]) -> &[u8] {
+    trim(seg.split(|&b| b == b'=').next().unwrap_or_default())
 }
 
 /// Builds a request: start line, headers in order, Content-Length last, body.
@@ -227,7 +312,7 @@ impl<'a> RequestBuilder<'a> {
         out.push(b' ');
         push_clean(&mut out, self.uri.as_bytes());
         out.extend_from_slice(b" SIP/2.0\r\n");
-        write_tail(&mut out, &self.headers, self.body);
+        write_tail(&mut out, self.headers.iter().copied(), self.body);
         Bytes::from(out)
     }
 }
@@ -288,7 +373,7 @@ pub fn response_from_raw(
     if !has_via {
         return None;
     }
-    write_tail(&mut out, extra, b"");
+    write_tail(&mut out, extra.iter().copied(), b"");
     Some(Bytes::from(out))
 }
 
@@ -307,13 +392,16 @@ fn has_tag(to: &[u8]) -> bool {
         Some(p) => &to[p + 1..],
         None => to,
     };
-    split_top(after, b';').iter().skip(1).any(|p| {
-        let n = p.split(|&b| b == b'=').next().unwrap_or_default();
-        trim(n).eq_ignore_ascii_case(b"tag")
-    })
+    TopSplit::new(after, b';')
+        .skip(1)
+        .any(|p| param_name(p).eq_ignore_ascii_case(b"tag"))
 }
 
-fn write_tail(out: &mut Vec<u8>, headers: &[(&str, &str)], body: &[u8]) {
+fn write_tail<'h>(
+    out: &mut Vec<u8>,
+    headers: impl Iterator<Item = (&'h str, &'h str)>,
+    body: &[u8],
+) {
     for (name, value) in headers {
         push_clean(out, name.as_bytes());
         out.extend_from_slice(b": ");
@@ -328,6 +416,11 @@ fn write_tail(out: &mut Vec<u8>, headers: &[(&str, &str)], body: &[u8]) {
 
 /// Copies text, replacing CR and LF so a value can never start a new header line.
 fn push_clean(out: &mut Vec<u8>, s: &[u8]) {
+    // Values almost never hold CR/LF: copy in one go unless they do.
+    if memchr::memchr2(b'\r', b'\n', s).is_none() {
+        out.extend_from_slice(s);
+        return;
+    }
     out.extend(
         s.iter()
             .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),

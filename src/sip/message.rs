@@ -7,7 +7,7 @@ use bytes::Bytes;
 
 use super::error::SipError;
 use super::headers::{CSeq, Contact, NameAddr, Via, blank, parse_u32_below};
-use super::text::{is_token, is_ws, split_top, trim, unfold};
+use super::text::{find_blank_line, find_crlf, is_lws, is_token, is_ws, split_top, trim, unfold};
 use super::uri::Uri;
 
 /// Headers the message layer knows by name (long and compact forms).
@@ -81,7 +81,13 @@ impl HeaderKind {
     /// Classifies a header name, case-insensitively, compact forms included.
     pub fn of(name: &[u8]) -> HeaderKind {
         // Dispatch on length first: this runs for every header line of every message.
-        let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+        // Names are short: compare every byte without early exit (the compiler vectorizes
+        // it), against lower-case targets.
+        let is = |lower: &str| {
+            name.iter()
+                .zip(lower.as_bytes())
+                .fold(true, |eq, (&a, &b)| eq & (a.to_ascii_lowercase() == b))
+        };
         match name.len() {
             1 => match name[0].to_ascii_lowercase() {
                 b'v' => HeaderKind::Via,
@@ -93,19 +99,19 @@ impl HeaderKind {
                 b'm' => HeaderKind::Contact,
                 _ => HeaderKind::Other,
             },
-            2 if is("To") => HeaderKind::To,
-            3 if is("Via") => HeaderKind::Via,
-            4 if is("From") => HeaderKind::From,
-            4 if is("CSeq") => HeaderKind::CSeq,
-            4 if is("Date") => HeaderKind::Date,
-            5 if is("Route") => HeaderKind::Route,
-            7 if is("Call-ID") => HeaderKind::CallId,
-            7 if is("Contact") => HeaderKind::Contact,
-            12 if is("Max-Forwards") => HeaderKind::MaxForwards,
-            12 if is("Content-Type") => HeaderKind::ContentType,
-            12 if is("Record-Route") => HeaderKind::RecordRoute,
-            14 if is("Content-Length") => HeaderKind::ContentLength,
-            19 if is("P-Asserted-Identity") => HeaderKind::PAssertedIdentity,
+            2 if is("to") => HeaderKind::To,
+            3 if is("via") => HeaderKind::Via,
+            4 if is("from") => HeaderKind::From,
+            4 if is("cseq") => HeaderKind::CSeq,
+            4 if is("date") => HeaderKind::Date,
+            5 if is("route") => HeaderKind::Route,
+            7 if is("call-id") => HeaderKind::CallId,
+            7 if is("contact") => HeaderKind::Contact,
+            12 if is("max-forwards") => HeaderKind::MaxForwards,
+            12 if is("content-type") => HeaderKind::ContentType,
+            12 if is("record-route") => HeaderKind::RecordRoute,
+            14 if is("content-length") => HeaderKind::ContentLength,
+            19 if is("p-asserted-identity") => HeaderKind::PAssertedIdentity,
             _ => HeaderKind::Other,
         }
     }
@@ -190,7 +196,7 @@ impl Message {
 
     /// [`Message::parse`] with explicit limits.
     pub fn parse_with(raw: Bytes, limits: &Limits) -> Result<Message, SipError> {
-        let head_end = match memchr::memmem::find(&raw, b"\r\n\r\n") {
+        let head_end = match find_blank_line(&raw) {
             Some(p) => p + 4,
             None if raw.len() > limits.max_head => {
                 return Err(SipError::HeadTooLarge {
@@ -282,7 +288,7 @@ impl Message {
 
     /// The first line without CRLF.
     pub fn start_line(&self) -> &[u8] {
-        let end = memchr::memmem::find(&self.raw, b"\r\n").unwrap_or(0);
+        let end = find_crlf(&self.raw).unwrap_or(0);
         &self.raw[..end]
     }
 
@@ -509,15 +515,20 @@ pub(crate) fn parse_head(
     head: &[u8],
     limits: &Limits,
 ) -> Result<(StartLine, Vec<HeaderSpan>), SipError> {
-    let first_end = memchr::memmem::find(head, b"\r\n").ok_or(SipError::IncompleteHead)?;
+    let first_end = find_crlf(head).ok_or(SipError::IncompleteHead)?;
     let start = parse_start_line(&head[..first_end])?;
-    let mut headers: Vec<HeaderSpan> = Vec::with_capacity(16);
+    // Sized for a typical Expressway or Lync request (18-25 header lines) so the vector is
+    // allocated once and never grows.
+    let mut headers: Vec<HeaderSpan> = Vec::with_capacity(32);
     let mut pos = first_end + 2;
     let end = head.len() - 2; // position of the final CRLF
     let mut line_no = 1;
+    // One searcher for all lines: a memchr call per line costs its setup each time.
+    let lines_start = pos;
+    let mut lfs = memchr::memchr_iter(b'\n', &head[lines_start..]).map(|e| lines_start + e);
     while pos < end {
         // `head` ends with CRLFCRLF, so a LF is always found before `end + 2`.
-        let nl = memchr::memchr(b'\n', &head[pos..]).map_or(end, |e| pos + e);
+        let nl = lfs.next().unwrap_or(end);
         let line_end = if nl > pos && head[nl - 1] == b'\r' {
             nl - 1
         } else {
@@ -532,25 +543,30 @@ pub(crate) fn parse_head(
                 .ok_or(SipError::BadHeaderLine { line: line_no })?;
             last.value.end = line_end;
         } else {
-            let colon =
-                memchr::memchr(b':', line).ok_or(SipError::BadHeaderLine { line: line_no })?;
-            let name = trim(&line[..colon]);
-            if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
-                return Err(SipError::BadHeaderLine { line: line_no });
-            }
+            let (name, colon) =
+                header_name(line).ok_or(SipError::BadHeaderLine { line: line_no })?;
             if headers.len() >= limits.max_headers {
                 return Err(SipError::TooManyHeaders);
             }
-            let name_start = pos + (name.as_ptr() as usize - line.as_ptr() as usize);
             headers.push(HeaderSpan {
-                kind: HeaderKind::of(name),
-                name: name_start..name_start + name.len(),
+                kind: HeaderKind::of(&line[name.clone()]),
+                name: pos + name.start..pos + name.end,
                 value: pos + colon + 1..line_end,
             });
         }
         pos = nl + 1;
     }
     Ok((start, headers))
+}
+
+/// The name span and colon position of a header line: `LWS* token+ LWS* ':'`, checked in one
+/// pass (exactly the lines that "first colon, trim, all token" accepted, since ':' is neither
+/// token nor LWS).
+fn header_name(line: &[u8]) -> Option<(Range<usize>, usize)> {
+    let start = line.iter().position(|&b| !is_lws(b))?;
+    let end = start + line[start..].iter().position(|&b| !is_token(b))?;
+    let colon = end + line[end..].iter().position(|&b| !is_lws(b))?;
+    (end > start && line[colon] == b':').then_some((start..end, colon))
 }
 
 fn parse_start_line(line: &[u8]) -> Result<StartLine, SipError> {
@@ -624,6 +640,35 @@ mod tests {
         assert_eq!(long_name(b"k"), "Supported");
         assert_eq!(long_name(b"X"), "Session-Expires");
         assert_eq!(long_name(b"ms-diagnostics"), "ms-diagnostics");
+    }
+
+    /// The former name check: first colon, trim, every byte a token char.
+    fn header_name_reference(line: &[u8]) -> Option<(Range<usize>, usize)> {
+        let colon = memchr::memchr(b':', line)?;
+        let name = trim(&line[..colon]);
+        if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
+            return None;
+        }
+        let start = name.as_ptr() as usize - line.as_ptr() as usize;
+        Some((start..start + name.len(), colon))
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn header_name_matches_reference(line in proptest::collection::vec(
+            proptest::sample::select(b"aZ-~:; \t\r@".to_vec()), 0..16)) {
+            proptest::prop_assert_eq!(header_name(&line), header_name_reference(&line));
+        }
+
+        #[test]
+        fn find_crlf_matches_memmem(s in proptest::collection::vec(
+            proptest::sample::select(b"a\r\n".to_vec()), 0..16)) {
+            proptest::prop_assert_eq!(find_crlf(&s), memchr::memmem::find(&s, b"\r\n"));
+            proptest::prop_assert_eq!(
+                find_blank_line(&s),
+                memchr::memmem::find(&s, b"\r\n\r\n")
+            );
+        }
     }
 
     #[test]
