@@ -1,7 +1,8 @@
 //! Typed views of the headers the Edge needs: Via, name-addr (From/To/PAI/Contact/Record-Route), CSeq.
 
 use super::text::{
-    Param, find_param, is_lws, is_token, is_ws, parse_params, quoted_end, split_top, string, trim,
+    Param, TopSplit, find_param, is_lws, is_token, is_ws, params_ok, parse_params, quoted_end,
+    split_top, string, trim,
 };
 use super::uri::{Uri, split_hostport};
 
@@ -48,6 +49,32 @@ impl Via {
             port,
             params: parse_params(&segs[1..])?,
         })
+    }
+
+    /// True exactly when [`Via::parse`] would return `Some`, without building the hop (no
+    /// allocation): what `Message::validate` runs on every Via of every request.
+    pub(crate) fn check(s: &[u8]) -> bool {
+        let mut segs = TopSplit::new(s, b';');
+        let Some(first) = segs.next() else {
+            return false;
+        };
+        let mut fields = first.splitn(3, |&b| b == b'/');
+        let (Some(protocol), Some(version), Some(rest)) =
+            (fields.next(), fields.next(), fields.next())
+        else {
+            return false;
+        };
+        let rest = trim(rest);
+        let Some(split) = rest.iter().position(|&b| is_lws(b)) else {
+            return false;
+        };
+        let transport = &rest[..split];
+        let sent_by = trim(&rest[split..]);
+        [trim(protocol), trim(version), transport]
+            .iter()
+            .all(|t| !t.is_empty() && t.iter().all(|&b| is_token(b)))
+            && split_hostport(sent_by).is_some()
+            && params_ok(segs)
     }
 
     /// Sent-by host lower-cased without brackets.
@@ -141,6 +168,46 @@ impl NameAddr {
         })
     }
 
+    /// True exactly when [`NameAddr::parse`] would return `Some`, without building it (no
+    /// allocation): what `Message::validate` runs on From, To and every Contact.
+    pub(crate) fn check(s: &[u8]) -> bool {
+        let s = trim(s);
+        let after_display = if s.first() == Some(&b'"') {
+            let Some(end) = quoted_end(s) else {
+                return false;
+            };
+            let rest = trim(&s[end..]);
+            if rest.first() != Some(&b'<') {
+                return false;
+            }
+            rest
+        } else if let Some(lt) = memchr::memchr(b'<', s) {
+            if !trim(&s[..lt]).iter().all(|&b| is_token(b) || is_lws(b)) {
+                return false;
+            }
+            &s[lt..]
+        } else {
+            let mut segs = TopSplit::new(s, b';');
+            let Some(uri_text) = segs.next().map(trim) else {
+                return false;
+            };
+            return memchr::memchr2(b'?', b',', uri_text).is_none()
+                && Uri::check(uri_text).is_some()
+                && params_ok(segs);
+        };
+        let Some(close) = memchr::memchr(b'>', after_display) else {
+            return false;
+        };
+        if Uri::check(&after_display[1..close]).is_none() {
+            return false;
+        }
+        match trim(&after_display[close + 1..]) {
+            [] => true,
+            [b';', params @ ..] => params_ok(TopSplit::new(params, b';')),
+            _ => false,
+        }
+    }
+
     /// The `tag` parameter.
     pub fn tag(&self) -> Option<&str> {
         find_param(&self.params, "tag").and_then(|p| p.value.as_deref())
@@ -176,6 +243,15 @@ impl CSeq {
             method: string(method),
         })
     }
+}
+
+/// The method of a CSeq value if [`CSeq::parse`] would accept it (no allocation).
+pub(crate) fn cseq_method(s: &[u8]) -> Option<&[u8]> {
+    let s = trim(s);
+    let split = s.iter().position(|&b| is_lws(b))?;
+    parse_u32_below(&s[..split], 1 << 31)?;
+    let method = trim(&s[split..]);
+    (!method.is_empty() && method.iter().all(|&b| is_token(b))).then_some(method)
 }
 
 /// A decimal number strictly below `limit`.

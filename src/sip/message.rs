@@ -6,8 +6,10 @@ use std::ops::Range;
 use bytes::Bytes;
 
 use super::error::SipError;
-use super::headers::{CSeq, Contact, NameAddr, Via, blank, parse_u32_below};
-use super::text::{find_blank_line, find_crlf, is_lws, is_token, is_ws, split_top, trim, unfold};
+use super::headers::{CSeq, Contact, NameAddr, Via, blank, cseq_method, parse_u32_below};
+use super::text::{
+    TopSplit, find_blank_line, find_crlf, is_lws, is_token, is_ws, split_top, trim, unfold,
+};
 use super::uri::Uri;
 
 /// Headers the message layer knows by name (long and compact forms).
@@ -450,32 +452,118 @@ impl Message {
 
     /// Checks what a server must check before processing a request (RFC 3261 §8.2 and §16.3):
     /// Request-URI, Via, From, To, Call-ID, CSeq (and its method), Max-Forwards, Contact, Date.
+    ///
+    /// Same decisions and errors as running the typed views ([`Message::request_uri`],
+    /// [`Message::vias`], [`Message::from`], ...) in that order, but the Edge runs this on every
+    /// request, so it walks the bytes in one pass over the header lines and allocates nothing
+    /// (except to unfold a folded value).
     pub fn validate(&self) -> Result<(), SipError> {
-        if self.is_request() {
-            let uri = self.request_uri()?;
-            if uri.headers.is_some() {
+        if let Some(raw) = self.request_uri_raw() {
+            let uri = Uri::check(raw).ok_or(SipError::BadRequestUri)?;
+            if !uri.known_scheme {
+                return Err(SipError::UnsupportedScheme);
+            }
+            if uri.headers {
                 return Err(SipError::BadRequestUri);
             }
         }
-        self.vias()?;
-        self.from()?;
-        self.to()?;
-        self.call_id()?;
-        let cseq = self.cseq()?;
+        // One pass: remember the single-valued headers, check the list-valued ones on the way.
+        let (mut vias, mut vias_ok, mut contacts_ok) = (0usize, true, true);
+        let (mut from, mut to, mut call_id, mut cseq) = (Seen::No, Seen::No, Seen::No, Seen::No);
+        let (mut max_forwards, mut date) = (None, None);
+        for h in self.headers() {
+            match h.kind {
+                HeaderKind::Via => {
+                    vias += 1;
+                    vias_ok = vias_ok && every_value(&h, Via::check);
+                }
+                HeaderKind::Contact => {
+                    contacts_ok = contacts_ok
+                        && every_value(&h, |v| blank(v) || v == b"*" || NameAddr::check(v));
+                }
+                HeaderKind::From => from.see(h.raw_value),
+                HeaderKind::To => to.see(h.raw_value),
+                HeaderKind::CallId => call_id.see(h.raw_value),
+                HeaderKind::CSeq => cseq.see(h.raw_value),
+                HeaderKind::MaxForwards => {
+                    max_forwards.get_or_insert(h.raw_value);
+                }
+                HeaderKind::Date => {
+                    date.get_or_insert(h.raw_value);
+                }
+                _ => {}
+            }
+        }
+        if vias == 0 {
+            return Err(SipError::MissingHeader("Via"));
+        }
+        if !vias_ok {
+            return Err(SipError::BadHeader("Via"));
+        }
+        for (seen, name) in [(from, "From"), (to, "To")] {
+            if !NameAddr::check(&seen.value(name)?) {
+                return Err(SipError::BadHeader(name));
+            }
+        }
+        let v = call_id.value("Call-ID")?;
+        if v.is_empty() || v.iter().any(|&b| b <= b' ') {
+            return Err(SipError::BadHeader("Call-ID"));
+        }
+        let v = cseq.value("CSeq")?;
+        let method = cseq_method(&v).ok_or(SipError::BadHeader("CSeq"))?;
         if let Some(m) = self.method()
-            && m != cseq.method.as_bytes()
+            && m != method
         {
             return Err(SipError::CSeqMismatch);
         }
-        self.max_forwards()?;
-        self.contacts()?;
-        if let Some(d) = self.header(HeaderKind::Date)
-            && !d.value().ends_with(b" GMT")
+        if let Some(raw) = max_forwards
+            && parse_u32_below(&unfold(raw), 256).is_none()
+        {
+            return Err(SipError::BadHeader("Max-Forwards"));
+        }
+        if !contacts_ok {
+            return Err(SipError::BadHeader("Contact"));
+        }
+        if let Some(raw) = date
+            && !unfold(raw).ends_with(b" GMT")
         {
             return Err(SipError::BadHeader("Date"));
         }
         Ok(())
     }
+}
+
+/// How often a single-valued header was seen (for [`Message::validate`]).
+#[derive(Debug, Clone, Copy)]
+enum Seen<'a> {
+    No,
+    Once(&'a [u8]),
+    Twice,
+}
+
+impl<'a> Seen<'a> {
+    fn see(&mut self, raw_value: &'a [u8]) {
+        *self = match self {
+            Seen::No => Seen::Once(raw_value),
+            _ => Seen::Twice,
+        };
+    }
+
+    /// The unfolded value, with the errors of [`Message::from`] & co: missing, or repeated.
+    fn value(self, name: &'static str) -> Result<Cow<'a, [u8]>, SipError> {
+        match self {
+            Seen::No => Err(SipError::MissingHeader(name)),
+            Seen::Once(v) => Ok(unfold(v)),
+            Seen::Twice => Err(SipError::BadHeader(name)),
+        }
+    }
+}
+
+/// True if `ok` holds for every comma-separated value of the header, each trimmed (the values
+/// [`Message::values`] yields, without collecting them).
+fn every_value(h: &Header<'_>, ok: impl Fn(&[u8]) -> bool) -> bool {
+    let v = h.value();
+    TopSplit::new(&v, b',').all(|p| ok(trim(p)))
 }
 
 /// Content-Length from header spans: several equal values are tolerated, different ones are not.
@@ -626,6 +714,7 @@ fn check_version(v: &[u8]) -> Result<(), SipError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::LazyLock;
 
     #[test]
     fn compact_and_case_insensitive_names() {
@@ -668,6 +757,167 @@ mod tests {
                 find_blank_line(&s),
                 memchr::memmem::find(&s, b"\r\n\r\n")
             );
+        }
+    }
+
+    /// The former `validate`, through the typed views (allocating): the oracle for the
+    /// byte-level one.
+    fn validate_reference(m: &Message) -> Result<(), SipError> {
+        if m.is_request() {
+            let uri = m.request_uri()?;
+            if uri.headers.is_some() {
+                return Err(SipError::BadRequestUri);
+            }
+        }
+        m.vias()?;
+        m.from()?;
+        m.to()?;
+        m.call_id()?;
+        let cseq = m.cseq()?;
+        if let Some(meth) = m.method()
+            && meth != cseq.method.as_bytes()
+        {
+            return Err(SipError::CSeqMismatch);
+        }
+        m.max_forwards()?;
+        m.contacts()?;
+        if let Some(d) = m.header(HeaderKind::Date)
+            && !d.value().ends_with(b" GMT")
+        {
+            return Err(SipError::BadHeader("Date"));
+        }
+        Ok(())
+    }
+
+    /// Every SIP fixture (Expressway, Lync, RFC 4475 torture messages).
+    fn fixtures() -> &'static [Vec<u8>] {
+        static FIXTURES: LazyLock<Vec<Vec<u8>>> = LazyLock::new(|| {
+            let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures");
+            let mut out = Vec::new();
+            for dir in ["sip", "rfc4475"] {
+                let mut paths: Vec<_> = std::fs::read_dir(root.join(dir))
+                    .expect("fixture directory")
+                    .map(|e| e.expect("fixture entry").path())
+                    .collect();
+                paths.sort();
+                out.extend(paths.iter().map(|p| std::fs::read(p).expect("fixture")));
+            }
+            out
+        });
+        &FIXTURES
+    }
+
+    /// Bytes and snippets that move a SIP parser between states.
+    const SNIPPETS: &[&[u8]] = &[
+        b" ",
+        b"\t",
+        b"\r\n ",
+        b"\r",
+        b";",
+        b",",
+        b":",
+        b"<",
+        b">",
+        b"\"",
+        b"\\",
+        b"?",
+        b"@",
+        b"=",
+        b"/",
+        b"[",
+        b"]",
+        b"*",
+        b"0",
+        b"9",
+        b"a",
+        b"Z",
+        b"%",
+        b"\x7f",
+        b"\x00",
+        b"\xff",
+        b"sip:",
+        b"sips:",
+        b"tel:+1",
+        b"http:",
+        b";tag=",
+        b";branch=z9hG4bK",
+        b"SIP/2.0/TLS ",
+        b" GMT",
+        b"2147483648",
+        b"256",
+        b"INVITE",
+        b"ACK",
+        b"<sip:a@b>",
+        b"\"x\" ",
+        b"[::1]:5061",
+        b"\r\nVia: SIP/2.0/TLS h\r\n",
+        b"\r\nContact: *\r\n",
+        b"\r\nFrom: <sip:a@b>\r\n",
+        b"\r\nDate: x\r\n",
+        b"\r\nm: \r\n",
+        b"\r\nMax-Forwards: 70\r\n",
+    ];
+
+    #[derive(Debug, Clone)]
+    enum Edit {
+        Replace(usize, usize, usize),
+        Insert(usize, usize),
+        Delete(usize, usize),
+    }
+
+    fn edit() -> impl proptest::strategy::Strategy<Value = Edit> {
+        use proptest::prelude::*;
+        let n = SNIPPETS.len();
+        prop_oneof![
+            (any::<usize>(), 1..8usize, 0..n).prop_map(|(p, l, s)| Edit::Replace(p, l, s)),
+            (any::<usize>(), 0..n).prop_map(|(p, s)| Edit::Insert(p, s)),
+            (any::<usize>(), 1..24usize).prop_map(|(p, l)| Edit::Delete(p, l)),
+        ]
+    }
+
+    fn apply(msg: &mut Vec<u8>, e: &Edit) {
+        let at = |p: usize, len: usize| if len == 0 { 0 } else { p % len };
+        match *e {
+            Edit::Replace(p, l, s) => {
+                let p = at(p, msg.len());
+                let end = (p + l).min(msg.len());
+                msg.splice(p..end, SNIPPETS[s].iter().copied());
+            }
+            Edit::Insert(p, s) => {
+                let p = at(p, msg.len() + 1);
+                msg.splice(p..p, SNIPPETS[s].iter().copied());
+            }
+            Edit::Delete(p, l) => {
+                let p = at(p, msg.len());
+                let end = (p + l).min(msg.len());
+                msg.drain(p..end);
+            }
+        }
+    }
+
+    #[test]
+    fn validate_matches_reference_on_fixtures() {
+        for f in fixtures() {
+            if let Ok(m) = Message::parse(Bytes::from(f.clone())) {
+                assert_eq!(m.validate(), validate_reference(&m), "{m:?}");
+            }
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(4096))]
+        #[test]
+        fn validate_matches_reference(
+            which in proptest::prelude::any::<usize>(),
+            edits in proptest::collection::vec(edit(), 1..6),
+        ) {
+            let mut msg = fixtures()[which % fixtures().len()].clone();
+            for e in &edits {
+                apply(&mut msg, e);
+            }
+            if let Ok(m) = Message::parse(Bytes::from(msg)) {
+                proptest::prop_assert_eq!(m.validate(), validate_reference(&m));
+            }
         }
     }
 

@@ -167,15 +167,8 @@ pub(crate) fn parse_params(segments: &[&[u8]]) -> Option<Vec<Param>> {
         if name.is_empty() || !name.iter().all(|&b| is_token(b)) {
             return None;
         }
-        if let Some(v) = value {
-            let ok = if v.first() == Some(&b'"') {
-                quoted_end(v) == Some(v.len())
-            } else {
-                !v.is_empty() && v.iter().all(|&b| is_token(b) || b"[]:/@?&=$+".contains(&b))
-            };
-            if !ok {
-                return None;
-            }
+        if value.is_some_and(|v| !param_value_ok(v)) {
+            return None;
         }
         out.push(Param {
             name: string(name),
@@ -183,6 +176,27 @@ pub(crate) fn parse_params(segments: &[&[u8]]) -> Option<Vec<Param>> {
         });
     }
     Some(out)
+}
+
+/// True exactly when [`parse_params`] would accept these segments; allocates nothing (the
+/// validation path runs this for every Via and name-addr of every request).
+pub(crate) fn params_ok<'a>(segments: impl IntoIterator<Item = &'a [u8]>) -> bool {
+    segments.into_iter().all(|seg| {
+        let (name, value) = match memchr::memchr(b'=', seg) {
+            Some(eq) => (trim(&seg[..eq]), Some(trim(&seg[eq + 1..]))),
+            None => (trim(seg), None),
+        };
+        !name.is_empty() && name.iter().all(|&b| is_token(b)) && value.is_none_or(param_value_ok)
+    })
+}
+
+/// A parameter value as [`parse_params`] accepts it (already trimmed).
+fn param_value_ok(v: &[u8]) -> bool {
+    if v.first() == Some(&b'"') {
+        quoted_end(v) == Some(v.len())
+    } else {
+        !v.is_empty() && v.iter().all(|&b| is_token(b) || b"[]:/@?&=$+".contains(&b))
+    }
 }
 
 /// Given text starting with `"`, the index just past the closing quote.

@@ -24,6 +24,15 @@ pub struct Uri {
     raw: String,
 }
 
+/// The outcome of [`Uri::check`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct UriShape {
+    /// `sip`, `sips` or `tel` (any case).
+    pub known_scheme: bool,
+    /// A `?headers` part is present (sip/sips only, like [`Uri::headers`]).
+    pub headers: bool,
+}
+
 impl Uri {
     /// Parses a URI; `None` if it does not follow the grammar.
     pub fn parse(s: &[u8]) -> Option<Uri> {
@@ -72,6 +81,65 @@ impl Uri {
             }
         }
         Some(uri)
+    }
+
+    /// What [`Uri::parse`] would conclude, without building the URI: `None` exactly when
+    /// `parse` returns `None`, otherwise the scheme class and whether a `?headers` part is present.
+    pub(crate) fn check(s: &[u8]) -> Option<UriShape> {
+        if s.is_empty()
+            || s.iter()
+                .any(|&b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>')
+        {
+            return None;
+        }
+        let colon = memchr::memchr(b':', s)?;
+        let scheme = &s[..colon];
+        if scheme.is_empty()
+            || !scheme[0].is_ascii_alphabetic()
+            || !scheme
+                .iter()
+                .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
+        {
+            return None;
+        }
+        let rest = &s[colon + 1..];
+        if scheme.eq_ignore_ascii_case(b"sip") || scheme.eq_ignore_ascii_case(b"sips") {
+            let hostpart = match memchr::memchr(b'@', rest) {
+                Some(at) => {
+                    let ui = &rest[..at];
+                    let user = memchr::memchr(b':', ui).map_or(ui, |c| &ui[..c]);
+                    if user.is_empty() {
+                        return None;
+                    }
+                    &rest[at + 1..]
+                }
+                None => rest,
+            };
+            let (hostpart, headers) = match memchr::memchr(b'?', hostpart) {
+                Some(q) => (&hostpart[..q], true),
+                None => (hostpart, false),
+            };
+            split_hostport(check_params(hostpart)?)?;
+            Some(UriShape {
+                known_scheme: true,
+                headers,
+            })
+        } else if scheme.eq_ignore_ascii_case(b"tel") {
+            if check_params(rest)?.is_empty() {
+                return None;
+            }
+            Some(UriShape {
+                known_scheme: true,
+                headers: false,
+            })
+        } else if rest.is_empty() {
+            None
+        } else {
+            Some(UriShape {
+                known_scheme: false,
+                headers: false,
+            })
+        }
     }
 
     fn parse_sip(&mut self, rest: &[u8]) -> Option<()> {
@@ -173,6 +241,19 @@ fn parse_u16(p: &[u8]) -> Option<u16> {
         return None;
     }
     std::str::from_utf8(p).ok()?.parse().ok()
+}
+
+/// [`split_params`] without the vector: the part before the first `;`, if every parameter
+/// name is non-empty.
+fn check_params(s: &[u8]) -> Option<&[u8]> {
+    let mut parts = s.split(|&b| b == b';');
+    let first = parts.next().unwrap_or_default();
+    for p in parts {
+        if p.is_empty() || p[0] == b'=' {
+            return None;
+        }
+    }
+    Some(first)
 }
 
 fn split_params(s: &[u8]) -> Option<(&[u8], Vec<Param>)> {
