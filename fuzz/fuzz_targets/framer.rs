@@ -3,7 +3,7 @@
 //! the chunking must not change the frames.
 
 use bytes::BytesMut;
-use edgesim::sip::{Framer, Limits};
+use edgesim_fuzz::sip::{Framer, Limits};
 use libfuzzer_sys::fuzz_target;
 
 fn run(data: &[u8], chunk: usize) -> Vec<String> {

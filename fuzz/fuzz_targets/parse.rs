@@ -2,7 +2,7 @@
 //! Parse arbitrary bytes, exercise every typed view and the builders: nothing may panic.
 
 use bytes::Bytes;
-use edgesim::sip::{Message, ResponseBuilder, SipError, bad_request_from_raw};
+use edgesim_fuzz::sip::{Message, ResponseBuilder, SipError, bad_request_from_raw};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
