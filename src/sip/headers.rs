@@ -1,8 +1,8 @@
 //! Typed views of the headers the Edge needs: Via, name-addr (From/To/PAI/Contact/Record-Route), CSeq.
 
 use super::text::{
-    Param, TopSplit, find_param, is_lws, is_token, is_ws, params_ok, parse_params, quoted_end,
-    split_top, string, trim,
+    Param, TopSplit, all_in, class, find_param, is_lws, is_token, is_ws, params_ok, parse_params,
+    quoted_end, split_top, string, trim,
 };
 use super::uri::{Uri, split_hostport};
 
@@ -72,7 +72,7 @@ impl Via {
         let sent_by = trim(&rest[split..]);
         [trim(protocol), trim(version), transport]
             .iter()
-            .all(|t| !t.is_empty() && t.iter().all(|&b| is_token(b)))
+            .all(|t| !t.is_empty() && all_in(t, class::TOKEN))
             && split_hostport(sent_by).is_some()
             && params_ok(segs)
     }
@@ -182,7 +182,7 @@ impl NameAddr {
             }
             rest
         } else if let Some(lt) = memchr::memchr(b'<', s) {
-            if !trim(&s[..lt]).iter().all(|&b| is_token(b) || is_lws(b)) {
+            if !all_in(trim(&s[..lt]), class::TOKEN_LWS) {
                 return false;
             }
             &s[lt..]
@@ -251,7 +251,7 @@ pub(crate) fn cseq_method(s: &[u8]) -> Option<&[u8]> {
     let split = s.iter().position(|&b| is_lws(b))?;
     parse_u32_below(&s[..split], 1 << 31)?;
     let method = trim(&s[split..]);
-    (!method.is_empty() && method.iter().all(|&b| is_token(b))).then_some(method)
+    (!method.is_empty() && all_in(method, class::TOKEN)).then_some(method)
 }
 
 /// A decimal number strictly below `limit`.

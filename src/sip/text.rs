@@ -34,6 +34,62 @@ const TOKEN: [bool; 256] = {
     t
 };
 
+/// Byte classes for the validating scanners: one table lookup per byte instead of a chain of
+/// comparisons (validation walks every byte of every Via and name-addr).
+pub(crate) mod class {
+    /// [`super::is_token`].
+    pub(crate) const TOKEN: u8 = 1;
+    /// A generic-param value character: token or one of `[]:/@?&=$+`.
+    pub(crate) const PARAM_VALUE: u8 = 2;
+    /// A host name character: ASCII alphanumeric, `.` or `-`.
+    pub(crate) const HOST: u8 = 4;
+    /// Allowed anywhere in a URI: not a control, space, DEL, `<` or `>`.
+    pub(crate) const URI: u8 = 8;
+    /// A URI scheme character: ASCII alphanumeric, `+`, `-` or `.`.
+    pub(crate) const SCHEME: u8 = 16;
+    /// `token` or LWS (a display name without quotes).
+    pub(crate) const TOKEN_LWS: u8 = 32;
+}
+
+const CLASS: [u8; 256] = {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < 256 {
+        let b = i as u8;
+        let mut c = 0;
+        if TOKEN[i] {
+            c |= class::TOKEN | class::PARAM_VALUE | class::TOKEN_LWS;
+        }
+        if matches!(
+            b,
+            b'[' | b']' | b':' | b'/' | b'@' | b'?' | b'&' | b'=' | b'$' | b'+'
+        ) {
+            c |= class::PARAM_VALUE;
+        }
+        if b.is_ascii_alphanumeric() || b == b'.' || b == b'-' {
+            c |= class::HOST;
+        }
+        if !(b <= b' ' || b == 0x7f || b == b'<' || b == b'>') {
+            c |= class::URI;
+        }
+        if b.is_ascii_alphanumeric() || matches!(b, b'+' | b'-' | b'.') {
+            c |= class::SCHEME;
+        }
+        if matches!(b, b' ' | b'\t' | b'\r' | b'\n') {
+            c |= class::TOKEN_LWS;
+        }
+        t[i] = c;
+        i += 1;
+    }
+    t
+};
+
+/// True if every byte of `s` is in `class` (true for an empty `s`). No early exit: the loop is a
+/// load and an AND per byte, and the strings checked are short and nearly always valid.
+pub(crate) fn all_in(s: &[u8], class: u8) -> bool {
+    s.iter().fold(class, |acc, &b| acc & CLASS[usize::from(b)]) != 0
+}
+
 /// Position of the first `\r\n\r\n` (the end of a message head). `memmem::find` would build a
 /// new searcher on every call, which costs more than the search over a 1-2 KB head; this one is
 /// built once.
@@ -186,7 +242,7 @@ pub(crate) fn params_ok<'a>(segments: impl IntoIterator<Item = &'a [u8]>) -> boo
             Some(eq) => (trim(&seg[..eq]), Some(trim(&seg[eq + 1..]))),
             None => (trim(seg), None),
         };
-        !name.is_empty() && name.iter().all(|&b| is_token(b)) && value.is_none_or(param_value_ok)
+        !name.is_empty() && all_in(name, class::TOKEN) && value.is_none_or(param_value_ok)
     })
 }
 
@@ -195,7 +251,7 @@ fn param_value_ok(v: &[u8]) -> bool {
     if v.first() == Some(&b'"') {
         quoted_end(v) == Some(v.len())
     } else {
-        !v.is_empty() && v.iter().all(|&b| is_token(b) || b"[]:/@?&=$+".contains(&b))
+        !v.is_empty() && all_in(v, class::PARAM_VALUE)
     }
 }
 
@@ -267,6 +323,33 @@ mod tests {
             split_top(b"a,<b,\"c>,\">,d", b','),
             vec![&b"a"[..], b"<b,\"c>,\">", b"d"]
         );
+    }
+
+    #[test]
+    fn byte_classes_match_their_predicates() {
+        for b in 0..=255u8 {
+            let one = |s: &[u8], c| all_in(s, c);
+            assert_eq!(one(&[b], class::TOKEN), is_token(b));
+            assert_eq!(
+                one(&[b], class::PARAM_VALUE),
+                is_token(b) || b"[]:/@?&=$+".contains(&b)
+            );
+            assert_eq!(
+                one(&[b], class::HOST),
+                b.is_ascii_alphanumeric() || b == b'.' || b == b'-'
+            );
+            assert_eq!(
+                one(&[b], class::URI),
+                !(b <= b' ' || b == 0x7f || b == b'<' || b == b'>')
+            );
+            assert_eq!(
+                one(&[b], class::SCHEME),
+                b.is_ascii_alphanumeric() || b"+-.".contains(&b)
+            );
+            assert_eq!(one(&[b], class::TOKEN_LWS), is_token(b) || is_lws(b));
+            assert!(one(&[b'a', b, b'a'], class::TOKEN) == is_token(b));
+        }
+        assert!(all_in(b"", class::TOKEN));
     }
 
     proptest! {

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-use super::text::{Param, find_param, string};
+use super::text::{Param, all_in, class, find_param, string};
 
 /// A parsed URI; fields keep their escapes as sent (use [`unescape`] to decode).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -86,20 +86,12 @@ impl Uri {
     /// What [`Uri::parse`] would conclude, without building the URI: `None` exactly when
     /// `parse` returns `None`, otherwise the scheme class and whether a `?headers` part is present.
     pub(crate) fn check(s: &[u8]) -> Option<UriShape> {
-        if s.is_empty()
-            || s.iter()
-                .any(|&b| b <= b' ' || b == 0x7f || b == b'<' || b == b'>')
-        {
+        if s.is_empty() || !all_in(s, class::URI) {
             return None;
         }
         let colon = memchr::memchr(b':', s)?;
         let scheme = &s[..colon];
-        if scheme.is_empty()
-            || !scheme[0].is_ascii_alphabetic()
-            || !scheme
-                .iter()
-                .all(|&b| b.is_ascii_alphanumeric() || b"+-.".contains(&b))
-        {
+        if scheme.is_empty() || !scheme[0].is_ascii_alphabetic() || !all_in(scheme, class::SCHEME) {
             return None;
         }
         let rest = &s[colon + 1..];
@@ -222,11 +214,7 @@ pub(crate) fn split_hostport(s: &[u8]) -> Option<(&[u8], Option<u16>)> {
     if host.is_empty() {
         return None;
     }
-    if host[0] != b'['
-        && !host
-            .iter()
-            .all(|&b| b.is_ascii_alphanumeric() || b == b'.' || b == b'-')
-    {
+    if host[0] != b'[' && !all_in(host, class::HOST) {
         return None;
     }
     let port = match port {
