@@ -1,8 +1,8 @@
 //! Typed views of the headers the Edge needs: Via, name-addr (From/To/PAI/Contact/Record-Route), CSeq.
 
 use super::text::{
-    Param, TopSplit, all_in, class, find_param, is_lws, is_token, is_ws, params_ok, parse_params,
-    quoted_end, split_top, string, trim,
+    Param, TopSplit, all_in, class, find_param, is_lws, is_token, is_ws, params_list_ok,
+    parse_params, quoted_end, split_top, string, trim,
 };
 use super::uri::{Uri, split_hostport};
 
@@ -54,8 +54,7 @@ impl Via {
     /// True exactly when [`Via::parse`] would return `Some`, without building the hop (no
     /// allocation): what `Message::validate` runs on every Via of every request.
     pub(crate) fn check(s: &[u8]) -> bool {
-        let mut segs = TopSplit::new(s, b';');
-        let Some(first) = segs.next() else {
+        let Some(first) = TopSplit::new(s, b';').next() else {
             return false;
         };
         let mut fields = first.splitn(3, |&b| b == b'/');
@@ -74,7 +73,7 @@ impl Via {
             .iter()
             .all(|t| !t.is_empty() && all_in(t, class::TOKEN))
             && split_hostport(sent_by).is_some()
-            && params_ok(segs)
+            && params_after(s, first)
     }
 
     /// Sent-by host lower-cased without brackets.
@@ -187,13 +186,13 @@ impl NameAddr {
             }
             &s[lt..]
         } else {
-            let mut segs = TopSplit::new(s, b';');
-            let Some(uri_text) = segs.next().map(trim) else {
+            let Some(first) = TopSplit::new(s, b';').next() else {
                 return false;
             };
+            let uri_text = trim(first);
             return memchr::memchr2(b'?', b',', uri_text).is_none()
                 && Uri::check(uri_text).is_some()
-                && params_ok(segs);
+                && params_after(s, first);
         };
         let Some(close) = memchr::memchr(b'>', after_display) else {
             return false;
@@ -203,7 +202,7 @@ impl NameAddr {
         }
         match trim(&after_display[close + 1..]) {
             [] => true,
-            [b';', params @ ..] => params_ok(TopSplit::new(params, b';')),
+            [b';', params @ ..] => params_list_ok(params),
             _ => false,
         }
     }
@@ -243,6 +242,12 @@ impl CSeq {
             method: string(method),
         })
     }
+}
+
+/// The parameters after `first`, the first `;`-segment of `s` (a prefix of it), are valid:
+/// none, or a `;` and a valid list.
+fn params_after(s: &[u8], first: &[u8]) -> bool {
+    s.len() == first.len() || params_list_ok(&s[first.len() + 1..])
 }
 
 /// The method of a CSeq value if [`CSeq::parse`] would accept it (no allocation).

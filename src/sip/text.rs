@@ -234,8 +234,9 @@ pub(crate) fn parse_params(segments: &[&[u8]]) -> Option<Vec<Param>> {
     Some(out)
 }
 
-/// True exactly when [`parse_params`] would accept these segments; allocates nothing (the
-/// validation path runs this for every Via and name-addr of every request).
+/// True exactly when [`parse_params`] would accept these segments: the reference for
+/// [`params_list_ok`].
+#[cfg(test)]
 pub(crate) fn params_ok<'a>(segments: impl IntoIterator<Item = &'a [u8]>) -> bool {
     segments.into_iter().all(|seg| {
         let (name, value) = match memchr::memchr(b'=', seg) {
@@ -244,6 +245,55 @@ pub(crate) fn params_ok<'a>(segments: impl IntoIterator<Item = &'a [u8]>) -> boo
         };
         !name.is_empty() && all_in(name, class::TOKEN) && value.is_none_or(param_value_ok)
     })
+}
+
+/// `params_ok(TopSplit::new(s, b';'))` in one left-to-right pass, for the text after a first `;`:
+/// `LWS* token LWS* [= LWS* (value | quoted-string) LWS*]` separated by `;`. Splitting first
+/// is not needed: a `"` or `<` that would make the splitter swallow a `;` is invalid anywhere
+/// but inside a quoted value, which is skipped with the same [`quoted_end`].
+pub(crate) fn params_list_ok(s: &[u8]) -> bool {
+    let skip_lws = |mut i: usize| {
+        while i < s.len() && is_lws(s[i]) {
+            i += 1;
+        }
+        i
+    };
+    let skip_class = |mut i: usize, c: u8| {
+        while i < s.len() && CLASS[usize::from(s[i])] & c != 0 {
+            i += 1;
+        }
+        i
+    };
+    let mut i = 0;
+    loop {
+        let name = skip_lws(i);
+        i = skip_class(name, class::TOKEN);
+        if i == name {
+            return false;
+        }
+        i = skip_lws(i);
+        if s.get(i) == Some(&b'=') {
+            i = skip_lws(i + 1);
+            let value = i;
+            if s.get(i) == Some(&b'"') {
+                match quoted_end(&s[i..]) {
+                    Some(len) => i += len,
+                    None => return false,
+                }
+            } else {
+                i = skip_class(i, class::PARAM_VALUE);
+                if i == value {
+                    return false;
+                }
+            }
+            i = skip_lws(i);
+        }
+        match s.get(i) {
+            None => return true,
+            Some(b';') => i += 1,
+            Some(_) => return false,
+        }
+    }
 }
 
 /// A parameter value as [`parse_params`] accepts it (already trimmed).
@@ -353,6 +403,12 @@ mod tests {
     }
 
     proptest! {
+        #[test]
+        fn params_list_ok_matches_split_then_check(s in proptest::collection::vec(
+            prop::sample::select(b"ab;=\"<>\\ \r\n,:".to_vec()), 0..24)) {
+            prop_assert_eq!(params_list_ok(&s), params_ok(TopSplit::new(&s, b';')));
+        }
+
         #[test]
         fn top_split_matches_reference(s in proptest::collection::vec(
             prop::sample::select(b"ab;,\"<>\\ ".to_vec()), 0..40)) {
