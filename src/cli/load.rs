@@ -73,6 +73,9 @@ pub struct LoadArgs {
     /// Time to wait for an answer or a handshake, ms.
     #[arg(long, default_value_t = 5000)]
     timeout_ms: u64,
+    /// Keep each connection open, idle, this many seconds after its last answer.
+    #[arg(long, value_name = "SECS", default_value_t = 0.0)]
+    hold: f64,
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -150,6 +153,10 @@ pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
     spec.stop = stop;
     spec.new_connection_per_request = a.new_connection_per_request;
     spec.timeout = Duration::from_millis(a.timeout_ms.max(1));
+    if !(a.hold >= 0.0 && a.hold.is_finite()) {
+        bail!("--hold {}: give a number of seconds, 0 or more", a.hold);
+    }
+    spec.hold = Duration::from_secs_f64(a.hold);
 
     let progress = Arc::new(Progress::default());
     let cancel = CancellationToken::new();
@@ -177,7 +184,7 @@ pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
     };
     // A closed stdout (`| head`) is not worth a panic.
     let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-    let complete = report.error_count() == 0 && report.answered == report.sent && report.sent > 0;
+    let complete = report.error_count() == 0 && report.answered == report.sent;
     Ok(if complete {
         ExitCode::SUCCESS
     } else {

@@ -184,11 +184,14 @@ impl Worker {
     /// Persistent connections, reconnecting after a failure while there is work left.
     async fn persistent(&self, stats: &mut Stats) {
         let mut generation: u64 = 0;
-        while !self.schedule.finished() {
+        // Every worker connects at least once, even when the others already took all the requests: a run
+        // with `--requests 0 --hold S` just opens and holds connections.
+        while generation == 0 || !self.schedule.finished() {
             let (stream, local) = match self.connect(stats).await {
                 Ok(s) => s,
                 Err(kind) => {
                     self.error(stats, &kind, 1);
+                    generation += 1;
                     tokio::select! {
                         _ = sleep(RECONNECT_PAUSE) => {}
                         _ = self.schedule.cancel.cancelled() => {}
@@ -323,6 +326,12 @@ impl Worker {
             self.error(stats, "not sent: connection lost", 1);
         }
         done_sending.cancel();
+        if !self.spec.hold.is_zero() && !dead.is_cancelled() {
+            tokio::select! {
+                _ = sleep(self.spec.hold) => {}
+                _ = self.schedule.cancel.cancelled() => {}
+            }
+        }
         let _ = timeout(Duration::from_millis(500), wr.shutdown()).await;
     }
 

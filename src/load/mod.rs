@@ -57,6 +57,9 @@ pub struct LoadSpec {
     pub new_connection_per_request: bool,
     /// How long to wait for a final response (and for a handshake) before counting a timeout.
     pub timeout: Duration,
+    /// Keep each persistent connection open, idle, this long after its last answer (to measure what idle
+    /// connections cost the server).
+    pub hold: Duration,
 }
 
 impl LoadSpec {
@@ -78,6 +81,7 @@ impl LoadSpec {
             stop: Stop::Requests(1000),
             new_connection_per_request: false,
             timeout: Duration::from_secs(5),
+            hold: Duration::ZERO,
         }
     }
 }
