@@ -75,11 +75,21 @@ stop_server() {
 trap stop_server EXIT
 rss_mb() { awk '/^VmRSS/ { printf "%.1f", $2 / 1024 }' "/proc/$SPID/status"; }
 established() { ss -Htn state established "( sport = :$PORT )" | wc -l; }
-gen() { # name, load args...
+ticks() { awk '{ print $14 + $15 }' "/proc/$1/stat"; }
+SRV_CPU=
+GEN_CPU=
+gen() { # name, load args...; sets SRV_CPU and GEN_CPU (% of one CPU over the run)
     local name=$1
     shift
-    "${GEN_PIN[@]}" "$BIN" load --target "127.0.0.1:$PORT" --server-name sip.skype.lab \
-        --lab-cert-cn vcse.steven.lab --ca-dir "$CA_DIR" --json "$@" >"$OUT/$name.json" || true
+    local t0 s0
+    t0=$(date +%s.%N)
+    s0=$(ticks "$SPID")
+    /usr/bin/time -f "%P" -o "$OUT/$name.gencpu" "${GEN_PIN[@]}" "$BIN" load --target "127.0.0.1:$PORT" \
+        --server-name sip.skype.lab --lab-cert-cn vcse.steven.lab --ca-dir "$CA_DIR" --json "$@" \
+        >"$OUT/$name.json" || true
+    SRV_CPU=$(awk -v a="$s0" -v b="$(ticks "$SPID")" -v t0="$t0" -v t1="$(date +%s.%N)" -v hz="$(getconf CLK_TCK)" \
+        'BEGIN { printf "%.0f%%", (b - a) / hz / (t1 - t0) * 100 }')
+    GEN_CPU=$(tail -1 "$OUT/$name.gencpu")
 }
 field() { jq -r "$2" "$OUT/$1.json"; }
 summary() { echo "$*" | tee -a "$OUT/summary.md"; }
@@ -87,10 +97,10 @@ summary() { echo "$*" | tee -a "$OUT/summary.md"; }
 : >"$OUT/summary.md"
 summary "# edgesim benchmarks $(date -u +%FT%TZ), $(nproc) CPUs, pinning: ${PIN}, DUR=${DUR}s"
 summary ""
-summary "| run | server | result | p50 ms | p99 ms | errors |"
-summary "|---|---|---|---|---|---|"
+summary "| run | server | result | p50 ms | p99 ms | errors | CPU server / generator |"
+summary "|---|---|---|---|---|---|---|"
 row() { # run server name metric-jq unit
-    summary "| $1 | $2 | $(field "$3" "$4" | xargs printf '%.0f') $5 | $(field "$3" .latency_ms.p50) | $(field "$3" .latency_ms.p99) | $(field "$3" '[.errors[]] | add // 0') |"
+    summary "| $1 | $2 | $(field "$3" "$4" | xargs printf '%.0f') $5 | $(field "$3" .latency_ms.p50) | $(field "$3" .latency_ms.p99) | $(field "$3" '[.errors[]] | add // 0') | $SRV_CPU / $GEN_CPU |"
 }
 
 PEAK_EDGE=${RATE:-}
@@ -132,7 +142,7 @@ for kind in edge echo; do
             t=$((t + 1))
         done
         wait $gpid || true
-        summary "| d | $kind | $peak_conns idle TLS connections: server RSS $peak_rss MB (idle before: $before MB) | | | $(field "d-$kind" '[.errors[]] | add // 0') |"
+        summary "| d | $kind | $peak_conns idle TLS connections: server RSS $peak_rss MB (idle before: $before MB) | | | $(field "d-$kind" '[.errors[]] | add // 0') | |"
     fi
     if [[ " $WHICH " == *" e "* ]] && [ $kind = edge ]; then
         soak_rate=$(awk -v p="${PEAK_EDGE:-10000}" 'BEGIN { printf "%.0f", p / 2 }')
@@ -150,7 +160,7 @@ for kind in edge echo; do
         first=$(awk 'NR == 3 { print $2 }' "$OUT/e-$kind.tsv")
         last=$(tail -1 "$OUT/e-$kind.tsv" | cut -f2)
         max=$(awk 'NR > 1 && $2 > m { m = $2 } END { print m }' "$OUT/e-$kind.tsv")
-        summary "| e | $kind | soak ${SOAK_SECS}s at $soak_rate/s: RSS at 10 s $first MB, at end $last MB, max $max MB; $(field "e-$kind" .answered) answers | $(field "e-$kind" .latency_ms.p50) | $(field "e-$kind" .latency_ms.p99) | $(field "e-$kind" '[.errors[]] | add // 0') |"
+        summary "| e | $kind | soak ${SOAK_SECS}s at $soak_rate/s: RSS at 10 s $first MB, at end $last MB, max $max MB; $(field "e-$kind" .answered) answers | $(field "e-$kind" .latency_ms.p50) | $(field "e-$kind" .latency_ms.p99) | $(field "e-$kind" '[.errors[]] | add // 0') | |"
     fi
     stop_server
 done
