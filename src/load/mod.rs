@@ -199,3 +199,53 @@ pub async fn run(spec: LoadSpec, progress: Arc<Progress>, cancel: CancellationTo
     let elapsed = schedule.start.elapsed();
     LoadReport::from_stats(&spec, stats, elapsed)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn spec(rate: Option<f64>, stop: Stop) -> LoadSpec {
+        let mut s = LoadSpec::new(
+            "127.0.0.1:5061".parse().unwrap(),
+            ServerName::try_from("sip.skype.lab").unwrap(),
+            crate::pki::client_config(None).unwrap(),
+            RequestTemplate::new("OPTIONS", "sip:a@b", "sip:c@d"),
+        );
+        s.rate = rate;
+        s.stop = stop;
+        s
+    }
+
+    #[test]
+    fn a_request_count_hands_out_exactly_that_many_slots() {
+        let s = Schedule::new(&spec(None, Stop::Requests(3)), CancellationToken::new());
+        assert!(!s.finished());
+        assert_eq!((0..5).filter_map(|_| s.take()).count(), 3);
+        assert!(s.finished());
+    }
+
+    #[test]
+    fn a_rate_spaces_the_intended_send_times() {
+        let s = Schedule::new(
+            &spec(Some(1000.0), Stop::Requests(3)),
+            CancellationToken::new(),
+        );
+        let at: Vec<Instant> = (0..3).filter_map(|_| s.take()).map(|x| x.at).collect();
+        assert_eq!(at[1] - at[0], Duration::from_millis(1));
+        assert_eq!(at[2] - at[0], Duration::from_millis(2));
+    }
+
+    #[test]
+    fn a_duration_ends_at_its_deadline_and_cancel_ends_at_once() {
+        let s = Schedule::new(
+            &spec(Some(10.0), Stop::Duration(Duration::from_millis(250))),
+            CancellationToken::new(),
+        );
+        // 10/s for 250 ms: slots at 0, 100 and 200 ms.
+        assert_eq!((0..10).filter_map(|_| s.take()).count(), 3);
+        let cancel = CancellationToken::new();
+        let s = Schedule::new(&spec(None, Stop::Requests(100)), cancel.clone());
+        cancel.cancel();
+        assert!(s.take().is_none() && s.finished());
+    }
+}
