@@ -303,7 +303,7 @@ async fn a_peer_that_never_reads_does_not_block_others_and_is_dropped() {
             Ok(Err(_)) | Err(_) => break,
         }
         assert!(
-            t0.elapsed() < Duration::from_secs(10),
+            t0.elapsed() < Duration::from_secs(20),
             "the Edge kept reading from a peer that never reads"
         );
     }
