@@ -123,6 +123,9 @@ for kind in edge echo; do
         row c $kind "c-$kind" .rate "answers/s (target $half/s)"
     fi
     if [[ " $WHICH " == *" d "* ]]; then
+        # A fresh server: memory is measured from its start, not from the high-water mark of (a)-(c).
+        stop_server
+        start_server $kind
         before=$(rss_mb)
         "${GEN_PIN[@]}" "$BIN" load --target "127.0.0.1:$PORT" --server-name sip.skype.lab \
             --lab-cert-cn vcse.steven.lab --ca-dir "$CA_DIR" --json --connections "$IDLE_CONNS" \
@@ -145,6 +148,9 @@ for kind in edge echo; do
         summary "| d | $kind | $peak_conns idle TLS connections: server RSS $peak_rss MB (idle before: $before MB) | | | $(field "d-$kind" '[.errors[]] | add // 0') | |"
     fi
     if [[ " $WHICH " == *" e "* ]] && [ $kind = edge ]; then
+        stop_server
+        start_server $kind
+        gen "warmup-e-$kind" --connections "$CONNS" --window "$WINDOW" --requests 2000
         soak_rate=$(awk -v p="${PEAK_EDGE:-10000}" 'BEGIN { printf "%.0f", p / 2 }')
         gen_bg_start=$(date +%s)
         "${GEN_PIN[@]}" "$BIN" load --target "127.0.0.1:$PORT" --server-name sip.skype.lab \
