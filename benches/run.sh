@@ -12,7 +12,7 @@
 # Usage: bash benches/run.sh [a b c d e]      (default: all; b/c/d/e need nothing from the others but c uses
 #                                              (a)'s peak when it ran, else RATE)
 # Knobs (environment): DUR=10 (s per throughput run), SOAK_SECS=180, IDLE_CONNS=10000, CONNS=4, WINDOW=64,
-#   HS_CONNS=32 (workers for b), PIN=1 (server on CPU 0, generator on CPU 1), OUT=target/bench-results,
+#   HS_CONNS=64 (workers for b), PIN=1 (server on CPU 0, generator on CPU 1), OUT=target/bench-results,
 #   PROFILE=release (debug only to smoke-test this script).
 # Results: one JSON report per run in $OUT, RSS samples as .tsv, and $OUT/summary.md.
 set -euo pipefail
@@ -23,7 +23,7 @@ SOAK_SECS=${SOAK_SECS:-180}
 IDLE_CONNS=${IDLE_CONNS:-10000}
 CONNS=${CONNS:-4}
 WINDOW=${WINDOW:-64}
-HS_CONNS=${HS_CONNS:-32}
+HS_CONNS=${HS_CONNS:-64}
 PIN=${PIN:-1}
 OUT=${OUT:-target/bench-results}
 PROFILE=${PROFILE:-release}
@@ -55,15 +55,21 @@ PORT=
 CA_DIR="$OUT/ca"
 start_server() { # edge | echo
     local log="$OUT/server-$1.log"
-    case $1 in
-    edge) "${SRV_PIN[@]}" "$DIR/examples/bench_edge" 127.0.0.1:0 "$CA_DIR" >"$log" 2>&1 & ;;
-    echo) "${SRV_PIN[@]}" "$DIR/examples/tls_echo" 127.0.0.1:0 >"$log" 2>&1 & ;;
-    esac
-    SPID=$!
-    for _ in $(seq 100); do
-        PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$log")
-        [ -n "$PORT" ] && return 0
-        sleep 0.1
+    # The embedded DNS server binds TCP on the port the OS gave its UDP socket, which can collide with a
+    # TIME_WAIT socket left by a handshake run: try again.
+    for _attempt in 1 2 3 4 5; do
+        case $1 in
+        edge) "${SRV_PIN[@]}" "$DIR/examples/bench_edge" 127.0.0.1:0 "$CA_DIR" >"$log" 2>&1 & ;;
+        echo) "${SRV_PIN[@]}" "$DIR/examples/tls_echo" 127.0.0.1:0 >"$log" 2>&1 & ;;
+        esac
+        SPID=$!
+        for _ in $(seq 100); do
+            PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$log")
+            [ -n "$PORT" ] && return 0
+            kill -0 "$SPID" 2>/dev/null || break
+            sleep 0.1
+        done
+        wait "$SPID" 2>/dev/null || true
     done
     echo "server $1 did not start: $(cat "$log")" >&2
     exit 1
