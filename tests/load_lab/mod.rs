@@ -66,10 +66,17 @@ pub struct Lab {
 
 /// A lab with the embedded DNS server.
 pub async fn lab(tweak: impl FnOnce(&mut EdgeConfig)) -> Lab {
-    let zones = ZoneSet::from_records(&records()).unwrap();
-    let dns = DnsServer::bind(zones, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-        .await
-        .unwrap();
+    // `DnsServer::bind` binds TCP on the port the OS chose for UDP, which may be taken by a TCP socket
+    // (TIME_WAIT after many connections): try a few ports.
+    let mut attempt = 0;
+    let dns = loop {
+        let zones = ZoneSet::from_records(&records()).unwrap();
+        match DnsServer::bind(zones, SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
+            Ok(d) => break d,
+            Err(e) if attempt < 5 && e.kind() == std::io::ErrorKind::AddrInUse => attempt += 1,
+            Err(e) => panic!("cannot start the DNS server: {e}"),
+        }
+    };
     let resolver = dns.local_addr();
     lab_with_resolver(resolver, Some(dns), tweak).await
 }
