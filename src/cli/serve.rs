@@ -1,12 +1,209 @@
-//! `edgesim serve`: not written yet.
+//! `edgesim serve`: run the inbound Edge until Ctrl-C.
+//!
+//! First run without configuration: a lab CA and the Edge certificate (the Edge FQDN, Server + Client
+//! Authentication EKUs) are created under `--data-dir`, the Edge trusts that CA, and the CA's path is printed
+//! so the engineer can import it into the Expressway-E (and issue the Expressway's certificate from it with
+//! `edgesim certs issue`). Later runs reuse them.
+//!
+//! The default `--listen` is `127.0.0.1:5061` so that a first run exposes nothing; point an Expressway at the
+//! Edge with `--listen 0.0.0.0:5061`. With `--serve-dns` (or `dns.serve`) and no resolver given, the Edge
+//! resolves through its own embedded DNS server, so a lab's zones in the configuration are all it needs.
 
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use edgesim::config::EdgeConfig;
+use edgesim::dns::{DnsServer, HickoryLookup, ZoneSet};
+use edgesim::edge::{Edge, EdgeParts};
+use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
+use tokio_util::sync::CancellationToken;
 
 /// Arguments of `edgesim serve`.
 #[derive(clap::Args)]
-pub struct ServeArgs {}
+pub struct ServeArgs {
+    /// Edge configuration (TOML); without it, a lab Edge `sip.skype.lab` with partner discovery on.
+    #[arg(long, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Address to listen on (TLS SIP); port 0 picks a free port. Use 0.0.0.0:5061 to accept an Expressway.
+    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5061")]
+    listen: SocketAddr,
+    /// DNS server the Edge resolves SRV records with (default: the configuration's, else the system's).
+    #[arg(long, value_name = "IP:PORT")]
+    dns: Option<SocketAddr>,
+    /// Serve the configuration's DNS zones on this address (UDP and TCP) with the embedded server.
+    #[arg(long, value_name = "ADDR")]
+    serve_dns: Option<SocketAddr>,
+    /// Send bare responses as a real Edge does (no ms-diagnostics toward the peer).
+    #[arg(long)]
+    faithful: bool,
+    /// Write one JSON line per decision to this file.
+    #[arg(long, value_name = "FILE")]
+    events: Option<PathBuf>,
+    /// Append Edge log records (the SfB trace layout) to this file.
+    #[arg(long, value_name = "FILE")]
+    log_file: Option<PathBuf>,
+    /// Where the lab CA and the Edge certificate are created on first run and found afterwards.
+    #[arg(long, value_name = "DIR", default_value = "./edgesim-data")]
+    data_dir: PathBuf,
+}
+
+/// The Edge identity and the CAs it trusts, from the configuration or the data directory.
+fn identity(
+    cfg: &EdgeConfig,
+    base: &Path,
+    data_dir: &Path,
+    out: &mut impl Write,
+) -> anyhow::Result<(Identity, TrustAnchors)> {
+    let rel = |p: &Path| {
+        if p.is_relative() {
+            base.join(p)
+        } else {
+            p.to_path_buf()
+        }
+    };
+    let ca_files: Vec<PathBuf> = cfg.tls.ca.iter().map(|p| rel(p)).collect();
+    let mut anchors =
+        TrustAnchors::from_files(&ca_files).context("cannot load the trust anchors of tls.ca")?;
+    if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
+        let id = Identity::from_pem_files(&rel(cert), &rel(key))
+            .context("cannot load the Edge certificate (tls.cert, tls.key)")?;
+        if anchors.is_empty() {
+            writeln!(
+                out,
+                "warning: tls.ca is empty: every peer certificate will be refused as untrusted"
+            )?;
+        }
+        return Ok((id, anchors));
+    }
+    std::fs::create_dir_all(data_dir)
+        .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
+    let ca_pem = data_dir.join("ca.pem");
+    let ca = if ca_pem.exists() {
+        LabCa::load_dir(data_dir)
+            .with_context(|| format!("cannot load the lab CA in {}", data_dir.display()))?
+    } else {
+        // RSA: what Expressway and Windows accept everywhere.
+        let ca = LabCa::generate("edgesim lab CA", KeyType::Rsa2048)?;
+        ca.save(data_dir)?;
+        writeln!(out, "created a lab CA: {}", ca_pem.display())?;
+        ca
+    };
+    let chain = data_dir.join("edge.chain.pem");
+    let key = data_dir.join("edge.key");
+    if !(chain.exists() && key.exists()) {
+        let fqdn = &cfg.edge.fqdn;
+        let issued = ca.issue(&LeafSpec::new(fqdn).key(KeyType::Rsa2048))?;
+        issued.write(data_dir, "edge")?;
+        writeln!(
+            out,
+            "created the Edge certificate for {fqdn} (Server + Client Authentication): {}",
+            chain.display()
+        )?;
+    }
+    let id = Identity::from_pem_files(&chain, &key)?;
+    anchors.add(ca.cert_der(), &ca_pem.display().to_string())?;
+    writeln!(
+        out,
+        "lab CA: {} — import it into the Expressway-E trusted CA list; issue the Expressway certificate with \
+         `edgesim certs issue --ca {} --out <dir> --name vcse --san <expressway fqdn> --key rsa`",
+        ca_pem.display(),
+        data_dir.display()
+    )?;
+    Ok((id, anchors))
+}
 
 /// Runs `edgesim serve`.
-pub fn run(_args: ServeArgs) -> anyhow::Result<ExitCode> {
-    anyhow::bail!("`edgesim serve` is not available yet")
+pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
+    let (mut cfg, base) = match &args.config {
+        Some(p) => (
+            EdgeConfig::load(p)?,
+            p.parent().map(Path::to_path_buf).unwrap_or_default(),
+        ),
+        None => (EdgeConfig::default(), PathBuf::from(".")),
+    };
+    // Files named in the configuration are relative to it, like its zone files; flags are relative to the cwd.
+    for f in [&mut cfg.log_file, &mut cfg.events_file]
+        .into_iter()
+        .flatten()
+    {
+        if f.is_relative() {
+            *f = base.join(&*f);
+        }
+    }
+    cfg.faithful |= args.faithful;
+    if let Some(e) = args.events {
+        cfg.events_file = Some(e);
+    }
+    if let Some(l) = args.log_file {
+        cfg.log_file = Some(l);
+    }
+    let serve_dns = args.serve_dns.or(cfg.dns.serve);
+    if let Some(d) = args.dns {
+        cfg.dns.resolver.server = Some(d);
+    }
+    let runtime = super::runtime()?;
+    runtime.block_on(async move {
+        let listener = tokio::net::TcpListener::bind(args.listen)
+            .await
+            .with_context(|| format!("cannot listen on {}; pick another --listen", args.listen))?;
+        let mut out = std::io::stdout().lock();
+        // First line: the bound address, so scripts and tests can use port 0.
+        writeln!(
+            out,
+            "edgesim Edge {} listening on tls {}",
+            cfg.edge.fqdn,
+            listener.local_addr()?
+        )?;
+        let dns_server = match serve_dns {
+            Some(addr) => {
+                let zones = ZoneSet::from_config(&cfg.dns.zones_config(), Some(&base))
+                    .context("cannot load the [dns] zones")?;
+                let server = DnsServer::bind(zones, addr)
+                    .await
+                    .with_context(|| format!("cannot serve DNS on {addr}"))?;
+                writeln!(
+                    out,
+                    "serving the configuration's DNS zones on udp+tcp {}",
+                    server.local_addr()
+                )?;
+                if cfg.dns.resolver.server.is_none() {
+                    cfg.dns.resolver.server = Some(server.local_addr());
+                }
+                Some(server)
+            }
+            None => None,
+        };
+        let (identity, anchors) = identity(&cfg, &base, &args.data_dir, &mut out)?;
+        let lookup = HickoryLookup::new(cfg.dns.resolver.clone())
+            .context("cannot set up the DNS resolver")?;
+        match cfg.dns.resolver.server {
+            Some(s) => writeln!(out, "resolving SRV records with {s}")?,
+            None => writeln!(out, "resolving SRV records with the system resolver")?,
+        }
+        out.flush()?;
+        drop(out);
+        let edge = Arc::new(Edge::new(EdgeParts {
+            config: cfg,
+            identity,
+            anchors,
+            lookup: Arc::new(lookup),
+        })?);
+        let shutdown = CancellationToken::new();
+        let stop = shutdown.clone();
+        tokio::spawn(async move {
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+            }
+            stop.cancel();
+        });
+        edgesim::edge::serve(listener, edge, shutdown).await?;
+        if let Some(s) = dns_server {
+            s.shutdown().await;
+        }
+        Ok(ExitCode::SUCCESS)
+    })
 }

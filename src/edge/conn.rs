@@ -50,6 +50,9 @@ struct Dialog {
     hangup_after_ms: Option<u64>,
 }
 
+/// Most calls (dialogs) one connection may hold at once.
+const MAX_DIALOGS: usize = 1024;
+
 /// A connection after a handshake the Edge accepted.
 struct Conn {
     edge: Arc<Edge>,
@@ -316,14 +319,15 @@ impl Conn {
         headers: &[(&str, &str)],
         body: &[u8],
     ) -> Bytes {
+        tracing::debug!(code, reason, "response");
         let received = self.remote.ip().to_string();
         let port = self.remote.port().to_string();
         let cid = format!("{:X}", self.cid);
         let mut b = ResponseBuilder::from_request(req, code, reason)
             .fill_rport(self.remote.port())
-            .top_via_param("received", received)
-            .top_via_param("ms-received-port", port)
-            .top_via_param("ms-received-cid", cid);
+            .top_via_param("received", &received)
+            .top_via_param("ms-received-port", &port)
+            .top_via_param("ms-received-cid", &cid);
         if let Some(t) = tag {
             b = b.to_tag(t);
         }
@@ -576,6 +580,23 @@ impl Conn {
             self.out.push(r);
             return;
         };
+        if self.dialogs.len() >= MAX_DIALOGS {
+            // A peer that never ACKs its failed calls must not grow the table without bound.
+            self.dialogs.retain(|_, d| d.state != State::Terminated);
+        }
+        if self.dialogs.len() >= MAX_DIALOGS {
+            tracing::warn!(max = MAX_DIALOGS, "too many calls on one connection: 503");
+            let r = self.respond(
+                &m,
+                503,
+                "Service Unavailable",
+                Some(&uas::to_tag()),
+                &[("Retry-After", "5")],
+                b"",
+            );
+            self.out.push(r);
+            return;
+        }
         let tag = uas::to_tag();
         let immediate = match user.action {
             UserAction::Busy => Some((486, "Busy Here")),

@@ -249,6 +249,10 @@ pub struct ExpresswayRequest {
     pub via_host: String,
     /// Top Via branch (without the `z9hG4bK` magic cookie added).
     pub branch: String,
+    /// The Expressway's `proxy-call-id` on the top Via (kept so a CANCEL repeats the INVITE's Via exactly).
+    pub proxy_call_id: String,
+    /// The second Via (the hop from the Expressway-C over the traversal zone), without `Via: `.
+    pub second_via: String,
     /// Body (Content-Type given by `content_type`); for INVITE defaults to an SDP offer when `None`.
     pub body: Option<Bytes>,
     /// Content-Type of `body`.
@@ -293,6 +297,13 @@ impl ExpresswayRequest {
             cseq: 1,
             via_host: "10.48.36.47".to_string(),
             branch: random_hex(16),
+            proxy_call_id: uuid_like(),
+            // The hop from the Expressway-C over the traversal zone, as the seed trace shows it.
+            second_via: format!(
+                "SIP/2.0/TLS 10.48.36.46:5061;egress-zone=TraversalZoneClient1;branch=z9hG4bK{};proxy-call-id={};received=10.48.36.46;rport=28119;ingress-zone=TraversalZoneServer1",
+                random_hex(16),
+                uuid_like()
+            ),
             body: None,
             content_type: None,
             extra_headers: Vec::new(),
@@ -303,6 +314,29 @@ impl ExpresswayRequest {
     pub fn pai(mut self, uri: &str) -> Self {
         self.pai = Some(uri.to_string());
         self
+    }
+
+    /// The same request as another method in the same transaction or dialog: `ACK`/`BYE` within the dialog
+    /// (give the To tag from the answer; BYE takes the next CSeq and a new branch), `CANCEL` (same branch and CSeq).
+    pub fn follow_up(&self, method: &str, to_tag: Option<&str>) -> ExpresswayRequest {
+        let mut r = self.clone();
+        r.method = method.to_string();
+        r.body = Some(Bytes::new());
+        r.content_type = None;
+        if let Some(t) = to_tag {
+            r.to_tag = Some(t.to_string());
+        }
+        match method {
+            "CANCEL" => {}
+            // ACK of a 2xx is a new transaction; ACK of a non-2xx reuses the INVITE's branch.
+            "ACK" if to_tag.is_some() => r.branch = random_hex(16),
+            "ACK" => {}
+            _ => {
+                r.cseq = self.cseq.saturating_add(1);
+                r.branch = random_hex(16);
+            }
+        }
+        r
     }
 
     /// The default SDP offer (audio, SRTP, as in the seed trace).
@@ -316,16 +350,9 @@ impl ExpresswayRequest {
 
     /// Serializes the request in the Expressway-E's header order.
     pub fn build(&self) -> Bytes {
-        let proxy_call_id = uuid_like();
         let top_via = format!(
             "SIP/2.0/TLS {}:5061;egress-zone=DNSZone;branch=z9hG4bK{};proxy-call-id={};rport",
-            self.via_host, self.branch, proxy_call_id
-        );
-        // The hop from the Expressway-C over the traversal zone, as the seed trace shows it.
-        let second_via = format!(
-            "SIP/2.0/TLS 10.48.36.46:5061;egress-zone=TraversalZoneClient1;branch=z9hG4bK{};proxy-call-id={};received=10.48.36.46;rport=28119;ingress-zone=TraversalZoneServer1",
-            random_hex(16),
-            uuid_like()
+            self.via_host, self.branch, self.proxy_call_id
         );
         let from = match &self.from_display {
             Some(d) => format!("\"{d}\" <{}>;tag={}", self.from, self.from_tag),
@@ -354,7 +381,7 @@ impl ExpresswayRequest {
         };
         let mut b = sip::RequestBuilder::new(&self.method, &self.request_uri)
             .header("Via", &top_via)
-            .header("Via", &second_via)
+            .header("Via", &self.second_via)
             .header("Call-ID", &self.call_id)
             .header("CSeq", &cseq)
             .header("Contact", &contact)
@@ -404,5 +431,29 @@ mod tests {
         assert_eq!(m.p_asserted_identities().unwrap().len(), 1);
         assert!(m.body().starts_with(b"v=0"));
         assert_eq!(m.cseq().unwrap().seq, 1);
+    }
+
+    #[test]
+    fn cancel_repeats_the_invite_vias_and_bye_moves_on() {
+        let inv = ExpresswayRequest::new("INVITE", "sip:2000@acano.steven.lab", "sip:a@skype.lab");
+        let via = |r: &ExpresswayRequest| {
+            let m = sip::Message::parse(r.build()).unwrap();
+            (
+                m.values(sip::HeaderKind::Via)
+                    .iter()
+                    .map(|v| v.to_vec())
+                    .collect::<Vec<_>>(),
+                m.cseq().unwrap(),
+            )
+        };
+        let (v0, c0) = via(&inv);
+        let (v1, c1) = via(&inv.follow_up("CANCEL", None));
+        assert_eq!((v0.clone(), c0.seq), (v1, c1.seq));
+        assert_eq!(c1.method, "CANCEL");
+        let bye = inv.follow_up("BYE", Some("T"));
+        let (v2, c2) = via(&bye);
+        assert_ne!(v0[0], v2[0]);
+        assert_eq!(c2.seq, 2);
+        assert!(sip::Message::parse(bye.build()).unwrap().body().is_empty());
     }
 }

@@ -11,7 +11,7 @@ pub struct ResponseBuilder<'a> {
     req: &'a Message,
     code: u16,
     reason: &'a str,
-    via_params: Vec<(&'a str, Option<String>)>,
+    via_params: Vec<(&'a str, Option<&'a str>)>,
     rport: Option<u16>,
     to_tag: Option<&'a str>,
     headers: Vec<(&'a str, &'a str)>,
@@ -34,8 +34,8 @@ impl<'a> ResponseBuilder<'a> {
     }
 
     /// Sets `name=value` on the top Via (replacing an existing parameter of that name in place).
-    pub fn top_via_param(mut self, name: &'a str, value: impl Into<String>) -> Self {
-        self.via_params.push((name, Some(value.into())));
+    pub fn top_via_param(mut self, name: &'a str, value: &'a str) -> Self {
+        self.via_params.push((name, Some(value)));
         self
     }
 
@@ -71,11 +71,17 @@ impl<'a> ResponseBuilder<'a> {
 
     /// Serializes the response; Content-Length is always the last header.
     pub fn build(&self) -> Bytes {
-        let mut out = Vec::with_capacity(self.req.as_bytes().len().min(2048) + 256);
+        let mut out = Vec::with_capacity(1024);
+        self.build_into(&mut out);
+        Bytes::from(out)
+    }
+
+    /// Appends the serialized response to `out` (reuse a connection's write buffer).
+    pub fn build_into(&self, out: &mut Vec<u8>) {
         out.extend_from_slice(b"SIP/2.0 ");
-        push_u(&mut out, u64::from(self.code));
+        push_u(out, u64::from(self.code));
         out.push(b' ');
-        push_clean(&mut out, self.reason.as_bytes());
+        push_clean(out, self.reason.as_bytes());
         out.extend_from_slice(b"\r\n");
         let mut first_via = true;
         for h in self.req.headers() {
@@ -85,7 +91,7 @@ impl<'a> ResponseBuilder<'a> {
                     let v = trim(h.raw_value);
                     if first_via {
                         first_via = false;
-                        self.write_top_via(&mut out, v);
+                        self.write_top_via(out, v);
                     } else {
                         out.extend_from_slice(v);
                     }
@@ -105,15 +111,14 @@ impl<'a> ResponseBuilder<'a> {
                         && !has_tag(&unfold(v))
                     {
                         out.extend_from_slice(b";tag=");
-                        push_clean(&mut out, tag.as_bytes());
+                        push_clean(out, tag.as_bytes());
                     }
                     out.extend_from_slice(b"\r\n");
                 }
                 _ => {}
             }
         }
-        write_tail(&mut out, &self.headers, self.body);
-        Bytes::from(out)
+        write_tail(out, &self.headers, self.body);
     }
 
     fn write_top_via(&self, out: &mut Vec<u8>, v: &[u8]) {
@@ -125,35 +130,61 @@ impl<'a> ResponseBuilder<'a> {
         let hops = split_top(v, b',');
         let top = hops.first().copied().unwrap_or_default();
         let rest = &v[top.len()..];
-        let mut segs: Vec<Vec<u8>> = split_top(top, b';')
-            .into_iter()
-            .map(<[u8]>::to_vec)
-            .collect();
-        let mut set = |name: &str, value: Option<&str>, only_if_present: bool| {
-            let mut text = name.as_bytes().to_vec();
-            if let Some(v) = value {
-                text.push(b'=');
-                text.extend_from_slice(v.as_bytes());
-            }
-            let pos = segs.iter().skip(1).position(|s| {
-                let n = s.split(|&b| b == b'=').next().unwrap_or_default();
-                trim(n).eq_ignore_ascii_case(name.as_bytes())
-            });
-            match pos {
-                Some(p) => segs[p + 1] = text,
-                None if !only_if_present => segs.push(text),
-                None => {}
-            }
+        let segs = split_top(top, b';');
+        let name_of = |seg: &[u8]| -> usize {
+            let n = trim(seg.split(|&b| b == b'=').next().unwrap_or_default());
+            self.via_params
+                .iter()
+                .position(|(name, _)| n.eq_ignore_ascii_case(name.as_bytes()))
+                .map_or(usize::MAX, |i| i)
         };
-        if let Some(p) = self.rport {
-            set("rport", Some(&p.to_string()), true);
+        let mut used = vec![false; self.via_params.len()];
+        let start = out.len();
+        for (i, seg) in segs.iter().enumerate() {
+            if i > 0 {
+                out.push(b';');
+                let idx = name_of(seg);
+                if idx != usize::MAX {
+                    used[idx] = true;
+                    self.push_param(out, idx);
+                    continue;
+                }
+                let n = trim(seg.split(|&b| b == b'=').next().unwrap_or_default());
+                if let Some(port) = self.rport
+                    && n.eq_ignore_ascii_case(b"rport")
+                {
+                    out.extend_from_slice(b"rport=");
+                    push_u(out, u64::from(port));
+                    continue;
+                }
+            }
+            out.extend_from_slice(seg);
         }
-        for (name, value) in &self.via_params {
-            set(name, value.as_deref(), false);
+        for (idx, done) in used.iter().enumerate() {
+            if !done {
+                out.push(b';');
+                self.push_param(out, idx);
+            }
         }
-        let joined = segs.join(&b';');
-        push_clean(out, trim(&joined));
+        // Untrusted values must not break the line.
+        if memchr::memchr2(b'\r', b'\n', &out[start..]).is_some() {
+            for b in &mut out[start..] {
+                if *b == b'\r' || *b == b'\n' {
+                    *b = b' ';
+                }
+            }
+        }
         out.extend_from_slice(rest);
+    }
+
+    fn push_param(&self, out: &mut Vec<u8>, idx: usize) {
+        if let Some((name, value)) = self.via_params.get(idx) {
+            out.extend_from_slice(name.as_bytes());
+            if let Some(v) = value {
+                out.push(b'=');
+                out.extend_from_slice(v.as_bytes());
+            }
+        }
     }
 }
 

@@ -80,26 +80,34 @@ pub fn long_name(name: &[u8]) -> Cow<'_, str> {
 impl HeaderKind {
     /// Classifies a header name, case-insensitively, compact forms included.
     pub fn of(name: &[u8]) -> HeaderKind {
-        let long = long_name(name);
-        const KNOWN: &[(&str, HeaderKind)] = &[
-            ("Via", HeaderKind::Via),
-            ("From", HeaderKind::From),
-            ("To", HeaderKind::To),
-            ("Call-ID", HeaderKind::CallId),
-            ("CSeq", HeaderKind::CSeq),
-            ("Max-Forwards", HeaderKind::MaxForwards),
-            ("Content-Length", HeaderKind::ContentLength),
-            ("Content-Type", HeaderKind::ContentType),
-            ("Contact", HeaderKind::Contact),
-            ("Record-Route", HeaderKind::RecordRoute),
-            ("Route", HeaderKind::Route),
-            ("P-Asserted-Identity", HeaderKind::PAssertedIdentity),
-            ("Date", HeaderKind::Date),
-        ];
-        KNOWN
-            .iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(&long))
-            .map_or(HeaderKind::Other, |(_, k)| *k)
+        // Dispatch on length first: this runs for every header line of every message.
+        let is = |long: &str| name.eq_ignore_ascii_case(long.as_bytes());
+        match name.len() {
+            1 => match name[0].to_ascii_lowercase() {
+                b'v' => HeaderKind::Via,
+                b'f' => HeaderKind::From,
+                b't' => HeaderKind::To,
+                b'i' => HeaderKind::CallId,
+                b'l' => HeaderKind::ContentLength,
+                b'c' => HeaderKind::ContentType,
+                b'm' => HeaderKind::Contact,
+                _ => HeaderKind::Other,
+            },
+            2 if is("To") => HeaderKind::To,
+            3 if is("Via") => HeaderKind::Via,
+            4 if is("From") => HeaderKind::From,
+            4 if is("CSeq") => HeaderKind::CSeq,
+            4 if is("Date") => HeaderKind::Date,
+            5 if is("Route") => HeaderKind::Route,
+            7 if is("Call-ID") => HeaderKind::CallId,
+            7 if is("Contact") => HeaderKind::Contact,
+            12 if is("Max-Forwards") => HeaderKind::MaxForwards,
+            12 if is("Content-Type") => HeaderKind::ContentType,
+            12 if is("Record-Route") => HeaderKind::RecordRoute,
+            14 if is("Content-Length") => HeaderKind::ContentLength,
+            19 if is("P-Asserted-Identity") => HeaderKind::PAssertedIdentity,
+            _ => HeaderKind::Other,
+        }
     }
 }
 
@@ -508,7 +516,13 @@ pub(crate) fn parse_head(
     let end = head.len() - 2; // position of the final CRLF
     let mut line_no = 1;
     while pos < end {
-        let line_end = memchr::memmem::find(&head[pos..], b"\r\n").map_or(end, |e| pos + e);
+        // `head` ends with CRLFCRLF, so a LF is always found before `end + 2`.
+        let nl = memchr::memchr(b'\n', &head[pos..]).map_or(end, |e| pos + e);
+        let line_end = if nl > pos && head[nl - 1] == b'\r' {
+            nl - 1
+        } else {
+            nl
+        };
         line_no += 1;
         let line = &head[pos..line_end];
         if line.first().is_some_and(|&b| is_ws(b)) {
@@ -534,7 +548,7 @@ pub(crate) fn parse_head(
                 value: pos + colon + 1..line_end,
             });
         }
-        pos = line_end + 2;
+        pos = nl + 1;
     }
     Ok((start, headers))
 }
@@ -591,4 +605,85 @@ fn check_version(v: &[u8]) -> Result<(), SipError> {
     } else {
         SipError::BadStartLine
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn compact_and_case_insensitive_names() {
+        assert_eq!(HeaderKind::of(b"V"), HeaderKind::Via);
+        assert_eq!(HeaderKind::of(b"i"), HeaderKind::CallId);
+        assert_eq!(HeaderKind::of(b"MaX-fOrWaRdS"), HeaderKind::MaxForwards);
+        assert_eq!(
+            HeaderKind::of(b"p-asserted-identity"),
+            HeaderKind::PAssertedIdentity
+        );
+        assert_eq!(HeaderKind::of(b"k"), HeaderKind::Other);
+        assert_eq!(long_name(b"k"), "Supported");
+        assert_eq!(long_name(b"X"), "Session-Expires");
+        assert_eq!(long_name(b"ms-diagnostics"), "ms-diagnostics");
+    }
+
+    #[test]
+    fn content_length_values() {
+        assert_eq!(parse_content_length(b"  150 "), Ok(150));
+        assert_eq!(parse_content_length(b"\r\n 0"), Ok(0));
+        assert_eq!(
+            parse_content_length(b"-999"),
+            Err(SipError::NegativeContentLength)
+        );
+        assert_eq!(
+            parse_content_length(b"1 2"),
+            Err(SipError::BadContentLength)
+        );
+        assert_eq!(
+            parse_content_length(b"99999999999999999999"),
+            Err(SipError::BadContentLength)
+        );
+    }
+
+    #[test]
+    fn start_lines() {
+        assert!(matches!(
+            parse_start_line(b"SERVICE sip:a@b SIP/2.0"),
+            Ok(StartLine::Request { .. })
+        ));
+        assert_eq!(
+            parse_start_line(b"SIP/2.0 504 Server time-out"),
+            Ok(StartLine::Response {
+                code: 504,
+                reason: 12..27
+            })
+        );
+        assert_eq!(
+            parse_start_line(b"OPTIONS sip:a SIP/3.0"),
+            Err(SipError::UnsupportedVersion)
+        );
+        assert_eq!(
+            parse_start_line(b"OPTIONS sip:a HTTP/1.1"),
+            Err(SipError::BadStartLine)
+        );
+        assert_eq!(
+            parse_start_line(b"SIP/2.0 4294967301 x"),
+            Err(SipError::BadStartLine)
+        );
+        assert_eq!(parse_start_line(b"OPTIONS"), Err(SipError::BadStartLine));
+    }
+
+    #[test]
+    fn error_status_mapping() {
+        assert_eq!(
+            SipError::HeadTooLarge { limit: 1 }.status(),
+            (513, "Message Too Large")
+        );
+        assert_eq!(SipError::BadHeader("To").status(), (400, "Bad Request"));
+        assert_eq!(
+            SipError::BadHeader("To").warning("sip.skype.lab"),
+            "399 sip.skype.lab \"malformed To header\""
+        );
+        assert!(!SipError::TruncatedBody.closes_connection());
+        assert!(SipError::ConflictingContentLength.closes_connection());
+    }
 }

@@ -51,6 +51,9 @@ pub(crate) fn unfold(s: &[u8]) -> Cow<'_, [u8]> {
 
 /// Splits on `sep` outside quoted strings and `<...>`.
 pub(crate) fn split_top(s: &[u8], sep: u8) -> Vec<&[u8]> {
+    if memchr::memchr2(b'"', b'<', s).is_none() {
+        return s.split(move |&b| b == sep).collect();
+    }
     let mut out = Vec::new();
     let (mut quoted, mut angle, mut esc) = (false, false, false);
     let mut start = 0;
