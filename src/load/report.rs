@@ -1,0 +1,270 @@
+//! Counting (per worker, merged at the end) and the run's summary, as text or JSON.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use super::LoadSpec;
+
+/// Histogram range: 1 µs to 120 s, 3 significant digits.
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 120_000_000, 3).expect("constant bounds hdrhistogram accepts")
+}
+
+/// What one worker counted.
+#[derive(Debug, Clone)]
+pub(crate) struct Stats {
+    pub sent: u64,
+    pub answered: u64,
+    pub provisional: u64,
+    pub responses: BTreeMap<String, u64>,
+    pub diagnostics: BTreeMap<String, u64>,
+    pub errors: BTreeMap<String, u64>,
+    pub handshakes: u64,
+    pub latency_us: Histogram<u64>,
+    pub handshake_us: Histogram<u64>,
+}
+
+impl Stats {
+    pub fn new() -> Self {
+        Stats {
+            sent: 0,
+            answered: 0,
+            provisional: 0,
+            responses: BTreeMap::new(),
+            diagnostics: BTreeMap::new(),
+            errors: BTreeMap::new(),
+            handshakes: 0,
+            latency_us: histogram(),
+            handshake_us: histogram(),
+        }
+    }
+
+    pub fn error(&mut self, kind: &str) {
+        self.errors_n(kind, 1);
+    }
+
+    pub fn errors_n(&mut self, kind: &str, n: u64) {
+        if n > 0 {
+            *self.errors.entry(kind.to_owned()).or_default() += n;
+        }
+    }
+
+    /// A final answer: `status` is the code (or `echo`), `diag` the ms-diagnostics code if any.
+    pub fn answer(&mut self, status: &str, diag: Option<&str>, latency: Duration) {
+        self.answered += 1;
+        *self.responses.entry(status.to_owned()).or_default() += 1;
+        if let Some(d) = diag {
+            *self.diagnostics.entry(format!("{status} {d}")).or_default() += 1;
+        }
+        record(&mut self.latency_us, latency);
+    }
+
+    pub fn handshake(&mut self, took: Duration) {
+        self.handshakes += 1;
+        record(&mut self.handshake_us, took);
+    }
+
+    pub fn merge(&mut self, other: Stats) {
+        self.sent += other.sent;
+        self.answered += other.answered;
+        self.provisional += other.provisional;
+        self.handshakes += other.handshakes;
+        for (k, v) in other.responses {
+            *self.responses.entry(k).or_default() += v;
+        }
+        for (k, v) in other.diagnostics {
+            *self.diagnostics.entry(k).or_default() += v;
+        }
+        for (k, v) in other.errors {
+            *self.errors.entry(k).or_default() += v;
+        }
+        // Same bounds on both sides, so adding cannot fail.
+        let _ = self.latency_us.add(&other.latency_us);
+        let _ = self.handshake_us.add(&other.handshake_us);
+    }
+}
+
+fn record(h: &mut Histogram<u64>, d: Duration) {
+    let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
+    h.saturating_record(us);
+}
+
+/// Latency percentiles in milliseconds.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize)]
+pub struct Percentiles {
+    pub p50: f64,
+    pub p90: f64,
+    pub p99: f64,
+    pub max: f64,
+    pub mean: f64,
+}
+
+impl Percentiles {
+    fn of(h: &Histogram<u64>) -> Self {
+        if h.is_empty() {
+            return Percentiles::default();
+        }
+        let ms = |us: u64| us as f64 / 1000.0;
+        Percentiles {
+            p50: ms(h.value_at_quantile(0.50)),
+            p90: ms(h.value_at_quantile(0.90)),
+            p99: ms(h.value_at_quantile(0.99)),
+            max: ms(h.max()),
+            mean: h.mean() / 1000.0,
+        }
+    }
+}
+
+/// The summary of a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadReport {
+    /// Server address.
+    pub target: String,
+    /// Request method.
+    pub method: String,
+    /// Connections (workers).
+    pub connections: usize,
+    /// Requests in flight per connection.
+    pub window: usize,
+    /// `persistent` or `connection-per-request`.
+    pub mode: String,
+    /// Target rate, requests/s; `None`: as fast as possible.
+    pub target_rate: Option<f64>,
+    /// Wall time of the run, seconds.
+    pub elapsed_secs: f64,
+    /// Requests written.
+    pub sent: u64,
+    /// Final responses received.
+    pub answered: u64,
+    /// Provisional (1xx) responses received.
+    pub provisional: u64,
+    /// Final responses per second.
+    pub rate: f64,
+    /// Final responses by status code (`echo` for a request echoed back).
+    pub responses: BTreeMap<String, u64>,
+    /// Final responses by `status ms-diagnostics-code`.
+    pub diagnostics: BTreeMap<String, u64>,
+    /// Request→final-response latency.
+    pub latency_ms: Percentiles,
+    /// TLS handshakes completed.
+    pub handshakes: u64,
+    /// Handshakes per second.
+    pub handshake_rate: f64,
+    /// TCP connect + TLS handshake time.
+    pub handshake_ms: Percentiles,
+    /// Errors by kind (a request lost with its connection counts once).
+    pub errors: BTreeMap<String, u64>,
+}
+
+impl LoadReport {
+    pub(crate) fn from_stats(spec: &LoadSpec, s: Stats, elapsed: Duration) -> Self {
+        let secs = elapsed.as_secs_f64().max(1e-9);
+        LoadReport {
+            target: spec.target.to_string(),
+            method: spec.request.method.clone(),
+            connections: spec.connections.max(1),
+            window: if spec.new_connection_per_request {
+                1
+            } else {
+                spec.window.max(1)
+            },
+            mode: if spec.new_connection_per_request {
+                "connection-per-request".into()
+            } else {
+                "persistent".into()
+            },
+            target_rate: spec.rate,
+            elapsed_secs: secs,
+            sent: s.sent,
+            answered: s.answered,
+            provisional: s.provisional,
+            rate: s.answered as f64 / secs,
+            responses: s.responses,
+            diagnostics: s.diagnostics,
+            latency_ms: Percentiles::of(&s.latency_us),
+            handshakes: s.handshakes,
+            handshake_rate: s.handshakes as f64 / secs,
+            handshake_ms: Percentiles::of(&s.handshake_us),
+            errors: s.errors,
+        }
+    }
+
+    /// Total errors of all kinds.
+    pub fn error_count(&self) -> u64 {
+        self.errors.values().sum()
+    }
+
+    /// Final responses with this status (or `echo`).
+    pub fn count(&self, status: &str) -> u64 {
+        self.responses.get(status).copied().unwrap_or(0)
+    }
+
+    /// The human summary.
+    pub fn render(&self) -> String {
+        let mut o = String::new();
+        let rate = self
+            .target_rate
+            .map_or("as fast as possible".to_owned(), |r| format!("{r:.0}/s"));
+        let _ = writeln!(
+            o,
+            "edgesim load → {} ({}, {} connection(s), window {}, {}, {})",
+            self.target, self.method, self.connections, self.window, self.mode, rate
+        );
+        let _ = writeln!(
+            o,
+            "  requests    sent {}, answered {}, provisional {}, unanswered {}",
+            self.sent,
+            self.answered,
+            self.provisional,
+            self.sent.saturating_sub(self.answered)
+        );
+        let _ = writeln!(
+            o,
+            "  duration    {:.2} s, {:.0} answers/s",
+            self.elapsed_secs, self.rate
+        );
+        let responses: Vec<String> = self
+            .responses
+            .iter()
+            .map(|(k, v)| format!("{k} ×{v}"))
+            .collect();
+        let _ = writeln!(o, "  responses   {}", or_none(&responses));
+        let diags: Vec<String> = self
+            .diagnostics
+            .iter()
+            .map(|(k, v)| format!("{k} ×{v}"))
+            .collect();
+        let _ = writeln!(o, "  ms-diag     {}", or_none(&diags));
+        let l = self.latency_ms;
+        let _ = writeln!(
+            o,
+            "  latency     p50 {:.3} ms, p90 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            l.p50, l.p90, l.p99, l.max
+        );
+        let h = self.handshake_ms;
+        let _ = writeln!(
+            o,
+            "  handshakes  {} ({:.0}/s), p50 {:.3} ms, p99 {:.3} ms, max {:.3} ms",
+            self.handshakes, self.handshake_rate, h.p50, h.p99, h.max
+        );
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k} ×{v}"))
+            .collect();
+        let _ = writeln!(o, "  errors      {}", or_none(&errors));
+        o
+    }
+}
+
+fn or_none(items: &[String]) -> String {
+    if items.is_empty() {
+        "none".into()
+    } else {
+        items.join(", ")
+    }
+}
