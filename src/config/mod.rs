@@ -274,7 +274,7 @@ pub struct Limits {
     pub idle_timeout_ms: u64,
     /// TLS handshake deadline, ms.
     pub handshake_timeout_ms: u64,
-    /// Requests per second per peer (the Edge's discovered-partner rate is 20).
+    /// Requests per second on one connection; more get 503 with Retry-After (the Edge's discovered-partner rate is 20).
     pub max_requests_per_sec: u32,
 }
 
