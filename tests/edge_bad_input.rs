@@ -1,11 +1,12 @@
 //! Bad input on the Edge's port: each case is answered or closed, and another connection still gets an answer.
 #![allow(clippy::unwrap_used)]
 
-mod edge_support;
+#[path = "common/edge_lab.rs"]
+mod edge_lab;
 
 use std::time::{Duration, Instant};
 
-use edge_support::*;
+use edge_lab::*;
 use edgesim::peer::client::{ExpresswayRequest, PeerClient, PeerError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 

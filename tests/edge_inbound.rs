@@ -2,9 +2,10 @@
 //! a working federation, and one test per other branch of FEDERATION.md "Inbound".
 #![allow(clippy::unwrap_used)]
 
-mod edge_support;
+#[path = "common/edge_lab.rs"]
+mod edge_lab;
 
-use edge_support::*;
+use edge_lab::*;
 use edgesim::config::{AllowedDomain, UserAction};
 use edgesim::diagnostics::VerdictKind;
 use edgesim::dns::FaultKind;
@@ -253,7 +254,7 @@ async fn fixed_fqdn_partner_skips_srv_and_checks_the_certificate() {
     assert_eq!(r.status_code(), Some(504));
     assert!(header(&r, "ms-diagnostics").unwrap().starts_with("1010;"));
     assert_eq!(
-        lab.dns.queries_received(),
+        lab.dns().queries_received(),
         0,
         "a fixed partner FQDN needs no SRV lookup"
     );

@@ -2,7 +2,8 @@
 //! statuses must match the Edge's verdicts. Short runs; speed is for `benches/`, never asserted here.
 #![allow(clippy::unwrap_used)]
 
-mod load_lab;
+#[path = "common/edge_lab.rs"]
+mod edge_lab;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,8 +13,8 @@ use edgesim::pki;
 use rustls_pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
-fn spec(lab: &load_lab::Lab, cert: &str, method: &str, from: &str) -> LoadSpec {
-    let id = lab.cert(cert);
+fn spec(lab: &edge_lab::Lab, cert: &str, method: &str, from: &str) -> LoadSpec {
+    let id = lab.cert(pki::LeafSpec::new(cert));
     LoadSpec::new(
         lab.addr,
         ServerName::try_from("sip.skype.lab").unwrap(),
@@ -33,7 +34,7 @@ async fn go(spec: LoadSpec) -> load::LoadReport {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn invite_from_a_misconfigured_domain_is_504_1009_every_time() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let mut s = spec(
         &lab,
         "vcse.steven.lab",
@@ -56,7 +57,7 @@ async fn invite_from_a_misconfigured_domain_is_504_1009_every_time() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn options_that_pass_the_rules_are_200() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let mut s = spec(&lab, "vcse.steven.lab", "OPTIONS", "sip:vcse@steven.lab");
     s.connections = 2;
     s.window = 1;
@@ -70,7 +71,7 @@ async fn options_that_pass_the_rules_are_200() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_per_request_counts_one_handshake_each() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let mut s = spec(&lab, "vcse.steven.lab", "INVITE", "sip:2000@servfail.lab");
     s.connections = 4;
     s.new_connection_per_request = true;
@@ -85,7 +86,7 @@ async fn a_connection_per_request_counts_one_handshake_each() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_rate_and_a_duration_pace_the_run_and_the_edge_rate_limit_shows_as_503() {
-    let lab = load_lab::lab(|c| c.limits.max_requests_per_sec = 20).await;
+    let lab = edge_lab::short_limits_lab(|c| c.limits.max_requests_per_sec = 20).await;
     let mut s = spec(&lab, "vcse.steven.lab", "OPTIONS", "sip:vcse@steven.lab");
     s.rate = Some(100.0);
     s.stop = Stop::Duration(Duration::from_millis(500));
@@ -100,7 +101,7 @@ async fn a_rate_and_a_duration_pace_the_run_and_the_edge_rate_limit_shows_as_503
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_client_certificate_is_an_error_by_kind_not_a_hang() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let mut s = LoadSpec::new(
         lab.addr,
         ServerName::try_from("sip.skype.lab").unwrap(),

@@ -3,15 +3,17 @@
 //! another connection. Limits are short here (700 ms handshake and header timeouts) so the run stays short.
 #![allow(clippy::unwrap_used)]
 
-mod load_lab;
+#[path = "common/edge_lab.rs"]
+mod edge_lab;
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
+use edge_lab::{T, diag_code};
 use edgesim::peer::client::{ExpresswayRequest, PeerClient, PeerError};
+use edgesim::pki::LeafSpec;
 use edgesim::sip::Message;
-use load_lab::{T, diag_code};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 
@@ -66,8 +68,8 @@ fn with_content_length(req: &Bytes, lines: &str) -> Vec<u8> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn slow_loris_is_dropped_at_the_header_timeout() {
-    let lab = load_lab::lab(|_| {}).await;
-    let mut p = lab.peer().await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     let req = invite_from("acano.steven.lab").build();
     // Four bytes a second: every byte is activity, but the header must be complete within 700 ms.
     let t0 = Instant::now();
@@ -89,7 +91,7 @@ async fn slow_loris_is_dropped_at_the_header_timeout() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn half_open_handshakes_are_dropped_and_do_not_block_others() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     // 50 TCP connections that never start TLS, and 50 that stop inside the ClientHello.
     let mut silent = Vec::new();
     let mut partial = Vec::new();
@@ -120,7 +122,7 @@ async fn half_open_handshakes_are_dropped_and_do_not_block_others() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn garbage_and_plain_sip_on_the_tls_port_are_dropped() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let garbage: Vec<u8> = (0..4096u32)
         .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
         .collect();
@@ -141,7 +143,7 @@ async fn garbage_and_plain_sip_on_the_tls_port_are_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_without_a_client_certificate_gets_no_sip_answer() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let outcome = match PeerClient::connect(lab.addr, "sip.skype.lab", None, T).await {
         // TLS 1.2 refuses in the handshake.
         Err(e) => e.to_string(),
@@ -166,8 +168,8 @@ async fn tls_without_a_client_certificate_gets_no_sip_answer() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn huge_headers_get_513_and_the_connection_closes() {
-    let lab = load_lab::lab(|_| {}).await;
-    let mut p = lab.peer().await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     let big = "x".repeat(40 * 1024);
     let req = options().build();
     let req = with_content_length(&req, &format!("X-Huge: {big}\r\nContent-Length: 0\r\n"));
@@ -182,11 +184,11 @@ async fn huge_headers_get_513_and_the_connection_closes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn content_length_lies() {
-    let lab = load_lab::lab(|_| {}).await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
     let req = invite_from("acano.steven.lab").build();
 
     // Too long: the body never completes, so the header timer drops the connection.
-    let mut p = lab.peer().await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     p.send(&with_content_length(&req, "Content-Length: 5000\r\n"))
         .await
         .unwrap();
@@ -195,7 +197,7 @@ async fn content_length_lies() {
     assert!(t0.elapsed() < DROP_WITHIN);
 
     // Too short: the request is judged on its truncated body; the rest is an incomplete message, dropped.
-    let mut p = lab.peer().await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     p.send(&with_content_length(&req, "Content-Length: 5\r\n"))
         .await
         .unwrap();
@@ -211,7 +213,7 @@ async fn content_length_lies() {
         "Content-Length: -1\r\n",
         "Content-Length: 10\r\nContent-Length: 250\r\n",
     ] {
-        let mut p = lab.peer().await;
+        let mut p = lab.peer(&["vcse.steven.lab"]).await;
         p.send(&with_content_length(&req, lie)).await.unwrap();
         let r = p.recv(T).await.unwrap().expect("a 400 before the close");
         assert_eq!(r.status_code(), Some(400), "{lie:?}");
@@ -223,8 +225,8 @@ async fn content_length_lies() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pipelined_requests_are_all_answered_in_order() {
-    let lab = load_lab::lab(|_| {}).await;
-    let mut p = lab.peer().await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     let mut batch = Vec::new();
     let mut expected = Vec::new();
     for i in 0..30u32 {
@@ -250,8 +252,8 @@ async fn pipelined_requests_are_all_answered_in_order() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn dns_servfail_is_504_1008() {
-    let lab = load_lab::lab(|_| {}).await;
-    let mut p = lab.peer().await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     let r = p
         .request(&invite_from("servfail.lab").build(), T)
         .await
@@ -271,8 +273,11 @@ async fn dns_server_down_is_504_1008() {
         let s = std::net::UdpSocket::bind("127.0.0.1:0").unwrap();
         s.local_addr().unwrap()
     };
-    let lab = load_lab::lab_with_resolver(closed, None, |_| {}).await;
-    let mut p = lab.peer().await;
+    let lab = edge_lab::LabBuilder::short_limits()
+        .resolver(closed)
+        .start()
+        .await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     let r = p
         .request(&invite_from("acano.steven.lab").build(), T)
         .await
@@ -282,7 +287,7 @@ async fn dns_server_down_is_504_1008() {
         (Some(504), Some("1008"))
     );
     // No DNS means OPTIONS cannot pass either; the Edge must still answer, on a new connection.
-    let mut q = lab.peer().await;
+    let mut q = lab.peer(&["vcse.steven.lab"]).await;
     let r = q.request(&options().build(), T).await.unwrap();
     assert_eq!(r.status_code(), Some(504));
     lab.stop().await;
@@ -290,8 +295,8 @@ async fn dns_server_down_is_504_1008() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_peer_that_never_reads_does_not_block_others_and_is_dropped() {
-    let lab = load_lab::lab(|_| {}).await;
-    let mut stuck = lab.peer().await;
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
+    let mut stuck = lab.peer(&["vcse.steven.lab"]).await;
     let one = invite_from("acano.steven.lab").build();
     let batch: Vec<u8> = one.iter().copied().cycle().take(one.len() * 200).collect();
     // Write until the Edge stops reading (its answers fill our receive buffer and its send buffer).
@@ -330,12 +335,12 @@ async fn a_peer_that_never_reads_does_not_block_others_and_is_dropped() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn max_connections_refuses_the_extra_one_and_recovers() {
-    let lab = load_lab::lab(|c| c.limits.max_connections = 3).await;
+    let lab = edge_lab::short_limits_lab(|c| c.limits.max_connections = 3).await;
     let mut held = Vec::new();
     for _ in 0..3 {
-        held.push(lab.peer().await);
+        held.push(lab.peer(&["vcse.steven.lab"]).await);
     }
-    let id = lab.cert("vcse.steven.lab");
+    let id = lab.cert(LeafSpec::new("vcse.steven.lab"));
     let extra = match PeerClient::connect(lab.addr, "sip.skype.lab", Some(&id), T).await {
         Err(e) => Err(e),
         Ok(mut p) => p.request(&options().build(), T).await.map(|_| ()),
@@ -370,8 +375,8 @@ async fn max_connections_refuses_the_extra_one_and_recovers() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn over_the_rate_limit_is_503_with_retry_after() {
-    let lab = load_lab::lab(|c| c.limits.max_requests_per_sec = 5).await;
-    let mut p = lab.peer().await;
+    let lab = edge_lab::short_limits_lab(|c| c.limits.max_requests_per_sec = 5).await;
+    let mut p = lab.peer(&["vcse.steven.lab"]).await;
     let mut batch = Vec::new();
     for i in 0..10u32 {
         let mut r = options();
