@@ -278,26 +278,38 @@ impl Conn {
         }
     }
 
-    /// Writes the queued messages; false when the peer is gone or too slow to take them.
+    /// Writes the queued messages, in order, with one write and one flush (one TLS record and one syscall for
+    /// the answers to a read's pipelined requests rather than one each); false when the peer is gone or too
+    /// slow to take them.
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
-        for b in std::mem::take(&mut self.out) {
-            let write = async {
-                stream.write_all(&b).await?;
-                stream.flush().await
-            };
-            match tokio::time::timeout(Duration::from_secs(5), write).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "write failed: closing");
-                    return false;
+        // Taken, not drained: an idle connection keeps no queue allocation.
+        let mut out = std::mem::take(&mut self.out);
+        let batch = match out.len() {
+            0 => return true,
+            1 => out.pop().unwrap_or_default(),
+            _ => {
+                let mut all = Vec::with_capacity(out.iter().map(Bytes::len).sum());
+                for b in &out {
+                    all.extend_from_slice(b);
                 }
-                Err(_) => {
-                    tracing::info!("peer not reading for 5 s: closing");
-                    return false;
-                }
+                Bytes::from(all)
+            }
+        };
+        let write = async {
+            stream.write_all(&batch).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), write).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "write failed: closing");
+                false
+            }
+            Err(_) => {
+                tracing::info!("peer not reading for 5 s: closing");
+                false
             }
         }
-        true
     }
 
     /// A best-effort answer (400 with Warning, 413, 513...) to something that did not parse.
