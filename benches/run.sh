@@ -64,7 +64,7 @@ start_server() { # edge | echo
         esac
         SPID=$!
         for _ in $(seq 100); do
-            PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$log")
+            PORT=$(sed -n 's/^listening on 127.0.0.1://p' "$log" 2>/dev/null || true)
             [ -n "$PORT" ] && return 0
             kill -0 "$SPID" 2>/dev/null || break
             sleep 0.1

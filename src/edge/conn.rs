@@ -8,7 +8,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -187,6 +187,32 @@ fn reject_certificate(
     });
 }
 
+/// Bytes asked for per read.
+const READ_CHUNK: usize = 8192;
+
+/// Reads what the peer sent into `buf`. While `buf` is empty (a connection between requests, and every idle
+/// one) the read goes through a buffer on the stack, live only during the poll, and only the bytes received
+/// are copied into `buf`: waiting costs no heap buffer. With a partial message in `buf`, it reads in place.
+async fn read_some(
+    stream: &mut TlsStream<TcpStream>,
+    buf: &mut BytesMut,
+) -> std::io::Result<usize> {
+    if !buf.is_empty() {
+        if buf.capacity() - buf.len() < READ_CHUNK / 8 {
+            buf.reserve(READ_CHUNK);
+        }
+        return stream.read_buf(buf).await;
+    }
+    std::future::poll_fn(|cx| {
+        let mut tmp = [0u8; READ_CHUNK];
+        let mut rb = tokio::io::ReadBuf::new(&mut tmp);
+        std::task::ready!(std::pin::Pin::new(&mut *stream).poll_read(cx, &mut rb))?;
+        buf.extend_from_slice(rb.filled());
+        std::task::Poll::Ready(Ok(rb.filled().len()))
+    })
+    .await
+}
+
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
 }
@@ -207,7 +233,7 @@ impl Conn {
         });
         let idle = self.edge.ms(limits.idle_timeout_ms);
         let header = self.edge.ms(limits.header_timeout_ms);
-        let mut buf = BytesMut::with_capacity(8192);
+        let mut buf = BytesMut::new();
         let mut last_read = Instant::now();
         let mut partial_since: Option<Instant> = None;
         loop {
@@ -240,6 +266,11 @@ impl Conn {
                 return;
             }
             partial_since = if buf.is_empty() {
+                // Let go of the read allocation (its spent front is shared with the handled messages): a
+                // connection waiting for its next request holds no read buffer (see `read_some`).
+                if buf.capacity() > 0 {
+                    buf = BytesMut::new();
+                }
                 None
             } else {
                 partial_since.or(Some(Instant::now()))
@@ -254,7 +285,7 @@ impl Conn {
                     return;
                 }
                 Some(t) = timer_rx.recv() => self.timer(t),
-                r = tokio::time::timeout_at(deadline, stream.read_buf(&mut buf)) => match r {
+                r = tokio::time::timeout_at(deadline, read_some(&mut stream, &mut buf)) => match r {
                     Err(_) => {
                         if partial_since.is_some() {
                             tracing::info!("incomplete message for {} ms: dropping a slow peer", limits.header_timeout_ms);
@@ -278,26 +309,38 @@ impl Conn {
         }
     }
 
-    /// Writes the queued messages; false when the peer is gone or too slow to take them.
+    /// Writes the queued messages, in order, with one write and one flush (one TLS record and one syscall for
+    /// the answers to a read's pipelined requests rather than one each); false when the peer is gone or too
+    /// slow to take them.
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
-        for b in std::mem::take(&mut self.out) {
-            let write = async {
-                stream.write_all(&b).await?;
-                stream.flush().await
-            };
-            match tokio::time::timeout(Duration::from_secs(5), write).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => {
-                    tracing::info!(error = %e, "write failed: closing");
-                    return false;
+        // Taken, not drained: an idle connection keeps no queue allocation.
+        let mut out = std::mem::take(&mut self.out);
+        let batch = match out.len() {
+            0 => return true,
+            1 => out.pop().unwrap_or_default(),
+            _ => {
+                let mut all = Vec::with_capacity(out.iter().map(Bytes::len).sum());
+                for b in &out {
+                    all.extend_from_slice(b);
                 }
-                Err(_) => {
-                    tracing::info!("peer not reading for 5 s: closing");
-                    return false;
-                }
+                Bytes::from(all)
+            }
+        };
+        let write = async {
+            stream.write_all(&batch).await?;
+            stream.flush().await
+        };
+        match tokio::time::timeout(Duration::from_secs(5), write).await {
+            Ok(Ok(())) => true,
+            Ok(Err(e)) => {
+                tracing::info!(error = %e, "write failed: closing");
+                false
+            }
+            Err(_) => {
+                tracing::info!("peer not reading for 5 s: closing");
+                false
             }
         }
-        true
     }
 
     /// A best-effort answer (400 with Warning, 413, 513...) to something that did not parse.
