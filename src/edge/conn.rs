@@ -417,14 +417,7 @@ impl Conn {
                 max = self.edge.config.limits.max_requests_per_sec,
                 "request rate exceeded: 503"
             );
-            let r = self.respond(
-                &m,
-                503,
-                "Service Unavailable",
-                Some(&uas::to_tag()),
-                &[("Retry-After", "1")],
-                b"",
-            );
+            let r = self.unavailable(&m, "1");
             self.out.push(r);
             return;
         }
@@ -588,6 +581,18 @@ impl Conn {
         uas::find_user(&self.edge.config.users, &uri, &self.edge.config.edge.domain)
     }
 
+    /// 503 with `Retry-After` (seconds): a limit was reached, the peer may try again.
+    fn unavailable(&self, m: &Message, retry_after: &str) -> Bytes {
+        self.respond(
+            m,
+            503,
+            "Service Unavailable",
+            Some(&uas::to_tag()),
+            &[("Retry-After", retry_after)],
+            b"",
+        )
+    }
+
     fn not_found(&self, m: &Message) -> Bytes {
         let diag = MsDiagnostic::e4005().render();
         let headers: Vec<(&str, &str)> = if self.edge.policy.faithful {
@@ -629,14 +634,7 @@ impl Conn {
         }
         if self.dialogs.len() >= MAX_DIALOGS {
             tracing::warn!(max = MAX_DIALOGS, "too many calls on one connection: 503");
-            let r = self.respond(
-                &m,
-                503,
-                "Service Unavailable",
-                Some(&uas::to_tag()),
-                &[("Retry-After", "5")],
-                b"",
-            );
+            let r = self.unavailable(&m, "5");
             self.out.push(r);
             return;
         }
