@@ -40,10 +40,12 @@ fn default_ttl() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE", deny_unknown_fields)]
 pub enum RecordSpec {
-    /// `type="SRV"`: priority, weight, port, target.
+    /// `type="SRV"`: priority, weight (both default 0, as in scenario files), port, target.
     Srv {
         name: String,
+        #[serde(default)]
         priority: u16,
+        #[serde(default)]
         weight: u16,
         port: u16,
         target: String,

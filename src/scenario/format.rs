@@ -1186,7 +1186,7 @@ status = 504
         );
         assert_eq!(
             error(&text),
-            "lab.toml:11:7: case #1 \"one\": field `case.dns`: invalid IPv4 address syntax\n  \
+            "lab.toml:11:48: case #1 \"one\": field `case.dns.address`: invalid IPv4 address syntax\n  \
              hint: see scenarios/README.md for the format"
         );
     }
