@@ -328,3 +328,32 @@ fn a_limit_beyond_its_range_is_refused_at_start_without_a_panic() {
         );
     }
 }
+
+#[test]
+fn a_missing_zone_file_is_looked_for_next_to_the_configuration_and_its_error_printed_once() {
+    let d = lab_dir(&CONFIG.replace("zones/steven.lab.zone", "zones/absent.zone"));
+    let out = edgesim(&d.elsewhere)
+        .args([
+            "--log",
+            "error",
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--serve-dns",
+            "127.0.0.1:0",
+        ])
+        .arg("--config")
+        .arg(&d.config)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(
+        err.contains(&format!(
+            "cannot read zone file {}: No such file or directory (os error 2)",
+            d.lab.join("zones/absent.zone").display()
+        )),
+        "{err}"
+    );
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+}

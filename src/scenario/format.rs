@@ -792,6 +792,11 @@ fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> 
     if let Some(r) = &s.edge_cert {
         check_cert(r, "edge_cert", "the Edge")?;
     }
+    if let Err(p) = crate::config::validate::limits(&s.limits) {
+        // The same ranges as the Edge configuration's [limits].
+        let at = text.find("[limits]").map_or(0..0, |i| i..i);
+        return Err(invalid(text, path, at, &p.field, p.message));
+    }
     for (name, c) in &s.certs {
         let field = format!("certs.{name}");
         let bad = |message: String| invalid(text, path, cert_span(text, name), &field, message);
@@ -1175,6 +1180,19 @@ status = 504
             "lab.toml:6:8: field `case.dns`: case \"one\": dns.records: `vcse` has a single label, so no zone can \
              be inferred for it; write the full name, e.g. `vcse.steven.lab`, or put it in a `[[dns.zones]]` with \
              an origin"
+        );
+    }
+
+    #[test]
+    fn a_limit_out_of_range_is_refused_as_in_the_edge_configuration() {
+        let text = format!("{MINIMAL}\n[limits]\nmax_connections = 0\n");
+        let err = error(&text);
+        assert!(
+            err.ends_with(
+                ": field `limits.max_connections`: 0 is out of range (0 does not mean \"off\"): give a number \
+                 of concurrent connections from 1 to 1000000"
+            ),
+            "{err}"
         );
     }
 
