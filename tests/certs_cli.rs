@@ -92,6 +92,6 @@ fn issue_server_only_warns_about_client_auth_removal() {
     assert_eq!(code, 2);
     assert_eq!(
         err,
-        "edgesim: cannot read certificate file /nonexistent/peer.pem: No such file or directory (os error 2) — give a PEM or DER certificate\n"
+        "edgesim: cannot read certificate file /nonexistent/peer.pem: No such file or directory (os error 2) — check the path and the file's permissions\n"
     );
 }

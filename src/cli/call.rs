@@ -22,7 +22,8 @@ use edgesim::policy::Policy;
 /// The Edge settings shared by `call` and `check`.
 #[derive(clap::Args, Debug, Clone)]
 pub struct EdgeArgs {
-    /// Edge configuration file (TOML): identity, policy, tls, dns.resolver.
+    /// Edge configuration file (TOML): identity, policy, tls, dns.resolver; its relative paths are relative to
+    /// its directory.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
     /// DNS server to ask (IP:PORT), e.g. edgesim's embedded server; default: the config's, else resolv.conf.

@@ -9,16 +9,32 @@ use edgesim::pki::{
 };
 use rustls_pki_types::UnixTime;
 
+/// `edgesim certs --help`: the exit codes of every `certs` subcommand.
+pub const EXIT_CODES: &str = "Exit codes: 0 done (inspect: every rule passes); 1 inspect: a rule fails (its line says \
+the fix); 2 usage error, or a file or CA that cannot be read or written (the message names it).";
+
+/// The exit codes of `certs ca`, `certs issue` and `certs lab`.
+const WRITE_EXIT_CODES: &str = "Exit codes: 0 written; 2 usage error, or a file or CA that cannot be read or \
+written (the message names it).";
+
+/// The exit codes of `certs inspect`.
+const INSPECT_EXIT_CODES: &str = "Exit codes: 0 every rule passes; 1 a rule fails (its line says the fix); 2 usage \
+error or a file that cannot be read as a certificate.";
+
 /// Subcommands of `edgesim certs`.
 #[derive(clap::Subcommand)]
 pub enum CertsCommand {
     /// Create a lab CA: DIR/ca.pem and DIR/ca.key (0600).
+    #[command(after_help = WRITE_EXIT_CODES)]
     Ca(CaArgs),
     /// Issue a certificate from a lab CA: STEM.pem, STEM.chain.pem (leaf + CA), STEM.key (PKCS#8, 0600).
+    #[command(after_help = WRITE_EXIT_CODES)]
     Issue(IssueArgs),
     /// Show a certificate's facts and check it against the Edge rules (exit 1 when a rule fails).
+    #[command(after_help = INSPECT_EXIT_CODES)]
     Inspect(InspectArgs),
     /// (Re)generate the seed lab's CA and certificates (Edge sip.skype.lab, Expressway-E vcse.steven.lab).
+    #[command(after_help = WRITE_EXIT_CODES)]
     Lab(LabArgs),
 }
 

@@ -8,10 +8,18 @@ use std::process::ExitCode;
 use anyhow::Context;
 use edgesim::dns::{DnsServer, HickoryLookup, Lookup, ResolverSettings, ZoneSet};
 
+/// `edgesim dns --help`: the exit codes of both subcommands.
+pub const EXIT_CODES: &str = "Exit codes: serve: 0 stopped with Ctrl-C; query: 0 answered, 1 the answer is a \
+failure (NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout); 2 usage error, a zone file that does not load or an \
+address that cannot be bound.";
+
 /// Subcommands of `edgesim dns`.
 #[derive(clap::Subcommand)]
 pub enum DnsCommand {
     /// Serve zone files (UDP and TCP) until Ctrl-C; the first line printed is the bound address.
+    #[command(
+        after_help = "Exit codes: 0 stopped with Ctrl-C; 2 usage error, a zone file that does not load, or an address that cannot be bound."
+    )]
     Serve {
         /// A master file ($ORIGIN, $TTL, SOA, NS, A, AAAA, SRV, CNAME, TXT); repeat for several.
         #[arg(long = "zone", value_name = "FILE", required = true)]
@@ -21,6 +29,9 @@ pub enum DnsCommand {
         listen: SocketAddr,
     },
     /// Ask a DNS server one question, as the Edge would, and print the records or the distinct failure.
+    #[command(
+        after_help = "Exit codes: 0 answered with records; 1 the answer is a failure (NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout: the line says which); 2 usage error."
+    )]
     Query {
         /// The name, e.g. `_sipfederationtls._tcp.acano.steven.lab`.
         name: String,

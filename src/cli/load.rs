@@ -1,5 +1,8 @@
 //! `edgesim load`: mutual-TLS connections sending INVITEs or OPTIONS to an Edge (or any SIP-over-TLS
 //! server), then a summary of statuses, ms-diagnostics codes, rates, latencies, handshakes and errors.
+//!
+//! Every request attempted counts, also when its connection is refused, so a run always ends; the exit status
+//! says whether everything, something or nothing was answered.
 
 use std::io::IsTerminal;
 use std::path::PathBuf;
@@ -8,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use edgesim::load::{self, LoadSpec, Progress, RequestTemplate, Stop};
+use edgesim::load::{self, LoadSpec, Outcome, Progress, RequestTemplate, Stop};
 use edgesim::pki::{self, Identity, KeyType, LabCa, LeafSpec};
 use rustls_pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
@@ -21,8 +24,21 @@ pub enum MethodArg {
     Options,
 }
 
+/// Exit code when some requests went unanswered or failed.
+pub const EXIT_PARTIAL: u8 = 1;
+
+/// Exit code when requests were attempted and none was answered.
+pub const EXIT_NOTHING_ANSWERED: u8 = 3;
+
+const LOAD_HELP: &str = "Every request attempted counts, also when its connection is refused: a run always ends. \
+503 answers are explained in the summary (limits.max_requests_per_sec, Retry-After).\n\nExit codes: 0 every \
+request answered (whatever its status) and no error; 1 some requests unanswered or failed; 3 requests attempted \
+and none answered (nothing listening, every handshake refused …); 2 usage error or a certificate that cannot be \
+loaded.";
+
 /// Arguments of `edgesim load`.
 #[derive(clap::Args)]
+#[command(after_help = LOAD_HELP)]
 pub struct LoadArgs {
     /// Server address, HOST:PORT.
     #[arg(long)]
@@ -30,7 +46,8 @@ pub struct LoadArgs {
     /// TLS server name (SNI); default: the target's host.
     #[arg(long)]
     server_name: Option<String>,
-    /// Client certificate chain file (PEM, leaf first); needs --key.
+    /// Client certificate chain file (PEM, leaf first); needs --key. Without it or --lab-cert-cn, no client
+    /// certificate is presented (an Edge that requires one refuses the handshake).
     #[arg(long, requires = "key", conflicts_with = "lab_cert_cn")]
     cert: Option<PathBuf>,
     /// Private key of --cert (PEM).
@@ -40,8 +57,13 @@ pub struct LoadArgs {
     /// or from an in-memory CA when that directory has none (a real Edge will not trust that one).
     #[arg(long, value_name = "NAME")]
     lab_cert_cn: Option<String>,
-    /// Directory holding the lab CA (ca.pem, ca.key) for --lab-cert-cn.
-    #[arg(long, default_value = "certs")]
+    /// Directory holding the lab CA (ca.pem, ca.key) for --lab-cert-cn: the one `edgesim serve` creates.
+    #[arg(
+        long,
+        alias = "data-dir",
+        value_name = "DIR",
+        default_value = "./edgesim-data"
+    )]
     ca_dir: PathBuf,
     /// From URI: its domain is the one the Edge looks up.
     #[arg(long, default_value = "sip:2000@acano.steven.lab")]
@@ -96,6 +118,11 @@ fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
         return Ok(Some(Identity::from_pem_files(cert, key)?));
     }
     let Some(cn) = &a.lab_cert_cn else {
+        eprintln!(
+            "edgesim load: no client certificate: an Edge with tls.client_cert = \"required\" (the default) \
+             refuses the handshake; pass --lab-cert-cn NAME (issued from the lab CA in {}) or --cert FILE --key FILE",
+            a.ca_dir.display()
+        );
         return Ok(None);
     };
     let ca = if a.ca_dir.join("ca.pem").exists() {
@@ -171,9 +198,9 @@ pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
             .is_terminal()
             .then(|| progress_bar(stop, progress.clone()));
         let report = load::run(spec, progress.clone(), cancel.clone()).await;
-        if let Some(bar) = bar {
-            bar.abort();
-            eprint!("\r\x1b[2K");
+        if let Some((bar, task)) = bar {
+            task.abort();
+            bar.finish_and_clear();
         }
         report
     });
@@ -182,18 +209,20 @@ pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         report.render()
     };
-    // A closed stdout (`| head`) is not worth a panic.
-    let _ = std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes());
-    let complete = report.error_count() == 0 && report.answered == report.sent;
-    Ok(if complete {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
+    // A closed stdout (`| head`) is handled once, in main.
+    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+    Ok(match report.outcome() {
+        Outcome::Complete => ExitCode::SUCCESS,
+        Outcome::Partial => ExitCode::from(EXIT_PARTIAL),
+        Outcome::NothingAnswered => ExitCode::from(EXIT_NOTHING_ANSWERED),
     })
 }
 
-/// A progress bar on stderr, updated five times a second from the live counters.
-fn progress_bar(stop: Stop, progress: Arc<Progress>) -> tokio::task::JoinHandle<()> {
+/// A progress bar on stderr (no colours), updated five times a second from the live counters.
+fn progress_bar(
+    stop: Stop,
+    progress: Arc<Progress>,
+) -> (indicatif::ProgressBar, tokio::task::JoinHandle<()>) {
     use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
     let (len, by_time) = match stop {
         Stop::Requests(n) => (n, false),
@@ -204,7 +233,8 @@ fn progress_bar(stop: Stop, progress: Arc<Progress>) -> tokio::task::JoinHandle<
         bar.set_style(style);
     }
     let start = tokio::time::Instant::now();
-    tokio::spawn(async move {
+    let drawn = bar.clone();
+    let task = tokio::spawn(async move {
         let mut tick = tokio::time::interval(Duration::from_millis(200));
         loop {
             tick.tick().await;
@@ -220,5 +250,6 @@ fn progress_bar(stop: Stop, progress: Arc<Progress>) -> tokio::task::JoinHandle<
                 answered as f64 / secs
             ));
         }
-    })
+    });
+    (drawn, task)
 }

@@ -5,16 +5,31 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use edgesim::scenario::format::{Direction, MsDiagExpect, ScenarioFile};
-use edgesim::scenario::report::{render_json, render_table};
+use edgesim::scenario::report::{render_json, render_table_width};
 use edgesim::scenario::{ScenarioReport, run_scenario, seed_lab};
 
 /// Exit code when a case's outcome differs from its expectation.
 pub const EXIT_MISMATCH: u8 = 1;
 
+/// `edgesim scenario --help`: exit codes and the log default of every `scenario` subcommand.
+pub const EXIT_CODES: &str = "Exit codes: 0 every case as expected; 1 run: a case's outcome differs from its \
+expectation; 2 a scenario file that does not load or a lab that cannot be built (the message names the file, the \
+line and the field).\n\nLogs: only errors unless --log or RUST_LOG say otherwise; the table already shows every \
+Edge record and explanation.";
+
+const RUN_EXIT_CODES: &str = "Exit codes: 0 every case as expected; 1 a case's outcome differs from its \
+expectation; 2 a scenario file that does not load or a lab that cannot be built (the message names the file, the \
+line and the field).\n\nThe table fits 100 columns; explanations wrap to the terminal's width (100 columns when \
+the output is not a terminal). Logs: only errors unless --log or RUST_LOG say otherwise.";
+
+const READ_EXIT_CODES: &str = "Exit codes: 0 printed; 2 a scenario file that does not load (the message names the \
+file, the line and the field).";
+
 /// Subcommands of `edgesim scenario`.
 #[derive(clap::Subcommand)]
 pub enum ScenarioCommand {
     /// Run scenario files (or every *.toml in a directory); none: the embedded seed lab.
+    #[command(after_help = RUN_EXIT_CODES)]
     Run {
         /// Scenario files or directories.
         #[arg(value_name = "FILE|DIR")]
@@ -27,12 +42,14 @@ pub enum ScenarioCommand {
         only: Option<String>,
     },
     /// List the cases of scenario files; none: the embedded seed lab.
+    #[command(after_help = READ_EXIT_CODES)]
     List {
         /// Scenario files or directories.
         #[arg(value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
     },
     /// Print a scenario's lab: Edge, policy, certificates, DNS and cases; none: the embedded seed lab.
+    #[command(after_help = READ_EXIT_CODES)]
     Show {
         /// The scenario file.
         #[arg(value_name = "FILE")]
@@ -117,6 +134,7 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
         }
     }
     let runtime = super::runtime()?;
+    let cols = super::output_width();
     let mut reports: Vec<ScenarioReport> = Vec::new();
     for file in &files {
         let report = runtime.block_on(run_scenario(file))?;
@@ -124,7 +142,7 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
             if !reports.is_empty() {
                 println!();
             }
-            print!("{}", render_table(&report));
+            print!("{}", render_table_width(&report, cols));
         }
         reports.push(report);
     }

@@ -24,6 +24,9 @@ use tokio_util::sync::CancellationToken;
 
 /// Arguments of `edgesim serve`.
 #[derive(clap::Args)]
+#[command(
+    after_help = "Paths in --config files are relative to that file's directory; paths given as flags, to the working directory.\n\nExit codes: 0 stopped on request (Ctrl-C); 2 usage, configuration, certificate or start error (the message names the file, the field and the fix)."
+)]
 pub struct ServeArgs {
     /// Edge configuration (TOML); without it, a lab Edge `sip.skype.lab` with partner discovery on.
     #[arg(long, value_name = "FILE")]
@@ -54,20 +57,11 @@ pub struct ServeArgs {
 /// The Edge identity and the CAs it trusts, from the configuration or the data directory.
 fn identity(
     cfg: &EdgeConfig,
-    base: &Path,
     data_dir: &Path,
     out: &mut impl Write,
 ) -> anyhow::Result<(Identity, TrustAnchors)> {
-    let rel = |p: &Path| {
-        if p.is_relative() {
-            base.join(p)
-        } else {
-            p.to_path_buf()
-        }
-    };
-    let ca_files: Vec<PathBuf> = cfg.tls.ca.iter().map(|p| rel(p)).collect();
     let mut anchors =
-        TrustAnchors::from_files(&ca_files).context("cannot load the trust anchors of tls.ca")?;
+        TrustAnchors::from_files(&cfg.tls.ca).context("cannot load the trust anchors of tls.ca")?;
     if cfg.tls.use_system_roots {
         let n = anchors.add_system_roots().context("tls.use_system_roots")?;
         writeln!(
@@ -76,7 +70,7 @@ fn identity(
         )?;
     }
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
-        let id = Identity::from_pem_files(&rel(cert), &rel(key))
+        let id = Identity::from_pem_files(cert, key)
             .context("cannot load the Edge certificate (tls.cert, tls.key)")?;
         if anchors.is_empty() {
             writeln!(
@@ -125,22 +119,11 @@ fn identity(
 
 /// Runs `edgesim serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
-    let (mut cfg, base) = match &args.config {
-        Some(p) => (
-            EdgeConfig::load(p)?,
-            p.parent().map(Path::to_path_buf).unwrap_or_default(),
-        ),
-        None => (EdgeConfig::default(), PathBuf::from(".")),
+    // EdgeConfig::load resolves the file's relative paths against its directory; flags stay relative to the cwd.
+    let mut cfg = match &args.config {
+        Some(p) => EdgeConfig::load(p)?,
+        None => EdgeConfig::default(),
     };
-    // Files named in the configuration are relative to it, like its zone files; flags are relative to the cwd.
-    for f in [&mut cfg.log_file, &mut cfg.events_file]
-        .into_iter()
-        .flatten()
-    {
-        if f.is_relative() {
-            *f = base.join(&*f);
-        }
-    }
     cfg.faithful |= args.faithful;
     if let Some(e) = args.events {
         cfg.events_file = Some(e);
@@ -167,7 +150,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         )?;
         let dns_server = match serve_dns {
             Some(addr) => {
-                let zones = ZoneSet::from_config(&cfg.dns.zones_config(), Some(&base))
+                let zones = ZoneSet::from_config(&cfg.dns.zones_config(), None)
                     .context("cannot load the [dns] zones")?;
                 let server = DnsServer::bind(zones, addr)
                     .await
@@ -184,7 +167,7 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
             None => None,
         };
-        let (identity, anchors) = identity(&cfg, &base, &args.data_dir, &mut out)?;
+        let (identity, anchors) = identity(&cfg, &args.data_dir, &mut out)?;
         let lookup = HickoryLookup::new(cfg.dns.resolver.clone())
             .context("cannot set up the DNS resolver")?;
         match cfg.dns.resolver.server {

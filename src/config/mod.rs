@@ -1,7 +1,14 @@
 //! The Edge configuration (TOML): identity, certificates, trust, federation policy, users, DNS zones, limits.
 //!
 //! Every field has a default, so an empty file is a working lab Edge (`sip.skype.lab`, partner discovery on).
-//! Unknown keys are refused, so a typo is an error that names the file, the line and the key.
+//! Unknown keys are refused, so a typo is an error that names the file, the line and the key; every limit is
+//! range-checked ([`validate`]). [`EdgeConfig::load`] resolves every relative path in the file (`tls.cert`,
+//! `tls.key`, `tls.ca`, `log_file`, `events_file`, `dns.zone_files`) against the file's directory, so every
+//! command that takes `--config` reads the same files; paths given as command-line flags stay relative to the
+//! working directory.
+
+mod fault;
+pub mod validate;
 
 use serde::{Deserialize, Serialize};
 
@@ -9,19 +16,22 @@ use crate::dns::{DnsZonesConfig, RecordSpec, ResolverSettings, Zone};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub(crate) use fault::{Hints, TomlFault, hint, line_col};
+
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
     /// The file could not be read.
-    #[error("{path}: cannot read the configuration: {source}")]
+    #[error("{}: cannot read the configuration: {cause}; check the path given to --config", path.display())]
     Io {
         /// The file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (named `cause`, not `source`: the message includes it, and `anyhow` would print a
+        /// `source` a second time).
+        cause: std::io::Error,
     },
     /// The TOML is malformed or a value does not fit the model.
-    #[error("{path}:{line}:{column}: {field}{message}\n  hint: {hint}")]
+    #[error("{}:{line}:{column}: {field}{message}\n  hint: {hint}", path.display())]
     Parse {
         /// The file.
         path: PathBuf,
@@ -37,7 +47,7 @@ pub enum ConfigError {
         hint: String,
     },
     /// The values parse but contradict each other.
-    #[error("{path}: `{field}`: {message}")]
+    #[error("{}: `{field}`: {message}", path.display())]
     Invalid {
         /// The file.
         path: PathBuf,
@@ -291,39 +301,6 @@ impl Default for Limits {
     }
 }
 
-/// A TOML or serde error located in its file's text: the parts of the
-/// `file:line:column: field `x.y`: message` + `hint: fix` errors of the configuration and the scenario files.
-pub(crate) struct TomlFault {
-    /// 1-based line of the offending text.
-    pub line: usize,
-    /// 1-based column of the offending text.
-    pub column: usize,
-    /// `field `x.y`: ` when the key could be located, else empty.
-    pub field: String,
-    /// toml's message (first line).
-    pub message: String,
-    /// What to change.
-    pub hint: String,
-}
-
-/// Fixes for toml/serde messages: (text the message contains, fix), the first match wins.
-pub(crate) type Hints = [(&'static str, &'static str)];
-
-/// The fixes both file formats give.
-pub(crate) mod hint {
-    pub(crate) const UNKNOWN_FIELD: (&str, &str) = (
-        "unknown field",
-        "remove the key or correct its spelling; the valid keys are listed above",
-    );
-    pub(crate) const UNKNOWN_VARIANT: (&str, &str) =
-        ("unknown variant", "use one of the values listed above");
-    pub(crate) const INVALID_TYPE: (&str, &str) = (
-        "invalid type",
-        "give the value the type shown (quote strings, no quotes around numbers and booleans)",
-    );
-    pub(crate) const DUPLICATE: (&str, &str) = ("duplicate", "keep only one definition of the key");
-}
-
 /// The configuration's fixes.
 const HINTS: &Hints = &[
     hint::UNKNOWN_FIELD,
@@ -332,67 +309,15 @@ const HINTS: &Hints = &[
     hint::DUPLICATE,
 ];
 
-impl TomlFault {
-    /// Locates `e` in `text`; the hint is the first of `hints` that matches the message, else `fallback`.
-    pub(crate) fn new(text: &str, e: &toml::de::Error, hints: &Hints, fallback: &str) -> Self {
-        let (line, column) = line_col(text, e.span().map_or(0, |s| s.start));
-        let message = e.message().lines().next().unwrap_or_default().to_owned();
-        let field = field_at(text, line)
-            .map(|f| format!("field `{f}`: "))
-            .unwrap_or_default();
-        let hint = hints
-            .iter()
-            .find(|(pattern, _)| message.contains(pattern))
-            .map_or(fallback, |(_, fix)| fix)
-            .to_owned();
-        TomlFault {
-            line,
-            column,
-            field,
-            message,
-            hint,
-        }
-    }
-}
-
-/// 1-based line and column of a byte offset.
-pub(crate) fn line_col(text: &str, offset: usize) -> (usize, usize) {
-    let offset = offset.min(text.len());
-    let before = text.get(..offset).unwrap_or(text);
-    let line = before.matches('\n').count() + 1;
-    let col = before.rfind('\n').map_or(offset, |i| offset - i - 1) + 1;
-    (line, col)
-}
-
-/// The dotted key at a line: the last `[table]` header above it plus the `key =` on it.
-fn field_at(text: &str, line: usize) -> Option<String> {
-    let lines: Vec<&str> = text.lines().collect();
-    let here = lines.get(line.checked_sub(1)?)?;
-    let key = here.split_once('=')?.0.trim();
-    if key.is_empty() || key.starts_with('[') {
-        return None;
-    }
-    let table = lines[..line - 1]
-        .iter()
-        .rev()
-        .map(|l| l.trim())
-        .find(|l| l.starts_with('['))
-        .map(|l| l.trim_matches(|c| c == '[' || c == ']').trim().to_owned());
-    Some(match table {
-        Some(t) if !t.is_empty() => format!("{t}.{key}"),
-        _ => key.to_owned(),
-    })
-}
-
 impl EdgeConfig {
-    /// Parses TOML text; `path` only labels errors.
+    /// Parses TOML text and checks it; `path` only labels errors (relative paths stay as written).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
         let config: EdgeConfig = toml::from_str(text).map_err(|e| {
             let fault = TomlFault::new(
                 text,
                 &e,
                 HINTS,
-                "see the example configuration in the README",
+                "edge.example.toml lists every key with its default and its range",
             );
             ConfigError::Parse {
                 path: path.to_owned(),
@@ -407,214 +332,62 @@ impl EdgeConfig {
         Ok(config)
     }
 
-    /// Reads and parses a configuration file.
+    /// Reads, parses and checks a configuration file, and resolves its relative paths against the file's
+    /// directory ([`EdgeConfig::resolve_paths`]).
     pub fn load(path: &Path) -> Result<Self, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ConfigError::Io {
             path: path.to_owned(),
-            source,
+            cause,
         })?;
-        Self::from_toml(&text, path)
+        let mut config = Self::from_toml(&text, path)?;
+        config.resolve_paths(&config_dir(path));
+        Ok(config)
     }
 
-    /// Cross-field checks serde cannot express.
-    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        let norm = |d: &str| d.trim_end_matches('.').to_ascii_lowercase();
-        for a in &self.policy.allowed_domains {
-            if self
-                .policy
-                .blocked_domains
-                .iter()
-                .any(|b| norm(b) == norm(&a.domain))
-            {
-                return Err(ConfigError::Invalid {
-                    path: path.to_owned(),
-                    field: "policy.blocked_domains".into(),
-                    message: format!(
-                        "{} is both blocked and allowed; a domain can be on only one list (as on a real Edge). Remove it from one of them.",
-                        a.domain
-                    ),
-                });
+    /// Makes every relative path of the configuration relative to `dir` (absolute paths stay as they are):
+    /// `log_file`, `events_file`, `tls.cert`, `tls.key`, `tls.ca`, `dns.zone_files`.
+    pub fn resolve_paths(&mut self, dir: &Path) {
+        let rebase = |p: &mut PathBuf| {
+            if p.is_relative() {
+                *p = dir.join(&*p);
             }
-        }
-        if self.tls.cert.is_some() != self.tls.key.is_some() {
-            return Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                field: "tls.key".into(),
-                message: "set both tls.cert and tls.key, or neither (the lab CA then issues the Edge certificate)".into(),
-            });
-        }
-        if self.tls.versions.is_empty() {
-            return Err(ConfigError::Invalid {
-                path: path.to_owned(),
-                field: "tls.versions".into(),
-                message: "no TLS version left to offer; write versions = [\"1.2\"] (a real SfB Edge) or [\"1.2\", \"1.3\"]".into(),
-            });
-        }
-        Ok(())
+        };
+        let EdgeConfig {
+            log_file,
+            events_file,
+            tls,
+            dns,
+            ..
+        } = self;
+        log_file
+            .iter_mut()
+            .chain(events_file.iter_mut())
+            .chain(tls.cert.iter_mut())
+            .chain(tls.key.iter_mut())
+            .chain(tls.ca.iter_mut())
+            .chain(dns.zone_files.iter_mut())
+            .for_each(rebase);
     }
+
+    /// Cross-field and range checks serde cannot express.
+    fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        validate::check(self).map_err(|p| ConfigError::Invalid {
+            path: path.to_owned(),
+            field: p.field,
+            message: p.message,
+        })
+    }
+}
+
+/// The directory a configuration file's relative paths start from, made absolute (so that messages show
+/// exactly which file was tried, and a later `join` onto it changes nothing).
+fn config_dir(path: &Path) -> PathBuf {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf())
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn parse(text: &str) -> Result<EdgeConfig, ConfigError> {
-        EdgeConfig::from_toml(text, Path::new("edge.toml"))
-    }
-
-    #[test]
-    fn empty_file_is_a_lab_edge() {
-        let c = parse("").unwrap();
-        assert_eq!(c, EdgeConfig::default());
-        assert_eq!(c.edge.fqdn, "sip.skype.lab");
-        assert_eq!(c.edge.domain, "skype.lab");
-        assert_eq!(c.edge.server_header, "RTC/6.0");
-        assert_eq!(c.edge.log_host, "sfvedge");
-        assert!(c.policy.partner_discovery);
-        assert!(c.policy.accept_apex_target);
-        assert!(!c.policy.allow_wildcard);
-        assert!(c.policy.require_client_auth_eku);
-        assert_eq!(c.tls.client_cert, ClientCertMode::Required);
-        assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
-        assert!(!c.faithful);
-        assert_eq!(c.limits.max_requests_per_sec, 20);
-    }
-
-    #[test]
-    fn full_example() {
-        let c = parse(
-            r#"
-faithful = true
-log_file = "edge.log"
-events_file = "events.jsonl"
-
-[edge]
-fqdn = "sip.contoso.lab"
-domain = "contoso.lab"
-server_header = "RTC/7.0"
-log_host = "edge01"
-
-[tls]
-cert = "certs/edge.pem"
-key = "certs/edge.key"
-ca = ["certs/lab-ca.pem"]
-use_system_roots = true
-client_cert = "optional"
-versions = ["1.2", "1.3"]
-
-[policy]
-blocked_domains = ["spam.lab"]
-allowed_domains = [
-  { domain = "steven.lab", proxy_fqdn = "vcse.steven.lab" },
-  { domain = "acano.steven.lab" },
-]
-partner_discovery = false
-accept_apex_target = false
-allow_wildcard = true
-require_client_auth_eku = false
-
-[[users]]
-uri = "sip:stejanss@skype.lab"
-action = "ring-forever"
-
-[[users]]
-user = "bob"
-action = "busy"
-ring_ms = 0
-hangup_after_ms = 5000
-
-[dns]
-serve = "127.0.0.1:5353"
-resolver = { server = "127.0.0.1:5353", timeout_ms = 500 }
-records = [{ name = "_sipfederationtls._tcp.acano.steven.lab", type = "SRV", priority = 0, weight = 0, port = 5061, target = "vcse.acano.steven.lab" }]
-
-[limits]
-max_connections = 10
-max_message_bytes = 4096
-header_timeout_ms = 1
-idle_timeout_ms = 2
-handshake_timeout_ms = 3
-max_requests_per_sec = 4
-"#,
-        )
-        .unwrap();
-        assert!(c.faithful);
-        assert_eq!(c.edge.log_host, "edge01");
-        assert_eq!(c.tls.client_cert, ClientCertMode::Optional);
-        assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
-        assert_eq!(
-            c.policy.allowed_domains[0].proxy_fqdn.as_deref(),
-            Some("vcse.steven.lab")
-        );
-        assert!(!c.policy.partner_discovery);
-        assert_eq!(c.users[0].user, "sip:stejanss@skype.lab");
-        assert_eq!(c.users[0].action, UserAction::RingForever);
-        assert_eq!(c.users[0].ring_ms, 1000);
-        assert_eq!(c.users[1].hangup_after_ms, Some(5000));
-        assert_eq!(c.dns.records.len(), 1);
-        assert_eq!(c.limits.max_requests_per_sec, 4);
-    }
-
-    #[test]
-    fn unknown_key_names_file_line_and_field() {
-        let err = parse("[policy]\nblocked_domains = []\npartner_discovry = true\n").unwrap_err();
-        let text = err.to_string();
-        assert_eq!(
-            text,
-            "edge.toml:3:1: field `policy.partner_discovry`: unknown field `partner_discovry`, expected one of \
-             `blocked_domains`, `allowed_domains`, `partner_discovery`, `accept_apex_target`, `allow_wildcard`, \
-             `require_client_auth_eku`\n  hint: remove the key or correct its spelling; the valid keys are listed above"
-        );
-        assert!(
-            text.starts_with(
-                "edge.toml:3:1: field `policy.partner_discovry`: unknown field `partner_discovry`"
-            ),
-            "{text}"
-        );
-        assert!(text.contains("`partner_discovery`"), "{text}");
-        assert!(
-            text.contains("hint: remove the key or correct its spelling"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn wrong_type_names_the_field() {
-        let err = parse("[limits]\nmax_connections = \"many\"\n").unwrap_err();
-        let text = err.to_string();
-        assert!(text.starts_with("edge.toml:2:"), "{text}");
-        assert!(text.contains("field `limits.max_connections`"), "{text}");
-        assert!(
-            text.contains("hint: give the value the type shown"),
-            "{text}"
-        );
-    }
-
-    #[test]
-    fn bad_variant_lists_choices() {
-        let err = parse("[tls]\nclient_cert = \"sometimes\"\n").unwrap_err();
-        let text = err.to_string();
-        assert!(text.contains("field `tls.client_cert`"), "{text}");
-        assert!(text.contains("required"), "{text}");
-    }
-
-    #[test]
-    fn blocked_and_allowed_is_refused() {
-        let err = parse(
-            "[policy]\nblocked_domains = [\"Steven.lab.\"]\nallowed_domains = [{ domain = \"steven.lab\" }]\n",
-        )
-        .unwrap_err();
-        assert!(
-            matches!(err, ConfigError::Invalid { ref field, .. } if field == "policy.blocked_domains")
-        );
-    }
-
-    #[test]
-    fn missing_file_names_it() {
-        let err = EdgeConfig::load(Path::new("/nonexistent/edge.toml")).unwrap_err();
-        assert!(
-            err.to_string()
-                .starts_with("/nonexistent/edge.toml: cannot read")
-        );
-    }
-}
+mod tests;

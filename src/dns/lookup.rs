@@ -74,11 +74,12 @@ pub enum ResolverError {
     ZeroTimeout,
     /// The system resolver configuration could not be read.
     #[error(
-        "cannot read {path}: {source}; set dns.resolver.server (e.g. \"127.0.0.1:5353\") to name a nameserver"
+        "cannot read {path}: {cause}; set dns.resolver.server (e.g. \"127.0.0.1:5353\") to name a nameserver"
     )]
     ResolvConf {
         path: PathBuf,
-        source: std::io::Error,
+        // Not `source`: the message includes it, and anyhow would print it a second time.
+        cause: std::io::Error,
     },
     /// The system resolver configuration names no usable nameserver.
     #[error(
@@ -92,9 +93,9 @@ pub enum ResolverError {
 
 /// The nameservers listed in a resolv.conf file (port 53).
 pub fn resolv_conf_nameservers(path: &Path) -> Result<Vec<SocketAddr>, ResolverError> {
-    let text = std::fs::read_to_string(path).map_err(|source| ResolverError::ResolvConf {
+    let text = std::fs::read_to_string(path).map_err(|cause| ResolverError::ResolvConf {
         path: path.to_path_buf(),
-        source,
+        cause,
     })?;
     let servers: Vec<SocketAddr> = text
         .lines()

@@ -40,10 +40,12 @@ fn default_ttl() -> u32 {
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(tag = "type", rename_all = "UPPERCASE", deny_unknown_fields)]
 pub enum RecordSpec {
-    /// `type="SRV"`: priority, weight, port, target.
+    /// `type="SRV"`: priority, weight (both default 0, as in scenario files), port, target.
     Srv {
         name: String,
+        #[serde(default)]
         priority: u16,
+        #[serde(default)]
         weight: u16,
         port: u16,
         target: String,
@@ -124,10 +126,11 @@ pub struct DnsZonesConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum ZoneError {
     /// The zone file could not be read.
-    #[error("cannot read zone file {path}: {source}; check the path and its permissions")]
+    #[error("cannot read zone file {path}: {cause}; check the path and its permissions")]
     Io {
         path: PathBuf,
-        source: std::io::Error,
+        // Not `source`: the message includes it, and anyhow would print it a second time.
+        cause: std::io::Error,
     },
     /// A line of a zone file does not parse.
     #[error(
@@ -283,9 +286,9 @@ impl ZoneSet {
     /// hold several zones (one SOA each) and records of zones without an SOA (zones inferred).
     pub fn from_zone_file(path: impl AsRef<Path>) -> Result<Self, ZoneError> {
         let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| ZoneError::Io {
+        let text = std::fs::read_to_string(path).map_err(|cause| ZoneError::Io {
             path: path.to_path_buf(),
-            source,
+            cause,
         })?;
         Self::from_zone_text(&text, path)
     }

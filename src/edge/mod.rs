@@ -40,12 +40,14 @@ pub enum EdgeError {
     #[error("Edge TLS configuration: {0}")]
     Tls(#[from] pki::PkiError),
     /// A log or events file could not be opened.
-    #[error("cannot open {path}: {source}")]
+    #[error("{field}: cannot open {}: {cause}; check that its directory exists and is writable", path.display())]
     File {
+        /// The configuration key that names it (`log_file`, `events_file`).
+        field: &'static str,
         /// The file.
         path: std::path::PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (not a `source`: the message includes it).
+        cause: std::io::Error,
     },
     /// The listener failed.
     #[error("listener: {0}")]
@@ -90,15 +92,16 @@ impl std::fmt::Debug for Edge {
     }
 }
 
-fn open_append(path: &Path) -> Result<Mutex<std::fs::File>, EdgeError> {
+fn open_append(path: &Path, field: &'static str) -> Result<Mutex<std::fs::File>, EdgeError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map(Mutex::new)
-        .map_err(|source| EdgeError::File {
+        .map_err(|cause| EdgeError::File {
+            field,
             path: path.to_path_buf(),
-            source,
+            cause,
         })
 }
 
@@ -126,8 +129,16 @@ impl Edge {
             })
             .collect();
         let server = pki::server_config_with_versions(&identity, mode, anchors.hints(), &versions)?;
-        let log_file = config.log_file.as_deref().map(open_append).transpose()?;
-        let events_file = config.events_file.as_deref().map(open_append).transpose()?;
+        let log_file = config
+            .log_file
+            .as_deref()
+            .map(|p| open_append(p, "log_file"))
+            .transpose()?;
+        let events_file = config
+            .events_file
+            .as_deref()
+            .map(|p| open_append(p, "events_file"))
+            .transpose()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Edge {
             policy: Policy::from_config(&config),

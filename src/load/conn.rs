@@ -72,6 +72,15 @@ fn diagnostic_code(m: &Message) -> Option<String> {
     (!code.is_empty()).then(|| code.to_owned())
 }
 
+/// The `Retry-After` of a response (its delta-seconds, without comment or parameters), if it has one.
+fn retry_after(m: &Message) -> Option<String> {
+    let h = m.header_named("Retry-After")?;
+    let v = h.value();
+    let text = String::from_utf8_lossy(&v);
+    let secs = text.split([';', '(']).next()?.trim();
+    (!secs.is_empty()).then(|| secs.to_owned())
+}
+
 /// What a received frame meant.
 enum Seen {
     /// A final answer to request `cseq`; `close` holds the ACK/BYE to send.
@@ -95,6 +104,12 @@ impl Worker {
     fn error(&self, stats: &mut Stats, kind: &str, n: u64) {
         stats.errors_n(kind, n);
         self.progress.errors.fetch_add(n, Ordering::Relaxed);
+    }
+
+    /// A request that was due but never written (its connection failed or was lost): an error of `kind`.
+    fn not_sent(&self, stats: &mut Stats, kind: &str) {
+        stats.not_sent += 1;
+        self.error(stats, kind, 1);
     }
 
     /// TCP connect and TLS handshake within the timeout; returns the stream and the local address.
@@ -173,6 +188,9 @@ impl Worker {
             return Seen::Nothing;
         };
         stats.answer(&status, diagnostic_code(&m).as_deref(), p.since.elapsed());
+        if status == "503" {
+            stats.retry_after(retry_after(&m).as_deref());
+        }
         self.progress.answered.fetch_add(1, Ordering::Relaxed);
         let mut close = Vec::new();
         if m.status_code().is_some() {
@@ -190,10 +208,24 @@ impl Worker {
             let (stream, local) = match self.connect(stats).await {
                 Ok(s) => s,
                 Err(kind) => {
-                    self.error(stats, &kind, 1);
+                    // Every attempt counts: a failed connection takes the request it was opened for, so a
+                    // server that refuses every connection ends the run like one that answers.
+                    let pause = Instant::now() + RECONNECT_PAUSE;
+                    let resume = match self.schedule.take() {
+                        Some(slot) => {
+                            self.not_sent(stats, &kind);
+                            slot.at.max(pause)
+                        }
+                        None => {
+                            if generation == 0 {
+                                self.error(stats, &kind, 1);
+                            }
+                            pause
+                        }
+                    };
                     generation += 1;
                     tokio::select! {
-                        _ = sleep(RECONNECT_PAUSE) => {}
+                        _ = sleep_until(resume) => {}
                         _ = self.schedule.cancel.cancelled() => {}
                     }
                     continue;
@@ -323,7 +355,7 @@ impl Worker {
         }
         // A slot taken but never sent is lost work: count it.
         if held.is_some() {
-            self.error(stats, "not sent: connection lost", 1);
+            self.not_sent(stats, "not sent: connection lost");
         }
         done_sending.cancel();
         if !self.spec.hold.is_zero() && !dead.is_cancelled() {
@@ -436,7 +468,7 @@ impl Worker {
             let (mut stream, local) = match self.connect(stats).await {
                 Ok(s) => s,
                 Err(kind) => {
-                    self.error(stats, &kind, 1);
+                    self.not_sent(stats, &kind);
                     continue;
                 }
             };

@@ -22,7 +22,7 @@ use rustls_pki_types::ServerName;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
-pub use report::{LoadReport, Percentiles};
+pub use report::{LoadReport, Outcome, Percentiles};
 pub use request::RequestTemplate;
 
 /// When a run stops sending.

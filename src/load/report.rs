@@ -18,11 +18,15 @@ fn histogram() -> Histogram<u64> {
 #[derive(Debug, Clone)]
 pub(crate) struct Stats {
     pub sent: u64,
+    /// Requests due but never written (connection refused, failed or lost first).
+    pub not_sent: u64,
     pub answered: u64,
     pub provisional: u64,
     pub responses: BTreeMap<String, u64>,
     pub diagnostics: BTreeMap<String, u64>,
     pub errors: BTreeMap<String, u64>,
+    /// 503 answers by their Retry-After (`none` without one).
+    pub retry_after: BTreeMap<String, u64>,
     pub handshakes: u64,
     pub latency_us: Histogram<u64>,
     pub handshake_us: Histogram<u64>,
@@ -32,11 +36,13 @@ impl Stats {
     pub fn new() -> Self {
         Stats {
             sent: 0,
+            not_sent: 0,
             answered: 0,
             provisional: 0,
             responses: BTreeMap::new(),
             diagnostics: BTreeMap::new(),
             errors: BTreeMap::new(),
+            retry_after: BTreeMap::new(),
             handshakes: 0,
             latency_us: histogram(),
             handshake_us: histogram(),
@@ -63,6 +69,14 @@ impl Stats {
         record(&mut self.latency_us, latency);
     }
 
+    /// A 503's Retry-After value.
+    pub fn retry_after(&mut self, value: Option<&str>) {
+        *self
+            .retry_after
+            .entry(value.unwrap_or("none").to_owned())
+            .or_default() += 1;
+    }
+
     pub fn handshake(&mut self, took: Duration) {
         self.handshakes += 1;
         record(&mut self.handshake_us, took);
@@ -70,6 +84,7 @@ impl Stats {
 
     pub fn merge(&mut self, other: Stats) {
         self.sent += other.sent;
+        self.not_sent += other.not_sent;
         self.answered += other.answered;
         self.provisional += other.provisional;
         self.handshakes += other.handshakes;
@@ -81,6 +96,9 @@ impl Stats {
         }
         for (k, v) in other.errors {
             *self.errors.entry(k).or_default() += v;
+        }
+        for (k, v) in other.retry_after {
+            *self.retry_after.entry(k).or_default() += v;
         }
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
@@ -136,6 +154,10 @@ pub struct LoadReport {
     pub target_rate: Option<f64>,
     /// Wall time of the run, seconds.
     pub elapsed_secs: f64,
+    /// Whether the TLS client presented a certificate.
+    pub client_certificate: bool,
+    /// Requests due, sent or not: every attempt, including those whose connection was refused.
+    pub attempted: u64,
     /// Requests written.
     pub sent: u64,
     /// Final responses received.
@@ -148,6 +170,8 @@ pub struct LoadReport {
     pub responses: BTreeMap<String, u64>,
     /// Final responses by `status ms-diagnostics-code`.
     pub diagnostics: BTreeMap<String, u64>,
+    /// 503 responses by their `Retry-After` seconds (`none` without the header).
+    pub retry_after: BTreeMap<String, u64>,
     /// Request→final-response latency.
     pub latency_ms: Percentiles,
     /// TLS handshakes completed.
@@ -179,12 +203,15 @@ impl LoadReport {
             },
             target_rate: spec.rate,
             elapsed_secs: secs,
+            client_certificate: spec.tls.client_auth_cert_resolver.has_certs(),
+            attempted: s.sent + s.not_sent,
             sent: s.sent,
             answered: s.answered,
             provisional: s.provisional,
             rate: s.answered as f64 / secs,
             responses: s.responses,
             diagnostics: s.diagnostics,
+            retry_after: s.retry_after,
             latency_ms: Percentiles::of(&s.latency_us),
             handshakes: s.handshakes,
             handshake_rate: s.handshakes as f64 / secs,
@@ -196,6 +223,56 @@ impl LoadReport {
     /// Total errors of all kinds.
     pub fn error_count(&self) -> u64 {
         self.errors.values().sum()
+    }
+
+    /// How the run ended: every request answered, some, or none.
+    pub fn outcome(&self) -> Outcome {
+        if self.attempted > 0 && self.answered == 0 {
+            Outcome::NothingAnswered
+        } else if self.error_count() == 0 && self.answered == self.attempted {
+            Outcome::Complete
+        } else {
+            Outcome::Partial
+        }
+    }
+
+    /// What the summary explains beyond the counts: the 503s of a rate limit, a missing client certificate.
+    pub fn notes(&self) -> Vec<String> {
+        let mut notes = Vec::new();
+        let unavailable = self.count("503");
+        if unavailable > 0 {
+            let after: Vec<String> = self
+                .retry_after
+                .iter()
+                .map(|(secs, n)| match secs.as_str() {
+                    "none" => format!("no Retry-After ×{n}"),
+                    s => format!("Retry-After {s} s ×{n}"),
+                })
+                .collect();
+            notes.push(format!(
+                "503 ×{unavailable} ({}): an edgesim Edge answers 503 Service Unavailable, with Retry-After, when \
+                 one connection sends more than limits.max_requests_per_sec requests in a second (20 by \
+                 default, the Edge's rate for a discovered partner); lower --rate, spread the load over more \
+                 --connections, or raise limits.max_requests_per_sec in the Edge's configuration.",
+                after.join(", ")
+            ));
+        }
+        if let Some(n) = self.errors.get("connect: connection refused") {
+            notes.push(format!(
+                "{n} connection(s) refused: nothing listens on {} (is `edgesim serve` running, with this \
+                 --listen address?).",
+                self.target
+            ));
+        }
+        if !self.client_certificate && self.error_count() > 0 {
+            notes.push(
+                "no client certificate was presented; an Edge with tls.client_cert = \"required\" (the \
+                 default) refuses such a handshake: pass --lab-cert-cn NAME (issued from the lab CA in \
+                 --ca-dir) or --cert FILE --key FILE."
+                    .to_owned(),
+            );
+        }
+        notes
     }
 
     /// Final responses with this status (or `echo`).
@@ -216,11 +293,12 @@ impl LoadReport {
         );
         let _ = writeln!(
             o,
-            "  requests    sent {}, answered {}, provisional {}, unanswered {}",
+            "  requests    attempted {}, sent {}, answered {}, provisional {}, unanswered {}",
+            self.attempted,
             self.sent,
             self.answered,
             self.provisional,
-            self.sent.saturating_sub(self.answered)
+            self.attempted.saturating_sub(self.answered)
         );
         let _ = writeln!(
             o,
@@ -257,8 +335,45 @@ impl LoadReport {
             .map(|(k, v)| format!("{k} ×{v}"))
             .collect();
         let _ = writeln!(o, "  errors      {}", or_none(&errors));
+        for note in self.notes() {
+            o.push_str(&wrap(&note, "  note        ", "              ", 100));
+        }
         o
     }
+}
+
+/// How a run ended (the exit status of `edgesim load`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Every request was answered (whatever the status) and nothing failed.
+    Complete,
+    /// Some requests were answered, others failed or went unanswered.
+    Partial,
+    /// Requests were attempted and none was answered (nothing listening, every handshake refused …).
+    NothingAnswered,
+}
+
+/// `text` wrapped at spaces to `cols`, the first line after `first`, the others after `rest`.
+fn wrap(text: &str, first: &str, rest: &str, cols: usize) -> String {
+    let mut out = String::new();
+    let mut line = first.to_owned();
+    let mut empty = true;
+    for word in text.split_whitespace() {
+        if !empty && line.chars().count() + 1 + word.chars().count() > cols {
+            out.push_str(&line);
+            out.push('\n');
+            line = rest.to_owned();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(word);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
 }
 
 fn or_none(items: &[String]) -> String {

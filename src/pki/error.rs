@@ -8,7 +8,9 @@ use std::path::PathBuf;
 /// What went wrong reading, issuing or configuring certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
-    #[error("cannot read certificate file {}: {cause} — give a PEM or DER certificate", path.display())]
+    #[error(
+        "cannot read certificate file {}: {cause} — check the path and the file's permissions", path.display()
+    )]
     ReadCert {
         path: PathBuf,
         cause: std::io::Error,
@@ -20,7 +22,7 @@ pub enum PkiError {
     #[error("{origin}: not a valid X.509 certificate ({reason}) — give a PEM or DER certificate")]
     BadCertificate { origin: String, reason: String },
     #[error(
-        "cannot read key file {}: {cause} — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)", path.display()
+        "cannot read key file {}: {cause} — check the path and the file's permissions", path.display()
     )]
     ReadKey {
         path: PathBuf,
@@ -30,6 +32,14 @@ pub enum PkiError {
         "{origin}: no private key found ({reason}) — give a PEM or DER private key (PKCS#8, PKCS#1 or SEC1)"
     )]
     BadKey { origin: String, reason: String },
+    #[error(
+        "{} is not the private key of the certificate in {}: {reason} — give the key that was issued with that certificate (tls.cert with tls.key, --cert with --key)", key.display(), cert.display()
+    )]
+    KeyMismatch {
+        cert: PathBuf,
+        key: PathBuf,
+        reason: String,
+    },
     #[error(
         "{origin}: cannot be used as a trust anchor ({reason}) — give the CA certificate (PEM or DER)"
     )]

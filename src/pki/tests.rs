@@ -173,7 +173,7 @@ fn parse_errors_name_the_file_and_fix() {
     let e = load_pem_chain(std::path::Path::new("/nonexistent/edge.pem")).unwrap_err();
     assert_eq!(
         e.to_string(),
-        "cannot read certificate file /nonexistent/edge.pem: No such file or directory (os error 2) — give a PEM or DER certificate"
+        "cannot read certificate file /nonexistent/edge.pem: No such file or directory (os error 2) — check the path and the file's permissions"
     );
 }
 

@@ -47,12 +47,28 @@ impl Clone for Identity {
 }
 
 impl Identity {
-    /// Loads the chain and key from PEM or DER files.
+    /// Loads the chain and key from PEM or DER files, and checks that the key belongs to the leaf.
     pub fn from_pem_files(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, PkiError> {
-        Ok(Identity {
+        let id = Identity {
             chain: load_pem_chain(cert)?,
             key: load_key(key)?,
-        })
+        };
+        let mismatch = |reason: String| PkiError::KeyMismatch {
+            cert: cert.to_path_buf(),
+            key: key.to_path_buf(),
+            reason,
+        };
+        match rustls::sign::CertifiedKey::from_der(
+            id.chain.clone(),
+            id.key.clone_key(),
+            &provider(),
+        ) {
+            Ok(_) => Ok(id),
+            Err(Error::InconsistentKeys(rustls::InconsistentKeys::KeyMismatch)) => Err(mismatch(
+                "its public key differs from the certificate's".into(),
+            )),
+            Err(e) => Err(mismatch(e.to_string())),
+        }
     }
 }
 

@@ -792,6 +792,11 @@ fn validate(s: &Scenario, text: &str, path: &Path) -> Result<(), ScenarioError> 
     if let Some(r) = &s.edge_cert {
         check_cert(r, "edge_cert", "the Edge")?;
     }
+    if let Err(p) = crate::config::validate::limits(&s.limits) {
+        // The same ranges as the Edge configuration's [limits].
+        let at = text.find("[limits]").map_or(0..0, |i| i..i);
+        return Err(invalid(text, path, at, &p.field, p.message));
+    }
     for (name, c) in &s.certs {
         let field = format!("certs.{name}");
         let bad = |message: String| invalid(text, path, cert_span(text, name), &field, message);
@@ -1179,6 +1184,19 @@ status = 504
     }
 
     #[test]
+    fn a_limit_out_of_range_is_refused_as_in_the_edge_configuration() {
+        let text = format!("{MINIMAL}\n[limits]\nmax_connections = 0\n");
+        let err = error(&text);
+        assert!(
+            err.ends_with(
+                ": field `limits.max_connections`: 0 is out of range (0 does not mean \"off\"): give a number \
+                 of concurrent connections from 1 to 1000000"
+            ),
+            "{err}"
+        );
+    }
+
+    #[test]
     fn wrong_record_field_type() {
         let text = MINIMAL.replace(
             "[case.expect]",
@@ -1186,7 +1204,7 @@ status = 504
         );
         assert_eq!(
             error(&text),
-            "lab.toml:11:7: case #1 \"one\": field `case.dns`: invalid IPv4 address syntax\n  \
+            "lab.toml:11:48: case #1 \"one\": field `case.dns.address`: invalid IPv4 address syntax\n  \
              hint: see scenarios/README.md for the format"
         );
     }

@@ -1,0 +1,252 @@
+//! Unit tests of the configuration: parsing, defaults, paths, messages.
+
+use super::*;
+
+fn parse(text: &str) -> Result<EdgeConfig, ConfigError> {
+    EdgeConfig::from_toml(text, Path::new("edge.toml"))
+}
+
+#[test]
+fn empty_file_is_a_lab_edge() {
+    let c = parse("").unwrap();
+    assert_eq!(c, EdgeConfig::default());
+    assert_eq!(c.edge.fqdn, "sip.skype.lab");
+    assert_eq!(c.edge.domain, "skype.lab");
+    assert_eq!(c.edge.server_header, "RTC/6.0");
+    assert_eq!(c.edge.log_host, "sfvedge");
+    assert!(c.policy.partner_discovery);
+    assert!(c.policy.accept_apex_target);
+    assert!(!c.policy.allow_wildcard);
+    assert!(c.policy.require_client_auth_eku);
+    assert_eq!(c.tls.client_cert, ClientCertMode::Required);
+    assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
+    assert!(!c.faithful);
+    assert_eq!(c.limits.max_requests_per_sec, 20);
+}
+
+#[test]
+fn full_example() {
+    let c = parse(
+        r#"
+faithful = true
+log_file = "edge.log"
+events_file = "events.jsonl"
+
+[edge]
+fqdn = "sip.contoso.lab"
+domain = "contoso.lab"
+server_header = "RTC/7.0"
+log_host = "edge01"
+
+[tls]
+cert = "certs/edge.pem"
+key = "certs/edge.key"
+ca = ["certs/lab-ca.pem"]
+use_system_roots = true
+client_cert = "optional"
+versions = ["1.2", "1.3"]
+
+[policy]
+blocked_domains = ["spam.lab"]
+allowed_domains = [
+  { domain = "steven.lab", proxy_fqdn = "vcse.steven.lab" },
+  { domain = "acano.steven.lab" },
+]
+partner_discovery = false
+accept_apex_target = false
+allow_wildcard = true
+require_client_auth_eku = false
+
+[[users]]
+uri = "sip:stejanss@skype.lab"
+action = "ring-forever"
+
+[[users]]
+user = "bob"
+action = "busy"
+ring_ms = 0
+hangup_after_ms = 5000
+
+[dns]
+serve = "127.0.0.1:5353"
+resolver = { server = "127.0.0.1:5353", timeout_ms = 500 }
+records = [{ name = "_sipfederationtls._tcp.acano.steven.lab", type = "SRV", priority = 0, weight = 0, port = 5061, target = "vcse.acano.steven.lab" }]
+
+[limits]
+max_connections = 10
+max_message_bytes = 4096
+header_timeout_ms = 1
+idle_timeout_ms = 2
+handshake_timeout_ms = 3
+max_requests_per_sec = 4
+"#,
+    )
+    .unwrap();
+    assert!(c.faithful);
+    assert_eq!(c.edge.log_host, "edge01");
+    assert_eq!(c.tls.client_cert, ClientCertMode::Optional);
+    assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
+    assert_eq!(
+        c.policy.allowed_domains[0].proxy_fqdn.as_deref(),
+        Some("vcse.steven.lab")
+    );
+    assert!(!c.policy.partner_discovery);
+    assert_eq!(c.users[0].user, "sip:stejanss@skype.lab");
+    assert_eq!(c.users[0].action, UserAction::RingForever);
+    assert_eq!(c.users[0].ring_ms, 1000);
+    assert_eq!(c.users[1].hangup_after_ms, Some(5000));
+    assert_eq!(c.dns.records.len(), 1);
+    assert_eq!(c.limits.max_requests_per_sec, 4);
+}
+
+#[test]
+fn unknown_key_names_file_line_and_field() {
+    let err = parse("[policy]\nblocked_domains = []\npartner_discovry = true\n").unwrap_err();
+    let text = err.to_string();
+    assert_eq!(
+        text,
+        "edge.toml:3:1: field `policy.partner_discovry`: unknown field `partner_discovry`, expected one of \
+         `blocked_domains`, `allowed_domains`, `partner_discovery`, `accept_apex_target`, `allow_wildcard`, \
+         `require_client_auth_eku`\n  hint: remove the key or correct its spelling; the valid keys are listed above"
+    );
+    assert!(
+        text.starts_with(
+            "edge.toml:3:1: field `policy.partner_discovry`: unknown field `partner_discovry`"
+        ),
+        "{text}"
+    );
+    assert!(text.contains("`partner_discovery`"), "{text}");
+    assert!(
+        text.contains("hint: remove the key or correct its spelling"),
+        "{text}"
+    );
+}
+
+#[test]
+fn wrong_type_names_the_field() {
+    let err = parse("[limits]\nmax_connections = \"many\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("edge.toml:2:"), "{text}");
+    assert!(text.contains("field `limits.max_connections`"), "{text}");
+    assert!(
+        text.contains("hint: give the value the type shown"),
+        "{text}"
+    );
+}
+
+#[test]
+fn bad_variant_lists_choices() {
+    let err = parse("[tls]\nclient_cert = \"sometimes\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.contains("field `tls.client_cert`"), "{text}");
+    assert!(text.contains("required"), "{text}");
+}
+
+#[test]
+fn blocked_and_allowed_is_refused() {
+    let err = parse(
+        "[policy]\nblocked_domains = [\"Steven.lab.\"]\nallowed_domains = [{ domain = \"steven.lab\" }]\n",
+    )
+    .unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Invalid { ref field, .. } if field == "policy.blocked_domains")
+    );
+}
+
+#[test]
+fn missing_file_names_it_and_prints_the_os_error_once() {
+    let err = EdgeConfig::load(Path::new("/nonexistent/edge.toml")).unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "/nonexistent/edge.toml: cannot read the configuration: No such file or directory (os error 2); \
+         check the path given to --config"
+    );
+    // No `source`: anyhow's `{:#}` would print the OS error a second time.
+    assert!(std::error::Error::source(&err).is_none());
+    assert_eq!(
+        format!("{:#}", anyhow::Error::from(err))
+            .matches("os error 2")
+            .count(),
+        1
+    );
+}
+
+#[test]
+fn load_resolves_every_relative_path_against_the_files_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let sub = dir.path().join("lab");
+    std::fs::create_dir(&sub).unwrap();
+    let file = sub.join("edge.toml");
+    std::fs::write(
+        &file,
+        "log_file = \"edge.log\"\nevents_file = \"/var/tmp/events.jsonl\"\n\
+         [tls]\ncert = \"certs/edge.pem\"\nkey = \"certs/edge.key\"\nca = [\"ca.pem\", \"../other/ca.pem\"]\n\
+         [dns]\nzone_files = [\"steven.lab.zone\"]\n",
+    )
+    .unwrap();
+    let c = EdgeConfig::load(&file).unwrap();
+    assert_eq!(c.log_file, Some(sub.join("edge.log")));
+    assert_eq!(c.events_file, Some(PathBuf::from("/var/tmp/events.jsonl")));
+    assert_eq!(c.tls.cert, Some(sub.join("certs/edge.pem")));
+    assert_eq!(c.tls.key, Some(sub.join("certs/edge.key")));
+    assert_eq!(
+        c.tls.ca,
+        vec![sub.join("ca.pem"), sub.join("../other/ca.pem")]
+    );
+    assert_eq!(c.dns.zone_files, vec![sub.join("steven.lab.zone")]);
+    // Parsing text alone leaves them as written.
+    let text = std::fs::read_to_string(&file).unwrap();
+    let raw = EdgeConfig::from_toml(&text, &file).unwrap();
+    assert_eq!(raw.tls.cert, Some(PathBuf::from("certs/edge.pem")));
+}
+
+#[test]
+fn a_file_in_the_working_directory_resolves_to_it() {
+    assert_eq!(
+        config_dir(Path::new("edge.toml")),
+        std::env::current_dir().unwrap()
+    );
+    assert!(config_dir(Path::new("lab/edge.toml")).ends_with("lab"));
+}
+
+#[test]
+fn srv_records_default_priority_and_weight_to_zero() {
+    let c = parse(
+        "[[dns.records]]\nname = \"_sipfederationtls._tcp.a.lab\"\ntype = \"SRV\"\nport = 5061\ntarget = \"sip.a.lab\"\n",
+    )
+    .unwrap();
+    assert!(matches!(
+        c.dns.records[0],
+        RecordSpec::Srv {
+            priority: 0,
+            weight: 0,
+            port: 5061,
+            ..
+        }
+    ));
+}
+
+#[test]
+fn an_unexplained_error_points_to_the_example_file() {
+    let err = parse("[[users]]\nuser = \"bob\"\nring_ms = -1\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "edge.toml:3:11: field `users.ring_ms`: invalid value: integer `-1`, expected u64\n  \
+         hint: edge.example.toml lists every key with its default and its range"
+    );
+}
+
+#[test]
+fn a_limit_out_of_range_names_the_field_and_the_range() {
+    let err = parse("[limits]\nmax_connections = 3000000000000000000\n").unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "edge.toml: `limits.max_connections`: 3000000000000000000 is out of range: give a number of \
+         concurrent connections from 1 to 1000000"
+    );
+    let err = parse("[limits]\nheader_timeout_ms = 0\n").unwrap_err();
+    assert!(
+        matches!(err, ConfigError::Invalid { ref field, .. } if field == "limits.header_timeout_ms"),
+        "{err}"
+    );
+}

@@ -1,0 +1,261 @@
+//! The checks of a parsed configuration that serde cannot express: lists that contradict each other, pairs
+//! of keys, and the range of every limit.
+//!
+//! A zero timeout or rate is refused, not read as "off" or silently raised to 1: a lab that wants no rate
+//! limit sets the top of the range. The ranges are the `*_RANGE` constants below (also in
+//! `edge.example.toml`).
+
+use std::ops::RangeInclusive;
+
+use super::{EdgeConfig, Limits};
+use crate::dns::ResolverSettings;
+
+/// What is wrong with one key, and the fix.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    /// The dotted key, e.g. `limits.max_connections`.
+    pub field: String,
+    /// What is wrong and how to fix it.
+    pub message: String,
+}
+
+/// `limits.max_connections`: concurrent TLS connections.
+pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+/// `limits.max_message_bytes`: the largest SIP message, bytes (1 KiB to 16 MiB).
+pub const MAX_MESSAGE_BYTES_RANGE: RangeInclusive<u64> = 1024..=16 * 1024 * 1024;
+/// `limits.*_timeout_ms`: 1 ms to one day.
+pub const TIMEOUT_MS_RANGE: RangeInclusive<u64> = 1..=86_400_000;
+/// `limits.max_requests_per_sec`: requests per second on one connection.
+pub const REQUESTS_PER_SEC_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+/// `dns.resolver.timeout_ms`: time for one DNS answer, 1 ms to one minute.
+pub const DNS_TIMEOUT_MS_RANGE: RangeInclusive<u64> = 1..=60_000;
+/// `dns.resolver.attempts`: tries per query in total.
+pub const DNS_ATTEMPTS_RANGE: RangeInclusive<u64> = 1..=10;
+/// `dns.resolver.cache_max_entries`: 0 turns the cache off.
+pub const DNS_CACHE_RANGE: RangeInclusive<u64> = 0..=1_000_000;
+
+/// The first problem of `c`, if any.
+pub fn check(c: &EdgeConfig) -> Result<(), Problem> {
+    lists(c)?;
+    tls(c)?;
+    limits(&c.limits)?;
+    resolver(&c.dns.resolver)
+}
+
+fn problem(field: &str, message: String) -> Problem {
+    Problem {
+        field: field.to_owned(),
+        message,
+    }
+}
+
+fn lists(c: &EdgeConfig) -> Result<(), Problem> {
+    let norm = |d: &str| d.trim_end_matches('.').to_ascii_lowercase();
+    for a in &c.policy.allowed_domains {
+        if c.policy
+            .blocked_domains
+            .iter()
+            .any(|b| norm(b) == norm(&a.domain))
+        {
+            return Err(problem(
+                "policy.blocked_domains",
+                format!(
+                    "{} is both blocked and allowed; a domain can be on only one list (as on a real Edge). Remove it from one of them.",
+                    a.domain
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+fn tls(c: &EdgeConfig) -> Result<(), Problem> {
+    if c.tls.cert.is_some() != c.tls.key.is_some() {
+        return Err(problem(
+            "tls.key",
+            "set both tls.cert and tls.key, or neither (the lab CA then issues the Edge certificate)"
+                .into(),
+        ));
+    }
+    if c.tls.versions.is_empty() {
+        return Err(problem(
+            "tls.versions",
+            "no TLS version left to offer; write versions = [\"1.2\"] (a real SfB Edge) or [\"1.2\", \"1.3\"]"
+                .into(),
+        ));
+    }
+    Ok(())
+}
+
+/// `value` within `range`, else a message naming the range and what the value means.
+fn within(field: &str, value: u64, range: &RangeInclusive<u64>, what: &str) -> Result<(), Problem> {
+    if range.contains(&value) {
+        return Ok(());
+    }
+    let zero = if value == 0 && *range.start() > 0 {
+        " (0 does not mean \"off\")"
+    } else {
+        ""
+    };
+    Err(problem(
+        field,
+        format!(
+            "{value} is out of range{zero}: give {what} from {} to {}",
+            range.start(),
+            range.end()
+        ),
+    ))
+}
+
+fn wide(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
+}
+
+/// Every `[limits]` key in its range. Scenario files share the section, so they can use this too.
+pub fn limits(l: &Limits) -> Result<(), Problem> {
+    within(
+        "limits.max_connections",
+        wide(l.max_connections),
+        &MAX_CONNECTIONS_RANGE,
+        "a number of concurrent connections",
+    )?;
+    within(
+        "limits.max_message_bytes",
+        wide(l.max_message_bytes),
+        &MAX_MESSAGE_BYTES_RANGE,
+        "a message size in bytes",
+    )?;
+    for (field, value) in [
+        ("limits.header_timeout_ms", l.header_timeout_ms),
+        ("limits.idle_timeout_ms", l.idle_timeout_ms),
+        ("limits.handshake_timeout_ms", l.handshake_timeout_ms),
+    ] {
+        within(field, value, &TIMEOUT_MS_RANGE, "milliseconds")?;
+    }
+    within(
+        "limits.max_requests_per_sec",
+        u64::from(l.max_requests_per_sec),
+        &REQUESTS_PER_SEC_RANGE,
+        "requests per second per connection (the top of the range for no practical limit)",
+    )
+}
+
+fn resolver(r: &ResolverSettings) -> Result<(), Problem> {
+    within(
+        "dns.resolver.timeout_ms",
+        r.timeout_ms,
+        &DNS_TIMEOUT_MS_RANGE,
+        "milliseconds",
+    )?;
+    within(
+        "dns.resolver.attempts",
+        wide(r.attempts),
+        &DNS_ATTEMPTS_RANGE,
+        "a number of tries per query",
+    )?;
+    within(
+        "dns.resolver.cache_max_entries",
+        wide(r.cache_max_entries),
+        &DNS_CACHE_RANGE,
+        "a number of entries (0 turns the cache off)",
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn limit_problem(f: impl FnOnce(&mut Limits)) -> Option<Problem> {
+        let mut l = Limits::default();
+        f(&mut l);
+        limits(&l).err()
+    }
+
+    #[test]
+    fn the_defaults_are_in_range() {
+        assert_eq!(check(&EdgeConfig::default()), Ok(()));
+    }
+
+    #[test]
+    fn a_connection_limit_beyond_what_a_semaphore_holds_is_refused_with_the_range() {
+        let p = limit_problem(|l| l.max_connections = usize::MAX >> 2).unwrap();
+        assert_eq!(p.field, "limits.max_connections");
+        assert_eq!(
+            p.message,
+            "4611686018427387903 is out of range: give a number of concurrent connections from 1 to 1000000"
+        );
+    }
+
+    #[test]
+    fn zero_timeouts_and_rates_are_refused_not_turned_into_one() {
+        for (f, field) in [
+            (
+                (|l: &mut Limits| l.header_timeout_ms = 0) as fn(&mut Limits),
+                "limits.header_timeout_ms",
+            ),
+            (|l| l.idle_timeout_ms = 0, "limits.idle_timeout_ms"),
+            (
+                |l| l.handshake_timeout_ms = 0,
+                "limits.handshake_timeout_ms",
+            ),
+            (
+                |l| l.max_requests_per_sec = 0,
+                "limits.max_requests_per_sec",
+            ),
+            (|l| l.max_connections = 0, "limits.max_connections"),
+        ] {
+            let p = limit_problem(f).unwrap();
+            assert_eq!(p.field, field);
+            assert!(
+                p.message
+                    .starts_with("0 is out of range (0 does not mean \"off\"): give "),
+                "{}",
+                p.message
+            );
+        }
+        let p = limit_problem(|l| l.max_message_bytes = 100).unwrap();
+        assert_eq!(
+            p.message,
+            "100 is out of range: give a message size in bytes from 1024 to 16777216"
+        );
+        let p = limit_problem(|l| l.idle_timeout_ms = 86_400_001).unwrap();
+        assert_eq!(
+            p.message,
+            "86400001 is out of range: give milliseconds from 1 to 86400000"
+        );
+    }
+
+    #[test]
+    fn the_ends_of_each_range_are_accepted() {
+        let mut l = Limits {
+            max_connections: 1,
+            max_message_bytes: 1024,
+            header_timeout_ms: 1,
+            idle_timeout_ms: 1,
+            handshake_timeout_ms: 1,
+            max_requests_per_sec: 1,
+        };
+        assert_eq!(limits(&l), Ok(()));
+        l = Limits {
+            max_connections: 1_000_000,
+            max_message_bytes: 16 * 1024 * 1024,
+            header_timeout_ms: 86_400_000,
+            idle_timeout_ms: 86_400_000,
+            handshake_timeout_ms: 86_400_000,
+            max_requests_per_sec: 1_000_000,
+        };
+        assert_eq!(limits(&l), Ok(()));
+    }
+
+    #[test]
+    fn resolver_zeroes_are_refused_but_a_zero_cache_is_off() {
+        let mut c = EdgeConfig::default();
+        c.dns.resolver.cache_max_entries = 0;
+        assert_eq!(check(&c), Ok(()));
+        c.dns.resolver.attempts = 0;
+        assert_eq!(check(&c).unwrap_err().field, "dns.resolver.attempts");
+        c.dns.resolver.attempts = 1;
+        c.dns.resolver.timeout_ms = 0;
+        assert_eq!(check(&c).unwrap_err().field, "dns.resolver.timeout_ms");
+    }
+}
