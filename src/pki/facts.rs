@@ -29,19 +29,27 @@ impl CertFacts {
                 rest.len()
             )));
         }
-        let san_dns = cert
+        let san = cert
             .subject_alternative_name()
-            .map_err(|e| bad(format!("subjectAltName: {e}")))?
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|g| match g {
-                        GeneralName::DNSName(d) => Some(d.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            });
+            .map_err(|e| bad(format!("subjectAltName: {e}")))?;
+        let general_names = san.as_ref().map(|s| s.value.general_names.as_slice());
+        let san_dns = general_names.map(|names| {
+            names
+                .iter()
+                .filter_map(|g| match g {
+                    GeneralName::DNSName(d) => Some(d.to_string()),
+                    _ => None,
+                })
+                .collect()
+        });
+        let san_ip = general_names
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|g| match g {
+                GeneralName::IPAddress(bytes) => ip_text(bytes),
+                _ => None,
+            })
+            .collect();
         let common_names = cert
             .subject()
             .iter_common_name()
@@ -63,6 +71,7 @@ impl CertFacts {
         Ok(CertFacts {
             common_names,
             san_dns,
+            san_ip,
             eku,
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
@@ -73,7 +82,9 @@ impl CertFacts {
         })
     }
 
-    /// Whole days until `not_after` at `now` (Unix seconds); negative once expired.
+    /// Whole days until `not_after` at `now` (Unix seconds), rounded down (23 hours left is 0 days); negative
+    /// once expired. The only computation of "days left": `certs inspect` and `check` both print this, each
+    /// from its own reading of the clock passed in as `now`.
     pub fn days_left(&self, now: i64) -> i64 {
         (self.not_after - now).div_euclid(SECONDS_PER_DAY)
     }
@@ -103,6 +114,16 @@ impl CertFacts {
     pub fn lacks_client_auth_only(&self) -> bool {
         self.allows_server_auth() && !self.allows_client_auth()
     }
+}
+
+/// An iPAddress SAN entry as text; `None` for a length that is neither IPv4 nor IPv6.
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    Some(ip.to_string())
 }
 
 /// True for a wildcard name such as `*.steven.lab` (any `*` in the name).
