@@ -11,7 +11,7 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::facts::load_pem_chain;
-use super::{ChainProblem, ChainStatus, PkiError};
+use super::{ChainProblem, ChainStatus, PkiError, reason};
 
 /// Which purpose the chain must allow (EKU "required if present"; anyExtendedKeyUsage also counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -90,9 +90,9 @@ impl TrustAnchors {
             reason,
         };
         let anchor = webpki::anchor_from_trusted_cert(der)
-            .map_err(|e| bad(e.to_string()))?
+            .map_err(|e| bad(reason::anchor(&e)))?
             .to_owned();
-        let (_, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| bad(reason::x509(&e)))?;
         self.hints
             .push(DistinguishedName::from(cert.subject().as_raw().to_vec()));
         self.anchors.push(anchor);
@@ -129,7 +129,7 @@ impl TrustAnchors {
                 }
                 Err(e) => {
                     skipped += 1;
-                    tracing::debug!(error = %e, "skipping an unparsable system root");
+                    tracing::debug!(reason = %reason::anchor(&e), "skipping an unparsable system root");
                 }
             }
         }

@@ -58,7 +58,8 @@ pub enum PkiError {
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error(
-        "TLS configuration refused the certificate or key: {0} — check that the key matches the certificate"
+        "TLS configuration refused the certificate or key: {} — check that the key matches the certificate",
+        super::reason::tls(.0)
     )]
     Tls(#[from] rustls::Error),
 }

@@ -6,7 +6,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use super::{CertFacts, Eku, PkiError};
+use super::{CertFacts, Eku, PkiError, reason};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -22,7 +22,7 @@ impl CertFacts {
             origin: origin.to_string(),
             reason,
         };
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(reason::x509(&e)))?;
         if !rest.is_empty() {
             return Err(bad(format!(
                 "{} bytes of trailing data after the certificate",
@@ -31,7 +31,7 @@ impl CertFacts {
         }
         let san = cert
             .subject_alternative_name()
-            .map_err(|e| bad(format!("subjectAltName: {e}")))?;
+            .map_err(|e| bad(format!("subjectAltName: {}", reason::x509_error(&e))))?;
         let general_names = san.as_ref().map(|s| s.value.general_names.as_slice());
         let san_dns = general_names.map(|names| {
             names
@@ -57,7 +57,7 @@ impl CertFacts {
             .collect();
         let eku = cert
             .extended_key_usage()
-            .map_err(|e| bad(format!("extendedKeyUsage: {e}")))?
+            .map_err(|e| bad(format!("extendedKeyUsage: {}", reason::x509_error(&e))))?
             .map(|e| Eku {
                 server_auth: e.value.server_auth,
                 client_auth: e.value.client_auth,
@@ -65,7 +65,7 @@ impl CertFacts {
             });
         let is_ca = cert
             .basic_constraints()
-            .map_err(|e| bad(format!("basicConstraints: {e}")))?
+            .map_err(|e| bad(format!("basicConstraints: {}", reason::x509_error(&e))))?
             .is_some_and(|b| b.value.ca);
         let validity = cert.validity();
         Ok(CertFacts {
@@ -142,7 +142,7 @@ pub fn parse_certs(bytes: &[u8], origin: &str) -> Result<Vec<CertificateDer<'sta
             .collect::<Result<_, _>>()
             .map_err(|e| PkiError::BadCertificate {
                 origin: origin.to_string(),
-                reason: format!("PEM: {e}"),
+                reason: format!("PEM: {}", reason::pem(&e)),
             })?
     } else {
         vec![CertificateDer::from(bytes.to_vec())]
@@ -175,7 +175,7 @@ pub fn parse_key(bytes: &[u8], origin: &str) -> Result<PrivateKeyDer<'static>, P
         reason,
     };
     if looks_like_pem(bytes) {
-        PrivateKeyDer::from_pem_slice(bytes).map_err(|e| bad(format!("PEM: {e}")))
+        PrivateKeyDer::from_pem_slice(bytes).map_err(|e| bad(format!("PEM: {}", reason::pem(&e))))
     } else {
         PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| bad(format!("DER: {e}")))
     }

@@ -12,6 +12,7 @@ mod error;
 pub mod facts;
 pub mod issue;
 mod name;
+mod reason;
 pub mod tls;
 
 pub use chain::{TrustAnchors, Usage, verify_chain};

@@ -601,3 +601,55 @@ fn several_cns_without_san_the_last_counts() {
     assert_eq!(f.display_name(), "steven.lab");
     assert_eq!(names_match(&f, "vcse.steven.lab", false), NameMatch::Absent);
 }
+
+#[test]
+fn library_errors_reach_people_in_words() {
+    let e = parse_certs(b"hello", "peer.crt").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "peer.crt: not a valid X.509 certificate (the data ends before a whole certificate: a truncated \
+         file, or not a certificate at all) — give a PEM or DER certificate"
+    );
+    let e = parse_certs(
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        "b.pem",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "b.pem: not a valid X.509 certificate (the bytes are not the DER encoding of an X.509 certificate) \
+         — give a PEM or DER certificate"
+    );
+    let e = parse_certs(b"-----BEGIN CERTIFICATE-----\nAAAA\n", "cut.pem").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cut.pem: not a valid X.509 certificate (PEM: a BEGIN line has no matching END line: a truncated \
+         file?) — give a PEM or DER certificate"
+    );
+    let e = TrustAnchors::from_certs(
+        &[rustls_pki_types::CertificateDer::from(vec![0x30, 0])],
+        "ca.pem",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ca.pem: cannot be used as a trust anchor (not a well-formed X.509 certificate) — give the CA \
+         certificate (PEM or DER)"
+    );
+    // A key that is not the certificate's.
+    let ca = ca();
+    let (a, b) = (
+        ca.issue(&LeafSpec::new("a.lab")).unwrap(),
+        ca.issue(&LeafSpec::new("b.lab")).unwrap(),
+    );
+    let mismatched = Identity {
+        chain: a.chain.clone(),
+        key: b.key_der.clone_key(),
+    };
+    let e = server_config(&mismatched, ClientAuthMode::Required, vec![]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "TLS configuration refused the certificate or key: the private key does not belong to the \
+         certificate — check that the key matches the certificate"
+    );
+}
