@@ -109,6 +109,41 @@ async fn an_ip_only_san_names_no_dns_name_and_is_shown_by_its_address() {
 }
 
 #[tokio::test]
+async fn without_san_the_last_of_several_cns_counts_and_is_shown() {
+    let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
+    let mut events = lab.edge.subscribe();
+    let two_cns = |first: &str, last: &str| {
+        lab.cert(LeafSpec::new(last).leading_cn(Some(first)).san::<&str>(&[]))
+    };
+    // The expected FQDN is only the first, less specific CN: refused, and the last CN is the name shown.
+    let id = two_cns("vcse.acano.steven.lab", "vcse.steven.lab");
+    let facts = edgesim::pki::CertFacts::from_der(&id.chain[0]).unwrap();
+    assert_eq!(
+        facts.common_names,
+        vec!["vcse.acano.steven.lab", "vcse.steven.lab"]
+    );
+    let mut peer = lab.peer_with(Some(&id)).await;
+    let r = peer.request(&invite().build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(504));
+    let diag = edge_lab::header(&r, "ms-diagnostics").unwrap();
+    assert!(diag.contains(r#"PeerServer="vcse.steven.lab""#), "{diag}");
+    let ev = edge_lab::Lab::event(&mut events).await;
+    assert_eq!(
+        ev.explanation.as_deref(),
+        Some(
+            "The peer certificate vcse.steven.lab does not name vcse.acano.steven.lab: it has no SAN extension, and its most specific CN (the last of vcse.acano.steven.lab, vcse.steven.lab), the only one the Edge reads, is vcse.steven.lab. Fix: add vcse.acano.steven.lab to the certificate's SAN (the SIP domain itself need not be there)."
+        )
+    );
+    peer.close().await;
+    // The other order: the last CN is the expected FQDN, and the call is answered.
+    let id = two_cns("vcse.steven.lab", "vcse.acano.steven.lab");
+    let mut peer = lab.peer_with(Some(&id)).await;
+    let r = peer.request(&invite().build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(200));
+    lab.stop().await;
+}
+
+#[tokio::test]
 async fn a_chain_longer_than_the_verifier_follows_is_called_too_long() {
     let lab = outbound_lab::Lab::new();
     let mut ca = lab

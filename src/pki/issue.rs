@@ -75,8 +75,11 @@ fn generate_key(key: KeyType) -> Result<KeyPair, PkiError> {
 /// What to put in a leaf certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafSpec {
-    /// Subject CN; `None` = empty subject.
+    /// Subject CN; `None` = empty subject. With [`LeafSpec::leading_cn`] it is the last, most specific CN.
     pub common_name: Option<String>,
+    /// A less specific CN written before `common_name` (a subject with two CNs; RFC 2818 §3.1 says the last
+    /// counts). `None` for the usual single CN.
+    pub leading_cn: Option<String>,
     /// SAN dNSNames (IP literals become iPAddress entries); empty = no SAN extension at all.
     pub san: Vec<String>,
     pub eku: EkuChoice,
@@ -92,6 +95,7 @@ impl LeafSpec {
         let now = OffsetDateTime::now_utc();
         LeafSpec {
             common_name: Some(fqdn.to_string()),
+            leading_cn: None,
             san: vec![fqdn.to_string()],
             eku: EkuChoice::Both,
             key: KeyType::EcdsaP256,
@@ -132,6 +136,12 @@ impl LeafSpec {
     /// Replaces the subject CN.
     pub fn common_name(mut self, cn: Option<&str>) -> Self {
         self.common_name = cn.map(str::to_string);
+        self
+    }
+
+    /// Writes `cn` as a first, less specific CN before the subject CN.
+    pub fn leading_cn(mut self, cn: Option<&str>) -> Self {
+        self.leading_cn = cn.map(str::to_string);
         self
     }
 
@@ -356,6 +366,11 @@ impl LabCa {
         spec.validate()?;
         let mut p = CertificateParams::new(spec.san.clone())?;
         p.distinguished_name = DistinguishedName::new();
+        if let Some(first) = &spec.leading_cn {
+            // rcgen keeps one value per attribute type; the CN's OID as a custom type is a second CN.
+            p.distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 3]), first.as_str());
+        }
         if let Some(cn) = &spec.common_name {
             p.distinguished_name.push(DnType::CommonName, cn.as_str());
         }

@@ -204,6 +204,23 @@ mod tests {
     }
 
     #[test]
+    fn without_san_only_the_last_cn_counts() {
+        let f = facts(&["vcse.acano.steven.lab", "vcse.steven.lab"], None);
+        assert_eq!(
+            names_match(&f, "vcse.steven.lab", false),
+            NameMatch::CommonName
+        );
+        assert_eq!(
+            names_match(&f, "vcse.acano.steven.lab", false),
+            NameMatch::Absent
+        );
+        assert_eq!(
+            names_match(&facts(&[], None), "a.lab", false),
+            NameMatch::Absent
+        );
+    }
+
+    #[test]
     fn wildcard_cn_without_san_is_refused() {
         let f = facts(&["*.skype.lab"], None);
         assert_eq!(
