@@ -194,10 +194,9 @@ fn days_left_in(text: &str) -> i64 {
 #[tokio::test]
 async fn check_and_certs_inspect_count_the_same_days_left() {
     let lab = outbound_lab::Lab::new();
-    let mut spec = LeafSpec::new("vcse.acano.steven.lab");
-    // Half a day away from a day boundary, so both readings of the clock agree.
-    spec.not_after = time::OffsetDateTime::now_utc() + time::Duration::hours(20 * 24 + 12);
-    let cert = lab.peer_cert(&spec);
+    // A freshly issued 20-day certificate: rounding down read 20 in the second it was issued and 19 after,
+    // so whichever command ran first disagreed with the other.
+    let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab").valid_days(20));
     let peer = lab
         .peer(&cert, PeerBehaviour::Answer(200, "OK".into()))
         .await;

@@ -82,11 +82,23 @@ impl CertFacts {
         })
     }
 
-    /// Whole days until `not_after` at `now` (Unix seconds), rounded down (23 hours left is 0 days); negative
-    /// once expired. The only computation of "days left": `certs inspect` and `check` both print this, each
+    /// Days until `not_after` at `now` (Unix seconds), a started day counting as a day: a 365-day certificate
+    /// reads 365 for its whole first day (rounding down made it 365 in the second it was issued and 364 a
+    /// second later, so `certs inspect` run right after `certs issue` and `check` disagreed), and 2 hours left
+    /// is 1 day. Once expired, minus the days since, counted the same way (an hour ago is -1), so the sign
+    /// always tells. The only computation of "days left": `certs inspect` and `check` both print this, each
     /// from its own reading of the clock passed in as `now`.
     pub fn days_left(&self, now: i64) -> i64 {
-        (self.not_after - now).div_euclid(SECONDS_PER_DAY)
+        let whole_days_up = |secs: i64| {
+            secs.saturating_add(SECONDS_PER_DAY - 1)
+                .div_euclid(SECONDS_PER_DAY)
+        };
+        let diff = self.not_after.saturating_sub(now);
+        if diff >= 0 {
+            whole_days_up(diff)
+        } else {
+            -whole_days_up(diff.saturating_neg())
+        }
     }
 
     /// True when `now` (Unix seconds) is inside the validity window.

@@ -113,12 +113,12 @@ fn facts_wildcard() {
 #[test]
 fn facts_validity_and_days_left() {
     let ca = ca();
-    // Taken before issuing, so each not_after is at or just after now ± whole days.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let ok = facts_of(&ca.issue(&LeafSpec::new("a.lab").valid_days(10)).unwrap());
+    let expired = facts_of(&ca.issue(&LeafSpec::new("a.lab").expired()).unwrap());
+    // Taken after issuing, as a later `check` or `inspect` does: a 10-day certificate still reads 10.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!(ok.is_valid_at(now));
     assert_eq!(ok.days_left(now), 10);
-    let expired = facts_of(&ca.issue(&LeafSpec::new("a.lab").expired()).unwrap());
     assert!(!expired.is_valid_at(now));
     assert_eq!(expired.days_left(now), -1);
     let ca_facts = CertFacts::from_der(ca.cert_der()).unwrap();
@@ -132,8 +132,21 @@ fn days_left_exact() {
         ..CertFacts::default()
     };
     assert_eq!(f.days_left(0), 10);
-    assert_eq!(f.days_left(1), 9);
+    // A started day counts (issue 11 item 20: this was 9, so a fresh certificate read one day short).
+    assert_eq!(f.days_left(1), 10);
+    assert_eq!(f.days_left(86_400), 9);
+    assert_eq!(f.days_left(10 * 86_400 - 1), 1);
+    assert_eq!(f.days_left(10 * 86_400), 0);
     assert_eq!(f.days_left(10 * 86_400 + 1), -1);
+    assert_eq!(f.days_left(11 * 86_400), -1);
+    assert_eq!(f.days_left(11 * 86_400 + 1), -2);
+    // Certificate times from the network are bounded, but the arithmetic must not overflow anyway.
+    let far = CertFacts {
+        not_after: i64::MAX,
+        ..CertFacts::default()
+    };
+    assert!(far.days_left(i64::MIN) > 0);
+    assert!(CertFacts::default().days_left(i64::MAX) < 0);
 }
 
 #[test]
