@@ -158,7 +158,7 @@ impl ChainStatus {
         match self {
             ChainStatus::Trusted => "nothing to do".into(),
             ChainStatus::Missing => "make the peer present its certificate".into(),
-            ChainStatus::UntrustedRoot => "add that CA to tls.ca (or --ca), and make the peer send its intermediate CA certificates after its own".into(),
+            ChainStatus::UntrustedRoot => "add that CA to tls.ca (or --ca), and make the peer send its intermediate CA certificates with its own certificate".into(),
             ChainStatus::Expired => "renew it, and check both clocks".into(),
             ChainStatus::NotYetValid => {
                 "check both clocks, or reissue it with a start date in the past".into()

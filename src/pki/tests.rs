@@ -467,7 +467,7 @@ fn every_chain_status_reads_as_a_sentence() {
     assert_eq!(
         ChainStatus::UntrustedRoot.to_string(),
         "it was issued by a CA the Edge does not trust — add that CA to tls.ca (or --ca), and make the \
-         peer send its intermediate CA certificates after its own"
+         peer send its intermediate CA certificates with its own certificate"
     );
     assert_eq!(
         ChainStatus::Trusted.to_string(),
