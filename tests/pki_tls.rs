@@ -4,8 +4,8 @@
 use std::sync::Arc;
 
 use edgesim::pki::{
-    ChainStatus, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
-    client_config, peer_chain, server_config, strict_server_config, verify_chain,
+    ChainProblem, ChainStatus, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec, TrustAnchors,
+    Usage, client_config, peer_chain, server_config, strict_server_config, verify_chain,
 };
 use edgesim::policy::{NameMatch, names_match};
 use rustls_pki_types::{ServerName, UnixTime};
@@ -18,6 +18,10 @@ struct Lab {
     edge: Identity,
     peer: Identity,
     stranger: Identity,
+    /// From another CA named like the lab's ("edgesim test CA").
+    twin: Identity,
+    /// A chain one intermediate CA longer than the verifier follows.
+    too_deep: Identity,
 }
 
 fn lab() -> Lab {
@@ -30,11 +34,22 @@ fn lab() -> Lab {
         .unwrap();
     let other = LabCa::generate("some other CA", KeyType::EcdsaP256).unwrap();
     let stranger = other.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
+    let twin_ca = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
+    let twin = twin_ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
+    let mut sub = ca.intermediate("sub CA 1", KeyType::EcdsaP256).unwrap();
+    for i in 2..=edgesim::pki::MAX_INTERMEDIATES + 1 {
+        sub = sub
+            .intermediate(&format!("sub CA {i}"), KeyType::EcdsaP256)
+            .unwrap();
+    }
+    let too_deep = sub.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
     Lab {
         anchors,
         edge: Identity::from(&edge),
         peer: Identity::from(&peer),
         stranger: Identity::from(&stranger),
+        twin: Identity::from(&twin),
+        too_deep: Identity::from(&too_deep),
     }
 }
 
@@ -199,6 +214,45 @@ async fn strict_verifier_refuses_in_handshake() {
     assert_eq!(
         client,
         Err("received fatal alert: CertificateRequired".to_string())
+    );
+}
+
+#[tokio::test]
+async fn judge_afterwards_names_a_same_named_ca_and_a_too_long_chain() {
+    let lab = lab();
+    assert_eq!(
+        judged_client_chain(&lab, ClientAuthMode::Required, Some(&lab.twin)).await,
+        ChainStatus::Invalid(ChainProblem::OtherCaSameName)
+    );
+    assert_eq!(
+        judged_client_chain(&lab, ClientAuthMode::Required, Some(&lab.too_deep)).await,
+        ChainStatus::Invalid(ChainProblem::TooLong)
+    );
+}
+
+#[tokio::test]
+async fn strict_verifier_alerts_for_typed_problems() {
+    let lab = lab();
+    // Another CA with the lab CA's name: refused as an unknown CA, as a stranger is.
+    let (server, client) = strict_attempt(&lab, Some(&lab.twin)).await;
+    assert_eq!(
+        server,
+        Err("invalid peer certificate: UnknownIssuer".to_string())
+    );
+    assert_eq!(client, Err("received fatal alert: UnknownCA".to_string()));
+    // No rustls kind for a too-long chain: certificate_unknown, and the server's error is our sentence.
+    let (server, client) = strict_attempt(&lab, Some(&lab.too_deep)).await;
+    let server = server.unwrap_err();
+    assert!(
+        server.contains(
+            "its chain is too long: the Edge follows at most 6 intermediate CAs between a certificate and a trusted CA"
+        ),
+        "{server}"
+    );
+    assert!(!server.contains("TooLong"), "{server}");
+    assert_eq!(
+        client,
+        Err("received fatal alert: CertificateUnknown".to_string())
     );
 }
 

@@ -5,7 +5,8 @@ use std::process::ExitCode;
 
 use anyhow::{Context, bail};
 use edgesim::pki::{
-    self, CertFacts, ChainStatus, EkuChoice, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
+    self, CertFacts, ChainProblem, ChainStatus, EkuChoice, KeyType, LabCa, LeafSpec, TrustAnchors,
+    Usage,
 };
 use rustls_pki_types::UnixTime;
 
@@ -38,11 +39,20 @@ pub enum CertsCommand {
     Lab(LabArgs),
 }
 
-/// Key algorithm on the command line.
+/// Key algorithm on the command line; the default is [`KeyType::default`], the same for every command.
 #[derive(Clone, Copy, clap::ValueEnum)]
 pub enum KeyArg {
     Ecdsa,
     Rsa,
+}
+
+impl Default for KeyArg {
+    fn default() -> Self {
+        match KeyType::default() {
+            KeyType::EcdsaP256 => KeyArg::Ecdsa,
+            KeyType::Rsa2048 => KeyArg::Rsa,
+        }
+    }
 }
 
 impl From<KeyArg> for KeyType {
@@ -53,6 +63,10 @@ impl From<KeyArg> for KeyType {
         }
     }
 }
+
+/// The `--key` help of every command that writes keys.
+const KEY_HELP: &str = "Key algorithm. RSA-2048 (the default) is what Skype for Business Edges use and what \
+every Expressway version imports; ECDSA P-256 needs Expressway X14.3 or later";
 
 /// EKU choice on the command line.
 #[derive(Clone, Copy, clap::ValueEnum)]
@@ -79,12 +93,15 @@ pub struct CaArgs {
     /// Directory to write ca.pem and ca.key into (created if missing).
     #[arg(long)]
     out: PathBuf,
-    /// Subject CN of the CA.
-    #[arg(long, default_value = "edgesim lab CA")]
-    cn: String,
-    /// Key algorithm: ECDSA P-256 or RSA-2048.
-    #[arg(long, value_enum, default_value = "ecdsa")]
+    /// Subject CN of the CA [default: "edgesim lab CA <date> <key id>", unique to this CA, so that peers
+    /// never mistake it for another lab's CA].
+    #[arg(long)]
+    cn: Option<String>,
+    #[arg(long, value_enum, default_value_t, help = KEY_HELP)]
     key: KeyArg,
+    /// Replace a CA already in --out: certificates it issued then no longer chain to the CA in that directory.
+    #[arg(long)]
+    force: bool,
 }
 
 #[derive(clap::Args)]
@@ -98,10 +115,10 @@ pub struct IssueArgs {
     /// File stem: STEM.pem, STEM.chain.pem, STEM.key.
     #[arg(long)]
     name: String,
-    /// Subject CN (default: the first SAN).
+    /// Subject CN (default: the first SAN). Without a SAN it is the certificate's name, so a DNS name.
     #[arg(long)]
     cn: Option<String>,
-    /// SAN dNSNames, comma separated (default: the CN).
+    /// SAN DNS names (or IP addresses), comma separated, spaces around them ignored (default: the CN).
     #[arg(long, value_delimiter = ',', conflicts_with = "no_san")]
     san: Vec<String>,
     /// No subjectAltName extension at all (the CN then names the server).
@@ -110,8 +127,7 @@ pub struct IssueArgs {
     /// Extended Key Usage: a federation certificate needs both (none = no EKU extension).
     #[arg(long, value_enum, default_value = "both")]
     eku: EkuArg,
-    /// Key algorithm: ECDSA P-256 or RSA-2048.
-    #[arg(long, value_enum, default_value = "ecdsa")]
+    #[arg(long, value_enum, default_value_t, help = KEY_HELP)]
     key: KeyArg,
     /// Validity in days from yesterday.
     #[arg(long, default_value_t = 365, conflicts_with = "expired")]
@@ -144,8 +160,7 @@ pub struct LabArgs {
     /// Directory for the lab files (created if missing).
     #[arg(long, default_value = "certs")]
     out: PathBuf,
-    /// Key algorithm for the lab CA and certificates (RSA-2048, like real Edge certificates).
-    #[arg(long, value_enum, default_value = "rsa")]
+    #[arg(long, value_enum, default_value_t, help = KEY_HELP)]
     key: KeyArg,
 }
 
@@ -164,27 +179,60 @@ fn create_dir(dir: &Path) -> anyhow::Result<()> {
         .with_context(|| format!("cannot create directory {}", dir.display()))
 }
 
+/// Refuses to replace a CA in `dir` unless `force`: the certificates it issued would stop chaining to the CA
+/// file next to them (and peers that imported it would distrust every certificate the new one issues).
+fn refuse_existing_ca(dir: &Path, force: bool) -> anyhow::Result<()> {
+    let (cert, key) = (dir.join("ca.pem"), dir.join("ca.key"));
+    let found: Vec<&PathBuf> = [&cert, &key].into_iter().filter(|p| p.exists()).collect();
+    if force || found.is_empty() {
+        return Ok(());
+    }
+    let named = pki::load_pem_chain(&cert)
+        .ok()
+        .and_then(|chain| chain.first().and_then(|der| CertFacts::from_der(der).ok()))
+        .map(|f| format!(" ({})", f.subject))
+        .unwrap_or_default();
+    let files = found
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(" and ");
+    bail!(
+        "certs ca: {} already holds a CA{named} ({files}); a new CA would replace it, and the certificates \
+         it issued would no longer chain to the CA in that directory, nor to the new CA that peers then import — \
+         choose another --out, or pass --force to replace it",
+        dir.display()
+    )
+}
+
 fn ca(a: CaArgs) -> anyhow::Result<ExitCode> {
+    refuse_existing_ca(&a.out, a.force)?;
     create_dir(&a.out)?;
-    let ca = LabCa::generate(&a.cn, a.key.into())?;
+    let key = a.key.into();
+    let ca = match &a.cn {
+        Some(cn) => LabCa::generate(cn, key)?,
+        None => LabCa::generate_lab(key)?,
+    };
     let (cert, key) = ca.save(&a.out)?;
-    println!("wrote {} and {}", cert.display(), key.display());
+    let subject = CertFacts::from_der(ca.cert_der())?.subject;
+    println!("wrote {} and {} ({subject})", cert.display(), key.display());
     Ok(ExitCode::SUCCESS)
 }
 
 fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
+    // "a.lab, b.lab" is two names: the spaces are the shell's, not part of a name.
+    let given_cn = a.cn.as_deref().map(str::trim).map(str::to_string);
     let san: Vec<String> = if a.no_san {
         Vec::new()
     } else if a.san.is_empty() {
-        a.cn.iter().cloned().collect()
+        given_cn.iter().cloned().collect()
     } else {
-        a.san.clone()
+        a.san.iter().map(|s| s.trim().to_string()).collect()
     };
-    let cn = a.cn.clone().or_else(|| san.first().cloned());
+    let cn = given_cn.or_else(|| san.first().cloned());
     if cn.is_none() && san.is_empty() {
         bail!("certs issue: the certificate would name nothing — give --cn NAME and/or --san a,b");
     }
-    let ca = LabCa::load_dir(&a.ca)?;
     let mut spec = LeafSpec::new("")
         .common_name(cn.as_deref())
         .san(&san)
@@ -194,6 +242,9 @@ fn issue(a: IssueArgs) -> anyhow::Result<ExitCode> {
     if a.expired {
         spec = spec.expired();
     }
+    // Before touching the CA: a bad name is the user's typo, and the CA may not even be there yet.
+    spec.validate()?;
+    let ca = LabCa::load_dir(&a.ca)?;
     create_dir(&a.out)?;
     let issued = ca.issue(&spec)?;
     for path in issued.write(&a.out, &a.name)? {
@@ -277,11 +328,7 @@ fn validity_check(f: &CertFacts, now: i64) -> Check {
     } else if now > f.not_after {
         (
             false,
-            format!(
-                "expired on {} ({} days ago) — renew the certificate",
-                date(f.not_after),
-                -days
-            ),
+            format!("expired on {} — renew the certificate", date(f.not_after)),
         )
     } else {
         (
@@ -296,7 +343,7 @@ fn validity_check(f: &CertFacts, now: i64) -> Check {
     }
 }
 
-fn chain_check(status: &ChainStatus, cas: &[PathBuf]) -> Check {
+fn chain_check(status: &ChainStatus, cas: &[PathBuf], issuer: &str) -> Check {
     let cas = cas
         .iter()
         .map(|p| p.display().to_string())
@@ -325,7 +372,16 @@ fn chain_check(status: &ChainStatus, cas: &[PathBuf]) -> Check {
             "a CA in the chain does not allow TLS use (EKU) — use a CA without that restriction"
                 .to_string(),
         ),
-        ChainStatus::Invalid(why) => (false, format!("refused: {why}")),
+        ChainStatus::Invalid(ChainProblem::OtherCaSameName) => (
+            false,
+            format!(
+                "issued by a CA that is not one in {cas}: its issuer {issuer} has the name of a CA given with \
+                 --ca, but the signature does not verify with that CA's key, so another CA with the same name \
+                 issued it — give the CA that issued it with --ca (and import that one into the Edge's trusted \
+                 roots)"
+            ),
+        ),
+        ChainStatus::Invalid(p) => (false, p.to_string()),
     };
     Check {
         rule: "chain".to_string(),
@@ -349,8 +405,11 @@ fn inspect(a: InspectArgs) -> anyhow::Result<ExitCode> {
     if !a.ca.is_empty() {
         let anchors = TrustAnchors::from_files(&a.ca)?;
         // Usage::Any: the EKU rule above already reports the leaf's usages with a plainer message.
-        let status = pki::verify_chain(&chain, &anchors, Usage::Any, UnixTime::now());
-        checks.push(chain_check(&status, &a.ca));
+        let at = UnixTime::since_unix_epoch(std::time::Duration::from_secs(
+            u64::try_from(now).unwrap_or_default(),
+        ));
+        let status = pki::verify_chain(&chain, &anchors, Usage::Any, at);
+        checks.push(chain_check(&status, &a.ca, &facts.issuer));
     }
     for fqdn in &a.fqdn {
         let m = edgesim::policy::names_match(&facts, fqdn, a.allow_wildcard);
@@ -458,10 +517,14 @@ fn render(r: &Report, in_file: usize, no_ca: bool) -> String {
     line(
         "valid",
         format!(
-            "{} → {} ({} days left)",
+            "{} → {} ({})",
             date(f.not_before),
             date(f.not_after),
-            r.days_left
+            if r.days_left < 0 {
+                "expired".to_string()
+            } else {
+                format!("{} days left", r.days_left)
+            }
         ),
     );
     out.push('\n');
@@ -486,7 +549,7 @@ Generated by `edgesim certs lab --out certs/`; run it again to regenerate everyt
 
 | files | what |
 |---|---|
-| `ca.pem`, `ca.key` | the lab CA (`CN=edgesim lab CA`). Import `ca.pem` into the Expressway-E trusted CA list and into the Edge's trusted roots. |
+| `ca.pem`, `ca.key` | the lab CA (`CN=edgesim lab CA <date> <key id>`: each run makes a CA of its own name). Import `ca.pem` into the Expressway-E trusted CA list and into the Edge's trusted roots. |
 | `edge.pem`, `edge.chain.pem`, `edge.key` | the Edge (edgesim): CN and SAN `sip.skype.lab`, EKU serverAuth + clientAuth. |
 | `vcse-seed.pem`, `vcse-seed.chain.pem`, `vcse-seed.key` | the seed's mis-configured Expressway-E certificate: CN and SAN `vcse.steven.lab` only, so calls from `acano.steven.lab` / `cms.steven.lab` (SRV targets `vcse.acano.steven.lab`, `vcse.cms.steven.lab`) fail the Edge name rule. |
 | `vcse-fixed.pem`, `vcse-fixed.chain.pem`, `vcse-fixed.key` | the corrected Expressway-E certificate: CN `vcse.steven.lab`, SAN `vcse.steven.lab`, `vcse.acano.steven.lab`, `vcse.cms.steven.lab`, EKU serverAuth + clientAuth. |
@@ -503,9 +566,14 @@ Check one against the Edge rules, e.g.:
 fn lab(a: LabArgs) -> anyhow::Result<ExitCode> {
     create_dir(&a.out)?;
     let key: KeyType = a.key.into();
-    let ca = LabCa::generate("edgesim lab CA", key)?;
+    let ca = LabCa::generate_lab(key)?;
     let (cert, ca_key) = ca.save(&a.out)?;
-    println!("wrote {} and {}", cert.display(), ca_key.display());
+    let subject = CertFacts::from_der(ca.cert_der())?.subject;
+    println!(
+        "wrote {} and {} ({subject})",
+        cert.display(),
+        ca_key.display()
+    );
     let corrected = [
         "vcse.steven.lab",
         "vcse.acano.steven.lab",

@@ -88,7 +88,7 @@ fn identity(
             .with_context(|| format!("cannot load the lab CA in {}", data_dir.display()))?
     } else {
         // RSA: what Expressway and Windows accept everywhere.
-        let ca = LabCa::generate("edgesim lab CA", KeyType::Rsa2048)?;
+        let ca = LabCa::generate_lab(KeyType::default())?;
         ca.save(data_dir)?;
         writeln!(out, "created a lab CA: {}", ca_pem.display())?;
         ca
@@ -97,7 +97,7 @@ fn identity(
     let key = data_dir.join("edge.key");
     if !(chain.exists() && key.exists()) {
         let fqdn = &cfg.edge.fqdn;
-        let issued = ca.issue(&LeafSpec::new(fqdn).key(KeyType::Rsa2048))?;
+        let issued = ca.issue(&LeafSpec::new(fqdn).key(KeyType::default()))?;
         issued.write(data_dir, "edge")?;
         writeln!(
             out,

@@ -11,7 +11,7 @@ use webpki::{EndEntityCert, ExtendedKeyUsageValidator, KeyPurposeIdIter};
 use x509_parser::prelude::{FromDer, X509Certificate};
 
 use super::facts::load_pem_chain;
-use super::{ChainStatus, PkiError};
+use super::{ChainProblem, ChainStatus, PkiError, reason};
 
 /// Which purpose the chain must allow (EKU "required if present"; anyExtendedKeyUsage also counts).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -90,9 +90,9 @@ impl TrustAnchors {
             reason,
         };
         let anchor = webpki::anchor_from_trusted_cert(der)
-            .map_err(|e| bad(e.to_string()))?
+            .map_err(|e| bad(reason::anchor(&e)))?
             .to_owned();
-        let (_, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let (_, cert) = X509Certificate::from_der(der).map_err(|e| bad(reason::x509(&e)))?;
         self.hints
             .push(DistinguishedName::from(cert.subject().as_raw().to_vec()));
         self.anchors.push(anchor);
@@ -129,7 +129,7 @@ impl TrustAnchors {
                 }
                 Err(e) => {
                     skipped += 1;
-                    tracing::debug!(error = %e, "skipping an unparsable system root");
+                    tracing::debug!(reason = %reason::anchor(&e), "skipping an unparsable system root");
                 }
             }
         }
@@ -187,14 +187,49 @@ pub fn verify_chain(
     }
 }
 
+/// webpki's error as a typed reason. webpki reports the most specific error over every path it tried, so a
+/// signature error means an issuer with the right *name* was found (a trust anchor or a sent intermediate)
+/// whose key did not sign the certificate: another CA of the same name.
 fn map_error(e: webpki::Error) -> ChainStatus {
-    match e {
-        webpki::Error::UnknownIssuer => ChainStatus::UntrustedRoot,
-        webpki::Error::CertExpired { .. } => ChainStatus::Expired,
-        webpki::Error::CertNotValidYet { .. } => ChainStatus::NotYetValid,
+    use webpki::Error as E;
+    let problem = match e {
+        E::UnknownIssuer => return ChainStatus::UntrustedRoot,
+        E::CertExpired { .. } => return ChainStatus::Expired,
+        E::CertNotValidYet { .. } => return ChainStatus::NotYetValid,
         #[allow(deprecated)]
-        webpki::Error::RequiredEkuNotFound => ChainStatus::WrongUsage,
-        webpki::Error::RequiredEkuNotFoundContext(_) => ChainStatus::WrongUsage,
-        other => ChainStatus::Invalid(format!("{other:?}")),
-    }
+        E::RequiredEkuNotFound => return ChainStatus::WrongUsage,
+        E::RequiredEkuNotFoundContext(_) | E::EmptyEkuExtension => return ChainStatus::WrongUsage,
+        #[allow(deprecated)]
+        E::InvalidSignatureForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKey
+        | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_) => ChainProblem::OtherCaSameName,
+        #[allow(deprecated)]
+        E::UnsupportedSignatureAlgorithm | E::UnsupportedSignatureAlgorithmContext(_) => {
+            ChainProblem::UnsupportedAlgorithm
+        }
+        E::MaximumPathDepthExceeded => ChainProblem::TooLong,
+        E::MaximumSignatureChecksExceeded
+        | E::MaximumPathBuildCallsExceeded
+        | E::MaximumNameConstraintComparisonsExceeded => ChainProblem::TooComplex,
+        E::BadDer
+        | E::BadDerTime
+        | E::TrailingData(_)
+        | E::MalformedExtensions
+        | E::ExtensionValueInvalid
+        | E::InvalidCertValidity
+        | E::InvalidSerialNumber
+        | E::SignatureAlgorithmMismatch
+        | E::UnsupportedCertVersion
+        | E::MalformedDnsIdentifier
+        | E::MalformedNameConstraint => ChainProblem::Malformed,
+        E::UnsupportedCriticalExtension => ChainProblem::UnsupportedCriticalExtension,
+        E::CaUsedAsEndEntity => ChainProblem::CaAsLeaf,
+        E::EndEntityUsedAsCa => ChainProblem::LeafAsCa,
+        E::PathLenConstraintViolated => ChainProblem::PathLength,
+        E::NameConstraintViolation | E::InvalidNetworkMaskConstraint => {
+            ChainProblem::NameConstraints
+        }
+        _ => ChainProblem::Other,
+    };
+    ChainStatus::Invalid(problem)
 }

@@ -5,6 +5,8 @@
 
 use std::path::PathBuf;
 
+use super::name::NameError;
+
 /// What went wrong reading, issuing or configuring certificates.
 #[derive(Debug, thiserror::Error)]
 pub enum PkiError {
@@ -53,10 +55,21 @@ pub enum PkiError {
         path: PathBuf,
         cause: std::io::Error,
     },
+    #[error(
+        "{field} \"{}\" is not a DNS name: {reason} — give host names such as vcse.steven.lab",
+        name.escape_debug()
+    )]
+    BadName {
+        /// Which part of the certificate, e.g. `SAN entry`.
+        field: &'static str,
+        name: String,
+        reason: NameError,
+    },
     #[error("certificate generation failed: {0}")]
     Generate(#[from] rcgen::Error),
     #[error(
-        "TLS configuration refused the certificate or key: {0} — check that the key matches the certificate"
+        "TLS configuration refused the certificate or key: {} — check that the key matches the certificate",
+        super::reason::tls(.0)
     )]
     Tls(#[from] rustls::Error),
 }

@@ -6,7 +6,7 @@ use rustls_pki_types::pem::PemObject;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
 
-use super::{CertFacts, Eku, PkiError};
+use super::{CertFacts, Eku, PkiError, reason};
 
 const SECONDS_PER_DAY: i64 = 86_400;
 
@@ -22,26 +22,34 @@ impl CertFacts {
             origin: origin.to_string(),
             reason,
         };
-        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(e.to_string()))?;
+        let (rest, cert) = X509Certificate::from_der(der).map_err(|e| bad(reason::x509(&e)))?;
         if !rest.is_empty() {
             return Err(bad(format!(
                 "{} bytes of trailing data after the certificate",
                 rest.len()
             )));
         }
-        let san_dns = cert
+        let san = cert
             .subject_alternative_name()
-            .map_err(|e| bad(format!("subjectAltName: {e}")))?
-            .map(|san| {
-                san.value
-                    .general_names
-                    .iter()
-                    .filter_map(|g| match g {
-                        GeneralName::DNSName(d) => Some(d.to_string()),
-                        _ => None,
-                    })
-                    .collect()
-            });
+            .map_err(|e| bad(format!("subjectAltName: {}", reason::x509_error(&e))))?;
+        let general_names = san.as_ref().map(|s| s.value.general_names.as_slice());
+        let san_dns = general_names.map(|names| {
+            names
+                .iter()
+                .filter_map(|g| match g {
+                    GeneralName::DNSName(d) => Some(d.to_string()),
+                    _ => None,
+                })
+                .collect()
+        });
+        let san_ip = general_names
+            .unwrap_or_default()
+            .iter()
+            .filter_map(|g| match g {
+                GeneralName::IPAddress(bytes) => ip_text(bytes),
+                _ => None,
+            })
+            .collect();
         let common_names = cert
             .subject()
             .iter_common_name()
@@ -49,7 +57,7 @@ impl CertFacts {
             .collect();
         let eku = cert
             .extended_key_usage()
-            .map_err(|e| bad(format!("extendedKeyUsage: {e}")))?
+            .map_err(|e| bad(format!("extendedKeyUsage: {}", reason::x509_error(&e))))?
             .map(|e| Eku {
                 server_auth: e.value.server_auth,
                 client_auth: e.value.client_auth,
@@ -57,12 +65,13 @@ impl CertFacts {
             });
         let is_ca = cert
             .basic_constraints()
-            .map_err(|e| bad(format!("basicConstraints: {e}")))?
+            .map_err(|e| bad(format!("basicConstraints: {}", reason::x509_error(&e))))?
             .is_some_and(|b| b.value.ca);
         let validity = cert.validity();
         Ok(CertFacts {
             common_names,
             san_dns,
+            san_ip,
             eku,
             not_before: validity.not_before.timestamp(),
             not_after: validity.not_after.timestamp(),
@@ -73,9 +82,23 @@ impl CertFacts {
         })
     }
 
-    /// Whole days until `not_after` at `now` (Unix seconds); negative once expired.
+    /// Days until `not_after` at `now` (Unix seconds), a started day counting as a day: a 365-day certificate
+    /// reads 365 for its whole first day (rounding down made it 365 in the second it was issued and 364 a
+    /// second later, so `certs inspect` run right after `certs issue` and `check` disagreed), and 2 hours left
+    /// is 1 day. Once expired, minus the days since, counted the same way (an hour ago is -1), so the sign
+    /// always tells. The only computation of "days left": `certs inspect` and `check` both print this, each
+    /// from its own reading of the clock passed in as `now`.
     pub fn days_left(&self, now: i64) -> i64 {
-        (self.not_after - now).div_euclid(SECONDS_PER_DAY)
+        let whole_days_up = |secs: i64| {
+            secs.saturating_add(SECONDS_PER_DAY - 1)
+                .div_euclid(SECONDS_PER_DAY)
+        };
+        let diff = self.not_after.saturating_sub(now);
+        if diff >= 0 {
+            whole_days_up(diff)
+        } else {
+            -whole_days_up(diff.saturating_neg())
+        }
     }
 
     /// True when `now` (Unix seconds) is inside the validity window.
@@ -105,6 +128,16 @@ impl CertFacts {
     }
 }
 
+/// An iPAddress SAN entry as text; `None` for a length that is neither IPv4 nor IPv6.
+fn ip_text(bytes: &[u8]) -> Option<String> {
+    let ip = match bytes.len() {
+        4 => std::net::IpAddr::from(<[u8; 4]>::try_from(bytes).ok()?),
+        16 => std::net::IpAddr::from(<[u8; 16]>::try_from(bytes).ok()?),
+        _ => return None,
+    };
+    Some(ip.to_string())
+}
+
 /// True for a wildcard name such as `*.steven.lab` (any `*` in the name).
 pub fn is_wildcard_name(name: &str) -> bool {
     name.contains('*')
@@ -121,7 +154,7 @@ pub fn parse_certs(bytes: &[u8], origin: &str) -> Result<Vec<CertificateDer<'sta
             .collect::<Result<_, _>>()
             .map_err(|e| PkiError::BadCertificate {
                 origin: origin.to_string(),
-                reason: format!("PEM: {e}"),
+                reason: format!("PEM: {}", reason::pem(&e)),
             })?
     } else {
         vec![CertificateDer::from(bytes.to_vec())]
@@ -154,7 +187,7 @@ pub fn parse_key(bytes: &[u8], origin: &str) -> Result<PrivateKeyDer<'static>, P
         reason,
     };
     if looks_like_pem(bytes) {
-        PrivateKeyDer::from_pem_slice(bytes).map_err(|e| bad(format!("PEM: {e}")))
+        PrivateKeyDer::from_pem_slice(bytes).map_err(|e| bad(format!("PEM: {}", reason::pem(&e))))
     } else {
         PrivateKeyDer::try_from(bytes.to_vec()).map_err(|e| bad(format!("DER: {e}")))
     }

@@ -12,15 +12,33 @@ use time::{Duration, OffsetDateTime};
 
 use super::PkiError;
 use super::facts::parse_certs;
+use super::name::check_cert_name;
 
 /// Key algorithm for a new certificate.
+///
+/// The default, used by every command that writes certificates (`serve`, `certs lab|ca|issue`), is RSA-2048:
+/// what both ends of the lab import. A Skype for Business Edge's certificates are RSA (its certificate wizard
+/// requests RSA-2048), and Expressway handled only RSA server and CA certificates until X14.3 ("Certificate
+/// Manager ECDSA Support", Certificate Creation and Use guide, April 2023), so an ECDSA certificate is refused
+/// by every older Expressway still in labs. ECDSA P-256 stays available (`--key ecdsa`) and is what
+/// [`LeafSpec::new`] uses in memory: it is much faster to generate, which tests need.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum KeyType {
-    /// Fast to generate: the default for tests.
-    #[default]
+    /// Fast to generate; imported by Expressway X14.3 and later only.
     EcdsaP256,
-    /// What real SfB Edge certificates use.
+    /// What real SfB Edge certificates use, and every Expressway version imports.
+    #[default]
     Rsa2048,
+}
+
+impl KeyType {
+    /// How the CLI help names it.
+    pub fn describe(self) -> &'static str {
+        match self {
+            KeyType::EcdsaP256 => "ECDSA P-256",
+            KeyType::Rsa2048 => "RSA-2048",
+        }
+    }
 }
 
 /// Which Extended Key Usage extension a leaf gets.
@@ -57,8 +75,11 @@ fn generate_key(key: KeyType) -> Result<KeyPair, PkiError> {
 /// What to put in a leaf certificate.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct LeafSpec {
-    /// Subject CN; `None` = empty subject.
+    /// Subject CN; `None` = empty subject. With [`LeafSpec::leading_cn`] it is the last, most specific CN.
     pub common_name: Option<String>,
+    /// A less specific CN written before `common_name` (a subject with two CNs; RFC 2818 §3.1 says the last
+    /// counts). `None` for the usual single CN.
+    pub leading_cn: Option<String>,
     /// SAN dNSNames (IP literals become iPAddress entries); empty = no SAN extension at all.
     pub san: Vec<String>,
     pub eku: EkuChoice,
@@ -68,17 +89,42 @@ pub struct LeafSpec {
 }
 
 impl LeafSpec {
-    /// CN and SAN = `fqdn`, EKU both, ECDSA P-256, valid from yesterday for 365 days.
+    /// CN and SAN = `fqdn`, EKU both, ECDSA P-256 (fast, for tests and in-memory certificates; files written
+    /// for people use [`KeyType::default`]), valid from yesterday for 365 days.
     pub fn new(fqdn: &str) -> Self {
         let now = OffsetDateTime::now_utc();
         LeafSpec {
             common_name: Some(fqdn.to_string()),
+            leading_cn: None,
             san: vec![fqdn.to_string()],
             eku: EkuChoice::Both,
             key: KeyType::EcdsaP256,
             not_before: now - Duration::days(1),
             not_after: now + Duration::days(365),
         }
+    }
+
+    /// Checks every name the Edge will read: each SAN entry is a DNS name (or an IP literal, which becomes an
+    /// iPAddress entry), and so is the CN when there is no SAN (it then names the server). [`LabCa::issue`]
+    /// calls it; callers that take names from people call it first to report the mistake early.
+    pub fn validate(&self) -> Result<(), PkiError> {
+        for name in &self.san {
+            check_cert_name(name).map_err(|reason| PkiError::BadName {
+                field: "SAN entry",
+                name: name.clone(),
+                reason,
+            })?;
+        }
+        if self.san.is_empty()
+            && let Some(cn) = &self.common_name
+        {
+            check_cert_name(cn).map_err(|reason| PkiError::BadName {
+                field: "subject CN",
+                name: cn.clone(),
+                reason,
+            })?;
+        }
+        Ok(())
     }
 
     /// Replaces the SAN list (empty = no SAN extension).
@@ -90,6 +136,12 @@ impl LeafSpec {
     /// Replaces the subject CN.
     pub fn common_name(mut self, cn: Option<&str>) -> Self {
         self.common_name = cn.map(str::to_string);
+        self
+    }
+
+    /// Writes `cn` as a first, less specific CN before the subject CN.
+    pub fn leading_cn(mut self, cn: Option<&str>) -> Self {
+        self.leading_cn = cn.map(str::to_string);
         self
     }
 
@@ -175,15 +227,12 @@ impl std::fmt::Debug for LabCa {
     }
 }
 
-fn ca_params(cn: &str, path_len: Option<u8>) -> Result<CertificateParams, PkiError> {
+fn ca_params(cn: &str) -> Result<CertificateParams, PkiError> {
     let mut p = CertificateParams::new(Vec::<String>::new())?;
     // rcgen's default subject is CN="rcgen self signed cert": replace it.
     p.distinguished_name = DistinguishedName::new();
     p.distinguished_name.push(DnType::CommonName, cn);
-    p.is_ca = IsCa::Ca(match path_len {
-        Some(n) => BasicConstraints::Constrained(n),
-        None => BasicConstraints::Unconstrained,
-    });
+    p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
     p.key_usages = vec![
         KeyUsagePurpose::KeyCertSign,
         KeyUsagePurpose::CrlSign,
@@ -195,11 +244,36 @@ fn ca_params(cn: &str, path_len: Option<u8>) -> Result<CertificateParams, PkiErr
     Ok(p)
 }
 
+/// The name every lab CA made by edgesim starts with; [`LabCa::generate_lab`] makes it unique.
+pub const LAB_CA_NAME: &str = "edgesim lab CA";
+
 impl LabCa {
-    /// A new self-signed root CA.
+    /// A new self-signed root CA named `cn`.
     pub fn generate(cn: &str, key: KeyType) -> Result<Self, PkiError> {
-        let params = ca_params(cn, None)?;
+        Self::self_signed(|_| cn.to_string(), key)
+    }
+
+    /// A new lab root CA with a name of its own: `edgesim lab CA <date> <id>`, where `id` is the first six hex
+    /// digits of its key identifier (the start of the Subject Key Identifier that `openssl x509 -text` shows).
+    /// Two lab CAs never share a name, so a certificate from another lab's CA reads as issued by that CA,
+    /// not as a broken certificate from this one; the date says which is newer in an Expressway's CA list.
+    pub fn generate_lab(key: KeyType) -> Result<Self, PkiError> {
+        Self::self_signed(
+            |key_id| {
+                let date = OffsetDateTime::now_utc().date();
+                let id: String = key_id.iter().take(3).map(|b| format!("{b:02x}")).collect();
+                format!("{LAB_CA_NAME} {date} {id}")
+            },
+            key,
+        )
+    }
+
+    fn self_signed(name: impl FnOnce(&[u8]) -> String, key: KeyType) -> Result<Self, PkiError> {
         let key = generate_key(key)?;
+        let mut params = ca_params("")?;
+        let cn = name(&params.key_identifier(&key));
+        params.distinguished_name = DistinguishedName::new();
+        params.distinguished_name.push(DnType::CommonName, cn);
         let cert = params.self_signed(&key)?;
         Ok(LabCa {
             chain: vec![cert.der().clone()],
@@ -209,9 +283,9 @@ impl LabCa {
         })
     }
 
-    /// A new intermediate CA signed by this CA.
+    /// A new intermediate CA signed by this CA (no path length limit, so intermediates can be stacked).
     pub fn intermediate(&self, cn: &str, key: KeyType) -> Result<Self, PkiError> {
-        let mut params = ca_params(cn, Some(0))?;
+        let mut params = ca_params(cn)?;
         params.use_authority_key_identifier_extension = true;
         let key = generate_key(key)?;
         let cert = params.signed_by(&key, &self.issuer)?;
@@ -287,10 +361,16 @@ impl LabCa {
         &self.chain_pem
     }
 
-    /// Issues a leaf certificate.
+    /// Issues a leaf certificate; refuses names that are not DNS names ([`LeafSpec::validate`]).
     pub fn issue(&self, spec: &LeafSpec) -> Result<IssuedCert, PkiError> {
+        spec.validate()?;
         let mut p = CertificateParams::new(spec.san.clone())?;
         p.distinguished_name = DistinguishedName::new();
+        if let Some(first) = &spec.leading_cn {
+            // rcgen keeps one value per attribute type; the CN's OID as a custom type is a second CN.
+            p.distinguished_name
+                .push(DnType::CustomDnType(vec![2, 5, 4, 3]), first.as_str());
+        }
         if let Some(cn) = &spec.common_name {
             p.distinguished_name.push(DnType::CommonName, cn.as_str());
         }

@@ -113,12 +113,12 @@ fn facts_wildcard() {
 #[test]
 fn facts_validity_and_days_left() {
     let ca = ca();
-    // Taken before issuing, so each not_after is at or just after now ± whole days.
-    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     let ok = facts_of(&ca.issue(&LeafSpec::new("a.lab").valid_days(10)).unwrap());
+    let expired = facts_of(&ca.issue(&LeafSpec::new("a.lab").expired()).unwrap());
+    // Taken after issuing, as a later `check` or `inspect` does: a 10-day certificate still reads 10.
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
     assert!(ok.is_valid_at(now));
     assert_eq!(ok.days_left(now), 10);
-    let expired = facts_of(&ca.issue(&LeafSpec::new("a.lab").expired()).unwrap());
     assert!(!expired.is_valid_at(now));
     assert_eq!(expired.days_left(now), -1);
     let ca_facts = CertFacts::from_der(ca.cert_der()).unwrap();
@@ -132,8 +132,21 @@ fn days_left_exact() {
         ..CertFacts::default()
     };
     assert_eq!(f.days_left(0), 10);
-    assert_eq!(f.days_left(1), 9);
+    // A started day counts (issue 11 item 20: this was 9, so a fresh certificate read one day short).
+    assert_eq!(f.days_left(1), 10);
+    assert_eq!(f.days_left(86_400), 9);
+    assert_eq!(f.days_left(10 * 86_400 - 1), 1);
+    assert_eq!(f.days_left(10 * 86_400), 0);
     assert_eq!(f.days_left(10 * 86_400 + 1), -1);
+    assert_eq!(f.days_left(11 * 86_400), -1);
+    assert_eq!(f.days_left(11 * 86_400 + 1), -2);
+    // Certificate times from the network are bounded, but the arithmetic must not overflow anyway.
+    let far = CertFacts {
+        not_after: i64::MAX,
+        ..CertFacts::default()
+    };
+    assert!(far.days_left(i64::MIN) > 0);
+    assert!(CertFacts::default().days_left(i64::MAX) < 0);
 }
 
 #[test]
@@ -328,4 +341,328 @@ fn key_files_are_0600_and_reload() {
     );
     let id = Identity::from_pem_files(&chain_pem, &key).unwrap();
     assert_eq!(id.chain, chain);
+}
+
+// ---- issue 11: chain problems worded for people, unique lab CA names, checked names ----
+
+/// A leaf under `depth` stacked intermediates below `root`; the chain sent is leaf, intermediates, root.
+fn deep_chain(root: &LabCa, depth: usize) -> Vec<rustls_pki_types::CertificateDer<'static>> {
+    let mut ca = root
+        .intermediate("edgesim sub CA 1", KeyType::EcdsaP256)
+        .unwrap();
+    for i in 2..=depth {
+        ca = ca
+            .intermediate(&format!("edgesim sub CA {i}"), KeyType::EcdsaP256)
+            .unwrap();
+    }
+    ca.issue(&LeafSpec::new("vcse.acano.steven.lab"))
+        .unwrap()
+        .chain
+}
+
+#[test]
+fn another_ca_with_the_same_name_is_an_untrusted_issuer() {
+    let ca = ca();
+    let anchors = TrustAnchors::from_certs(&[ca.cert_der().clone()], "ca").unwrap();
+    // The same name and key type: the signature does not verify with the trusted key.
+    let twin = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
+    let leaf = twin.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
+    assert_eq!(facts_of(&leaf).issuer, "CN=edgesim test CA");
+    let same_name = ChainStatus::Invalid(ChainProblem::OtherCaSameName);
+    assert_eq!(status(&leaf.chain, &anchors, Usage::Any), same_name);
+    // The leaf alone, without the twin CA certificate in the chain: the same answer.
+    assert_eq!(status(&leaf.chain[..1], &anchors, Usage::Any), same_name);
+    // Another key type (webpki: "UnsupportedSignatureAlgorithmForPublicKeyContext"): the same answer.
+    let rsa_twin = LabCa::generate("edgesim test CA", KeyType::Rsa2048).unwrap();
+    let leaf = rsa_twin.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
+    assert_eq!(status(&leaf.chain, &anchors, Usage::ClientAuth), same_name);
+    assert_eq!(
+        same_name.to_string(),
+        "it was issued by a CA the Edge does not trust: its issuer has the name of a CA the Edge knows, \
+         but the signature does not verify with that CA's key, so another CA with the same name (another \
+         lab CA?) issued it — add the CA that issued it to tls.ca (or --ca); give each lab CA its own name"
+    );
+}
+
+#[test]
+fn chain_depth_limit_is_named() {
+    let root = ca();
+    let anchors = TrustAnchors::from_certs(&[root.cert_der().clone()], "root").unwrap();
+    let longest = deep_chain(&root, MAX_INTERMEDIATES);
+    assert_eq!(longest.len(), MAX_INTERMEDIATES + 2);
+    assert_eq!(
+        status(&longest, &anchors, Usage::ServerAuth),
+        ChainStatus::Trusted
+    );
+    let too_long = deep_chain(&root, MAX_INTERMEDIATES + 1);
+    let s = status(&too_long, &anchors, Usage::ServerAuth);
+    assert_eq!(s, ChainStatus::Invalid(ChainProblem::TooLong));
+    assert_eq!(
+        s.to_string(),
+        "its chain is too long: the Edge follows at most 6 intermediate CAs between a certificate and a \
+         trusted CA — issue it from a CA at most 6 intermediates below the root, or trust an intermediate \
+         CA of the chain directly in tls.ca"
+    );
+    // Trusting an intermediate directly shortens the path: the fix works.
+    let mid = TrustAnchors::from_certs(&[too_long[2].clone()], "sub CA").unwrap();
+    assert_eq!(
+        status(&too_long, &mid, Usage::ServerAuth),
+        ChainStatus::Trusted
+    );
+}
+
+#[test]
+fn other_chain_problems_are_typed() {
+    let ca = ca();
+    let anchors = TrustAnchors::from_certs(&[ca.cert_der().clone()], "ca").unwrap();
+    // The CA certificate presented as the peer's own.
+    assert_eq!(
+        status(ca.chain(), &anchors, Usage::Any),
+        ChainStatus::Invalid(ChainProblem::CaAsLeaf)
+    );
+    let garbage = [rustls_pki_types::CertificateDer::from(vec![1u8, 2, 3])];
+    let s = status(&garbage, &anchors, Usage::Any);
+    assert_eq!(s, ChainStatus::Invalid(ChainProblem::Malformed));
+    assert_eq!(
+        s.to_string(),
+        "it, or a CA certificate in its chain, is not a well-formed X.509 certificate — reissue the \
+         certificate from a CA the Edge trusts"
+    );
+}
+
+#[test]
+fn every_chain_status_reads_as_a_sentence() {
+    let problems = [
+        ChainProblem::OtherCaSameName,
+        ChainProblem::TooLong,
+        ChainProblem::TooComplex,
+        ChainProblem::Malformed,
+        ChainProblem::UnsupportedAlgorithm,
+        ChainProblem::UnsupportedCriticalExtension,
+        ChainProblem::CaAsLeaf,
+        ChainProblem::LeafAsCa,
+        ChainProblem::PathLength,
+        ChainProblem::NameConstraints,
+        ChainProblem::Other,
+    ];
+    let statuses = [
+        ChainStatus::Missing,
+        ChainStatus::UntrustedRoot,
+        ChainStatus::Expired,
+        ChainStatus::NotYetValid,
+        ChainStatus::WrongUsage,
+    ]
+    .into_iter()
+    .chain(problems.into_iter().map(ChainStatus::Invalid));
+    for s in statuses {
+        let text = s.to_string();
+        assert_eq!(text, format!("{} — {}", s.problem(), s.fix()));
+        // No Rust identifier (a Debug dump) in what people read: words are lower case or names.
+        let debug = format!("{s:?}");
+        let ident = debug.trim_start_matches("Invalid(").trim_end_matches(')');
+        assert!(!text.contains(ident), "{text} contains {ident}");
+        assert!(!text.contains('{') && !text.contains("::"), "{text}");
+        assert!(text.starts_with(char::is_lowercase), "{text}");
+    }
+    assert_eq!(
+        ChainStatus::UntrustedRoot.to_string(),
+        "it was issued by a CA the Edge does not trust — add that CA to tls.ca (or --ca), and make the \
+         peer send its intermediate CA certificates with its own certificate"
+    );
+    assert_eq!(
+        ChainStatus::Trusted.to_string(),
+        "it chains to a CA the Edge trusts"
+    );
+}
+
+#[test]
+fn lab_cas_have_unique_recognisable_names() {
+    let a = LabCa::generate_lab(KeyType::EcdsaP256).unwrap();
+    let b = LabCa::generate_lab(KeyType::EcdsaP256).unwrap();
+    let (fa, fb) = (
+        CertFacts::from_der(a.cert_der()).unwrap(),
+        CertFacts::from_der(b.cert_der()).unwrap(),
+    );
+    assert_ne!(fa.subject, fb.subject);
+    let cn = fa.common_name().unwrap();
+    let today = time::OffsetDateTime::now_utc().date().to_string();
+    let id = cn
+        .strip_prefix(&format!("{LAB_CA_NAME} "))
+        .and_then(|rest| rest.split_once(' '))
+        .map(|(date, id)| {
+            // The day may have turned between the two readings of the clock.
+            assert!(date == today || date < today.as_str(), "{cn}");
+            id.to_string()
+        })
+        .unwrap_or_else(|| panic!("{cn}"));
+    assert_eq!(id.len(), 6, "{cn}");
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()), "{cn}");
+    // The id is the start of the CA's Subject Key Identifier, which openssl shows.
+    let (_, x509) = x509_parser::parse_x509_certificate(a.cert_der()).unwrap();
+    let ski = x509
+        .extensions()
+        .iter()
+        .find_map(|e| match e.parsed_extension() {
+            x509_parser::extensions::ParsedExtension::SubjectKeyIdentifier(k) => Some(k.0),
+            _ => None,
+        })
+        .unwrap();
+    let ski_hex: String = ski.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    assert_eq!(id, ski_hex);
+    // A leaf from one is refused by the other, and says so in words.
+    let anchors = TrustAnchors::from_certs(&[a.cert_der().clone()], "a").unwrap();
+    let leaf = b.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
+    assert_eq!(
+        status(&leaf.chain, &anchors, Usage::Any),
+        ChainStatus::UntrustedRoot
+    );
+}
+
+#[test]
+fn rsa_2048_is_the_one_default_key_type() {
+    assert_eq!(KeyType::default(), KeyType::Rsa2048);
+    assert_eq!(KeyType::default().describe(), "RSA-2048");
+}
+
+#[test]
+fn names_are_checked_when_issuing() {
+    let ca = ca();
+    let e = ca
+        .issue(&LeafSpec::new("a.lab").san(&["a.lab", " b.lab"]))
+        .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "SAN entry \" b.lab\" is not a DNS name: it starts or ends with a space (several names are comma \
+         separated: a.lab,b.lab) — give host names such as vcse.steven.lab"
+    );
+    assert!(matches!(
+        e,
+        PkiError::BadName {
+            reason: NameError::OuterSpace,
+            ..
+        }
+    ));
+    let e = ca.issue(&LeafSpec::new("bad name")).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "SAN entry \"bad name\" is not a DNS name: it contains a space (several names are comma separated: \
+         a.lab,b.lab) — give host names such as vcse.steven.lab"
+    );
+    // Without a SAN the CN is the name: checked too.
+    let e = ca
+        .issue(&LeafSpec::new("bad name").san::<&str>(&[]))
+        .unwrap_err();
+    assert!(
+        e.to_string()
+            .starts_with("subject CN \"bad name\" is not a DNS name: it contains a space"),
+        "{e}"
+    );
+    // With a SAN the CN is free text; an IP SAN and a wildcard are names a certificate may carry.
+    ca.issue(&LeafSpec::new("192.0.2.1").common_name(Some("Lab Expressway")))
+        .unwrap();
+    ca.issue(&LeafSpec::new("*.steven.lab")).unwrap();
+    let e = ca.issue(&LeafSpec::new("tab\there.lab")).unwrap_err();
+    assert!(e.to_string().contains("it contains a space"), "{e}");
+}
+
+#[test]
+fn display_name_is_a_name_the_edge_reads() {
+    let ca = ca();
+    // The only SAN is an IP address; the CN is the very FQDN the Edge expects but ignores.
+    let ip_only = facts_of(
+        &ca.issue(&LeafSpec::new("192.0.2.1").common_name(Some("vcse.acano.steven.lab")))
+            .unwrap(),
+    );
+    assert_eq!(ip_only.san_dns, Some(vec![]));
+    assert_eq!(ip_only.san_ip, vec!["192.0.2.1".to_string()]);
+    assert_eq!(ip_only.display_name(), "192.0.2.1");
+    assert_eq!(
+        names_match(&ip_only, "vcse.acano.steven.lab", false),
+        NameMatch::CommonNameIgnored
+    );
+    // SAN first: a CN that differs from the SAN is not what the Edge reads.
+    let f = facts_of(
+        &ca.issue(&LeafSpec::new("other.steven.lab").common_name(Some("vcse.steven.lab")))
+            .unwrap(),
+    );
+    assert_eq!(f.display_name(), "other.steven.lab");
+    // Nothing at all.
+    let none = CertFacts {
+        san_dns: Some(vec![]),
+        common_names: vec!["x.lab".into()],
+        ..CertFacts::default()
+    };
+    assert_eq!(none.display_name(), NO_NAME);
+    assert_eq!(CertFacts::default().display_name(), "(no name)");
+}
+
+#[test]
+fn several_cns_without_san_the_last_counts() {
+    let mut f = CertFacts {
+        common_names: vec!["steven.lab".into(), "vcse.steven.lab".into()],
+        san_dns: None,
+        ..CertFacts::default()
+    };
+    assert_eq!(f.common_name(), Some("vcse.steven.lab"));
+    assert_eq!(f.display_name(), "vcse.steven.lab");
+    assert_eq!(
+        names_match(&f, "vcse.steven.lab", false),
+        NameMatch::CommonName
+    );
+    assert_eq!(names_match(&f, "steven.lab", false), NameMatch::Absent);
+    f.common_names.reverse();
+    assert_eq!(f.display_name(), "steven.lab");
+    assert_eq!(names_match(&f, "vcse.steven.lab", false), NameMatch::Absent);
+}
+
+#[test]
+fn library_errors_reach_people_in_words() {
+    let e = parse_certs(b"hello", "peer.crt").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "peer.crt: not a valid X.509 certificate (the data ends before a whole certificate: a truncated \
+         file, or not a certificate at all) — give a PEM or DER certificate"
+    );
+    let e = parse_certs(
+        b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+        "b.pem",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "b.pem: not a valid X.509 certificate (the bytes are not the DER encoding of an X.509 certificate) \
+         — give a PEM or DER certificate"
+    );
+    let e = parse_certs(b"-----BEGIN CERTIFICATE-----\nAAAA\n", "cut.pem").unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "cut.pem: not a valid X.509 certificate (PEM: a BEGIN line has no matching END line: a truncated \
+         file?) — give a PEM or DER certificate"
+    );
+    let e = TrustAnchors::from_certs(
+        &[rustls_pki_types::CertificateDer::from(vec![0x30, 0])],
+        "ca.pem",
+    )
+    .unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "ca.pem: cannot be used as a trust anchor (not a well-formed X.509 certificate) — give the CA \
+         certificate (PEM or DER)"
+    );
+    // A key that is not the certificate's.
+    let ca = ca();
+    let (a, b) = (
+        ca.issue(&LeafSpec::new("a.lab")).unwrap(),
+        ca.issue(&LeafSpec::new("b.lab")).unwrap(),
+    );
+    let mismatched = Identity {
+        chain: a.chain.clone(),
+        key: b.key_der.clone_key(),
+    };
+    let e = server_config(&mismatched, ClientAuthMode::Required, vec![]).unwrap_err();
+    assert_eq!(
+        e.to_string(),
+        "TLS configuration refused the certificate or key: the private key does not belong to the \
+         certificate — check that the key matches the certificate"
+    );
 }

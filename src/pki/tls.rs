@@ -28,7 +28,7 @@ use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 use super::chain::{TrustAnchors, Usage, verify_chain};
 use super::facts::{load_key, load_pem_chain};
 use super::issue::IssuedCert;
-use super::{ChainStatus, PkiError};
+use super::{ChainProblem, ChainStatus, PkiError};
 
 /// A certificate chain (leaf first) and its private key.
 #[derive(Debug)]
@@ -192,19 +192,47 @@ impl StrictClientVerifier {
     }
 }
 
-/// The TLS error (and so the alert) for a refused chain.
+/// The TLS error (and so the alert) for a refused chain: the alert rustls's own verifier would send; kinds
+/// rustls has no variant for carry the [`ChainProblem`] itself, so its message is the one logged.
 fn chain_error(status: ChainStatus) -> Result<(), Error> {
     let e = match status {
         ChainStatus::Trusted => return Ok(()),
         ChainStatus::Missing => return Err(Error::NoCertificatesPresented),
-        ChainStatus::UntrustedRoot => CertificateError::UnknownIssuer,
+        ChainStatus::UntrustedRoot | ChainStatus::Invalid(ChainProblem::OtherCaSameName) => {
+            CertificateError::UnknownIssuer
+        }
         ChainStatus::Expired => CertificateError::Expired,
         ChainStatus::NotYetValid => CertificateError::NotValidYet,
         ChainStatus::WrongUsage => CertificateError::InvalidPurpose,
-        ChainStatus::Invalid(_) => CertificateError::BadEncoding,
+        ChainStatus::Invalid(ChainProblem::Malformed) => CertificateError::BadEncoding,
+        ChainStatus::Invalid(ChainProblem::UnsupportedCriticalExtension) => {
+            CertificateError::UnhandledCriticalExtension
+        }
+        ChainStatus::Invalid(ChainProblem::UnsupportedAlgorithm) => CertificateError::BadSignature,
+        ChainStatus::Invalid(p) => {
+            CertificateError::Other(rustls::OtherError(Arc::new(Refusal(p))))
+        }
     };
     Err(Error::InvalidCertificate(e))
 }
+
+/// A [`ChainProblem`] inside a rustls error. rustls prints `CertificateError::Other` with `{:?}`, so this
+/// `Debug` is the person-worded `Display`: a log of the TLS error then reads as a sentence.
+struct Refusal(ChainProblem);
+
+impl std::fmt::Debug for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        std::fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl std::error::Error for Refusal {}
 
 impl ClientCertVerifier for StrictClientVerifier {
     fn offer_client_auth(&self) -> bool {

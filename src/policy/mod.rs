@@ -21,9 +21,11 @@ use crate::diagnostics::{
     DecisionEvent, EventContext, Hresult, LogRecord, MsDiagnostic, ResultCode, VerdictKind, Winsock,
 };
 use crate::dns::{DnsFailure, SrvRecord, federation_srv_name};
-use crate::pki::{CertFacts, ChainStatus};
+use crate::pki::{CertFacts, ChainProblem, ChainStatus};
 
+mod cert_text;
 mod names;
+use cert_text::{cert_names, chain_problem, other_ca_same_name};
 pub use names::{NameMatch, names_match};
 
 /// Lower-case, without the trailing root dot.
@@ -216,11 +218,13 @@ impl Policy {
                     "The certificate of {t} ({name}) has an EKU extension without Server Authentication. Fix: issue it with the Server Authentication EKU."
                 ),
             ),
-            ChainStatus::Invalid(why) => (
+            ChainStatus::Invalid(ChainProblem::OtherCaSameName) => (
+                Hresult::UntrustedRoot,
+                other_ca_same_name(&format!("The certificate of {t} ({name})"), cert),
+            ),
+            ChainStatus::Invalid(p) => (
                 Hresult::CertUnknown,
-                format!(
-                    "The certificate of {t} ({name}) was refused: {why}. Fix: reissue a valid certificate."
-                ),
+                chain_problem(&format!("The certificate of {t} ({name})"), p),
             ),
         };
         Err(Verdict::Reject {
@@ -695,6 +699,7 @@ pub fn handshake_rejection(
 ) -> Option<HandshakeRejection> {
     let name = cert.map(CertFacts::display_name).unwrap_or_default();
     let issuer = cert.map(|c| c.issuer.as_str()).unwrap_or_default();
+    let subject = format!("The client certificate {name}");
     let (reason, explanation) = match chain {
         ChainStatus::Trusted => return None,
         ChainStatus::Missing => (
@@ -713,13 +718,14 @@ pub fn handshake_rejection(
             "wrong usage".to_owned(),
             format!("The client certificate {name} has no Client Authentication EKU. Public CAs are removing it from server certificates in 2026-2027 (Cisco field notice FN74362). Fix: use a certificate with both Server and Client Authentication EKUs."),
         ),
-        ChainStatus::Invalid(why) => (
-            format!("invalid: {why}"),
-            format!("The client certificate {name} was refused: {why}. Fix: reissue a valid certificate."),
+        ChainStatus::Invalid(ChainProblem::OtherCaSameName) => (
+            ChainProblem::OtherCaSameName.tag().to_owned(),
+            other_ca_same_name(&subject, cert.unwrap_or(&CertFacts::default())),
         ),
+        ChainStatus::Invalid(p) => (p.tag().to_owned(), chain_problem(&subject, p)),
     };
     let mut data = vec![kv("reason", &reason)];
-    if !name.is_empty() {
+    if cert.is_some() {
         data.push(kv("certName", &name));
     }
     Some(HandshakeRejection {
@@ -792,13 +798,7 @@ fn rule1_explanation(f: &Rule1Failure, cert_owner: &str) -> String {
 }
 
 fn rule2_explanation(target: &str, cert: &CertFacts) -> String {
-    let names = match &cert.san_dns {
-        Some(san) => format!("its SAN lists {}", san.join(", ")),
-        None => format!(
-            "it has no SAN extension and its CN is {}",
-            cert.common_names.join(", ")
-        ),
-    };
+    let names = cert_names(target, cert);
     format!(
         "The peer certificate {} does not name {target}: {names}. Fix: add {target} to the certificate's SAN (the SIP domain itself need not be there).",
         cert.display_name()

@@ -1,7 +1,8 @@
 //! Rule 2's name check: the only copy of it (`certs inspect` and the Edge both call [`names_match`]).
 //!
 //! Exact, case-insensitive match of the FQDN among the SAN dNSNames; the subject CN counts only when the
-//! certificate has no SAN extension at all; wildcards are refused unless `allow_wildcard`.
+//! certificate has no SAN extension at all, and then only the most specific (last) CN (RFC 2818 §3.1);
+//! wildcards are refused unless `allow_wildcard`.
 
 use crate::pki::{CertFacts, is_wildcard_name};
 
@@ -10,7 +11,7 @@ use crate::pki::{CertFacts, is_wildcard_name};
 pub enum NameMatch {
     /// The FQDN is one of the SAN dNSNames.
     San,
-    /// No SAN extension, and the subject CN is the FQDN.
+    /// No SAN extension, and the (most specific) subject CN is the FQDN.
     CommonName,
     /// Matched only through this wildcard name, and wildcards are allowed.
     Wildcard(String),
@@ -91,7 +92,15 @@ pub fn names_match(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> NameM
                 NameMatch::Absent
             }
         }),
-        None => judge(&facts.common_names, NameMatch::CommonName).unwrap_or(NameMatch::Absent),
+        // Only the most specific (last) CN counts (RFC 2818 §3.1), as in `CertFacts::common_name`.
+        None => judge(
+            facts
+                .common_names
+                .split_last()
+                .map_or(&[], |(last, _)| std::slice::from_ref(last)),
+            NameMatch::CommonName,
+        )
+        .unwrap_or(NameMatch::Absent),
     }
 }
 
@@ -192,6 +201,23 @@ mod tests {
     fn exact_wins_over_wildcard() {
         let f = facts(&[], Some(&["*.steven.lab", "vcse.steven.lab"]));
         assert_eq!(names_match(&f, "vcse.steven.lab", false), NameMatch::San);
+    }
+
+    #[test]
+    fn without_san_only_the_last_cn_counts() {
+        let f = facts(&["vcse.acano.steven.lab", "vcse.steven.lab"], None);
+        assert_eq!(
+            names_match(&f, "vcse.steven.lab", false),
+            NameMatch::CommonName
+        );
+        assert_eq!(
+            names_match(&f, "vcse.acano.steven.lab", false),
+            NameMatch::Absent
+        );
+        assert_eq!(
+            names_match(&facts(&[], None), "a.lab", false),
+            NameMatch::Absent
+        );
     }
 
     #[test]

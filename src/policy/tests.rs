@@ -615,8 +615,17 @@ fn outbound_cert_chain_hresults() {
         (ChainStatus::NotYetValid, "0x80090328 (SEC_E_CERT_EXPIRED)"),
         (ChainStatus::Missing, "0x80090327 (SEC_E_CERT_UNKNOWN)"),
         (
-            ChainStatus::Invalid("bad".into()),
+            ChainStatus::Invalid(ChainProblem::Malformed),
             "0x80090327 (SEC_E_CERT_UNKNOWN)",
+        ),
+        (
+            ChainStatus::Invalid(ChainProblem::TooLong),
+            "0x80090327 (SEC_E_CERT_UNKNOWN)",
+        ),
+        // Another CA with a trusted CA's name: untrusted, as the fix is the same.
+        (
+            ChainStatus::Invalid(ChainProblem::OtherCaSameName),
+            "0x80090325 (SEC_E_UNTRUSTED_ROOT)",
         ),
         (
             ChainStatus::WrongUsage,
