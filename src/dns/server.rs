@@ -5,9 +5,14 @@
 //! (an SOA owner in a zone file, or `Zone::origin`) that contains it; otherwise to the zone named by the last
 //! two labels of its name (`_sipfederationtls._tcp.acano.steven.lab` → `steven.lab`). A zone without an
 //! SOA gets a synthesized one (`ns.<origin>`, `hostmaster.<origin>`, serial 1, negative TTL 60 s by default).
+//!
+//! An SRV target may be `.` (RFC 2782: "service decidedly not available"). A query for a name in no served
+//! zone is answered REFUSED and logged (warn) with the zones served, so a resolver pointed at the wrong server
+//! shows up in the log. [`ZoneSet::add_edge_records`] adds the Edge's own SRV and address records, so that an
+//! Expressway pointed at `edgesim serve --serve-dns` finds the Edge.
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
 use std::sync::Arc;
@@ -92,6 +97,17 @@ pub enum FaultKind {
     Refused,
     /// Never answer (the client times out).
     Drop,
+}
+
+impl FaultKind {
+    /// What the server does, in words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            FaultKind::Servfail => "answered SERVFAIL",
+            FaultKind::Refused => "answered REFUSED",
+            FaultKind::Drop => "never answered (the client times out)",
+        }
+    }
 }
 
 /// A zone with an explicit origin; its records must lie at or below the origin.
@@ -192,6 +208,47 @@ pub struct BuiltZone {
     pub records: Vec<Record>,
 }
 
+/// The Edge's own federation records: `_sipfederationtls._tcp.<domain>` SRV → `fqdn:port`, and the FQDN's
+/// A or AAAA record when an address is known.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct EdgeRecords {
+    /// The Edge's SIP domain (`edge.domain`).
+    pub domain: String,
+    /// The Edge's FQDN (`edge.fqdn`), the SRV target.
+    pub fqdn: String,
+    /// The port the Edge listens on.
+    pub port: u16,
+    /// The address peers reach the Edge at; `None`: no address record is added.
+    pub address: Option<IpAddr>,
+}
+
+impl EdgeRecords {
+    /// The address to publish for the Edge: the configured public address, else the address it listens on,
+    /// else the DNS server's own (a peer that reaches the DNS server there likely reaches the Edge too);
+    /// `None` when all of them are unspecified (0.0.0.0 / ::).
+    pub fn address_for(
+        public: Option<IpAddr>,
+        listen: SocketAddr,
+        dns: SocketAddr,
+    ) -> Option<IpAddr> {
+        public
+            .into_iter()
+            .chain([listen.ip(), dns.ip()])
+            .find(|ip| !ip.is_unspecified())
+    }
+}
+
+/// What [`ZoneSet::add_edge_records`] did with each of the Edge's records.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum EdgeRecord {
+    /// Added (the configuration has no record of that name and type).
+    Added(Box<Record>),
+    /// Not added: the configuration defines the name already (`what` says which record).
+    Defined { what: String },
+    /// No address record: no usable address is known.
+    NoAddress { fqdn: String },
+}
+
 fn parse_name(context: &str, name: &str) -> Result<Name, ZoneError> {
     let trimmed = name.trim().trim_end_matches('.');
     let mut parsed = Name::from_str(trimmed).map_err(|e| ZoneError::BadName {
@@ -208,6 +265,14 @@ fn parse_name(context: &str, name: &str) -> Result<Name, ZoneError> {
     }
     parsed.set_fqdn(true);
     Ok(parsed.to_lowercase())
+}
+
+/// An SRV target: a name, or `.` (RFC 2782: the service is decidedly not available at this domain).
+fn srv_target(context: &str, target: &str) -> Result<Name, ZoneError> {
+    if target.trim() == "." {
+        return Ok(Name::root());
+    }
+    parse_name(context, target)
 }
 
 /// Splits text into DNS character-strings (at most 255 bytes each, on character boundaries).
@@ -374,7 +439,7 @@ impl ZoneSet {
                         *priority,
                         *weight,
                         *port,
-                        parse_name(context, target)?,
+                        srv_target(context, target)?,
                     )),
                 ),
                 RecordSpec::A { name, address, ttl } => (name, *ttl, RData::A(A(*address))),
@@ -412,6 +477,75 @@ impl ZoneSet {
             self.records.push(Record::from_rdata(owner, ttl, rdata));
         }
         Ok(())
+    }
+
+    /// True when a record of `name` with one of `types` is in the set.
+    fn defines(&self, name: &Name, types: &[RecordType]) -> bool {
+        self.records
+            .iter()
+            .any(|r| r.name == *name && types.contains(&r.record_type()))
+    }
+
+    /// Adds the Edge's own SRV record and its FQDN's address record, each unless the set already defines that
+    /// name (an SRV of the SRV name; any A, AAAA or CNAME of the FQDN): the configuration always wins.
+    pub fn add_edge_records(&mut self, edge: &EdgeRecords) -> Result<Vec<EdgeRecord>, ZoneError> {
+        let srv_name = parse_name("edge.domain", &super::federation_srv_name(&edge.domain))?;
+        let fqdn = parse_name("edge.fqdn", &edge.fqdn)?;
+        if fqdn.num_labels() < 2 {
+            return Err(ZoneError::SingleLabel {
+                context: "edge.fqdn".into(),
+                name: edge.fqdn.clone(),
+            });
+        }
+        let mut done = Vec::new();
+        if self.defines(&srv_name, &[RecordType::SRV, RecordType::CNAME]) {
+            done.push(EdgeRecord::Defined {
+                what: format!("{srv_name} SRV"),
+            });
+        } else {
+            let srv = SRV::new(0, 0, edge.port, fqdn.clone());
+            let record = Record::from_rdata(srv_name, DEFAULT_TTL, RData::SRV(srv));
+            self.records.push(record.clone());
+            done.push(EdgeRecord::Added(Box::new(record)));
+        }
+        let address_types = [RecordType::A, RecordType::AAAA, RecordType::CNAME];
+        if self.defines(&fqdn, &address_types) {
+            done.push(EdgeRecord::Defined {
+                what: format!("{fqdn} A/AAAA"),
+            });
+        } else if let Some(ip) = edge.address.filter(|ip| !ip.is_unspecified()) {
+            let rdata = match ip {
+                IpAddr::V4(v4) => RData::A(A(v4)),
+                IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+            };
+            let record = Record::from_rdata(fqdn, DEFAULT_TTL, rdata);
+            self.records.push(record.clone());
+            done.push(EdgeRecord::Added(Box::new(record)));
+        } else {
+            done.push(EdgeRecord::NoAddress {
+                fqdn: fqdn.to_string(),
+            });
+        }
+        Ok(done)
+    }
+
+    /// Every record served, one line each (`NAME TTL IN TYPE DATA`), zone by zone with the zone's SOA first,
+    /// then the faults; empty when nothing is served.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = Vec::new();
+        for zone in self.zones() {
+            lines.push(format!("zone {}", zone.origin));
+            lines.extend(zone.records.iter().map(|r| format!("  {r}")));
+        }
+        for (name, kind) in &self.faults {
+            lines.push(format!("fault {name}: {}", kind.describe()));
+        }
+        lines
+    }
+
+    /// The zone origins served, in canonical order.
+    pub fn origins(&self) -> Vec<Name> {
+        self.zones().into_iter().map(|z| z.origin).collect()
     }
 
     /// Injects a fault for `name` and every name below it.
@@ -549,6 +683,30 @@ struct FaultyCatalog {
     catalog: Catalog,
     faults: Vec<(Name, FaultKind)>,
     queries: Arc<AtomicU64>,
+    /// The zones served, for the log line about a query outside all of them.
+    origins: Vec<Name>,
+    /// The same, as text: `steven.lab., skype.lab.` or `none`.
+    origins_text: String,
+}
+
+impl FaultyCatalog {
+    /// Logs a query for a name in no served zone (the catalog answers it REFUSED).
+    fn note_unserved(&self, request: &Request) {
+        let Ok(info) = request.request_info() else {
+            return;
+        };
+        let name = Name::from(info.query.name());
+        if self.origins.iter().any(|o| o.zone_of(&name)) {
+            return;
+        }
+        tracing::warn!(
+            query = %name,
+            qtype = %info.query.query_type(),
+            from = %info.src,
+            "DNS query for a name in no zone this server serves: answered REFUSED (zones served: {})",
+            self.origins_text
+        );
+    }
 }
 
 #[async_trait::async_trait]
@@ -569,6 +727,7 @@ impl RequestHandler for FaultyCatalog {
         });
         let code = match fault {
             None => {
+                self.note_unserved(request);
                 return self
                     .catalog
                     .handle_request::<R, T>(request, response_handle)
@@ -624,10 +783,22 @@ impl DnsServer {
         let udp_addr = udp.local_addr()?;
         let tcp_addr = tcp.local_addr()?;
         let queries = Arc::new(AtomicU64::new(0));
+        let origins = zones.origins();
+        let origins_text = if origins.is_empty() {
+            "none".to_string()
+        } else {
+            origins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let handler = FaultyCatalog {
             catalog: zones.catalog(),
             faults: zones.faults.clone(),
             queries: queries.clone(),
+            origins,
+            origins_text,
         };
         let mut server = Server::new(handler);
         server.register_socket(udp);
@@ -692,6 +863,107 @@ mod tests {
         assert!(parts.iter().all(|p| p.len() <= 255));
         assert_eq!(parts.concat(), text);
         assert_eq!(txt_strings(""), vec![String::new()]);
+    }
+
+    #[test]
+    fn edge_address_prefers_public_then_listen_then_dns() {
+        let sock = |s: &str| s.parse::<SocketAddr>().unwrap();
+        let ip = |s: &str| s.parse::<IpAddr>().unwrap();
+        let any = sock("0.0.0.0:5061");
+        assert_eq!(
+            EdgeRecords::address_for(Some(ip("192.0.2.10")), sock("127.0.0.1:5061"), any),
+            Some(ip("192.0.2.10"))
+        );
+        assert_eq!(
+            EdgeRecords::address_for(None, sock("127.0.0.2:5061"), sock("127.0.0.3:53")),
+            Some(ip("127.0.0.2"))
+        );
+        assert_eq!(
+            EdgeRecords::address_for(None, any, sock("127.0.0.3:53")),
+            Some(ip("127.0.0.3"))
+        );
+        assert_eq!(EdgeRecords::address_for(None, any, sock("[::]:53")), None);
+    }
+
+    #[test]
+    fn edge_records_are_added_unless_defined() {
+        let edge = EdgeRecords {
+            domain: "skype.lab".into(),
+            fqdn: "sip.skype.lab".into(),
+            port: 5061,
+            address: Some(IpAddr::from([127, 0, 0, 2])),
+        };
+        let mut set = ZoneSet::new();
+        let done = set.add_edge_records(&edge).unwrap();
+        let added: Vec<String> = done
+            .iter()
+            .map(|d| match d {
+                EdgeRecord::Added(r) => r.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect();
+        assert_eq!(
+            added,
+            vec![
+                "_sipfederationtls._tcp.skype.lab. 60 IN SRV 0 0 5061 sip.skype.lab.",
+                "sip.skype.lab. 60 IN A 127.0.0.2",
+            ]
+        );
+        // The configuration's own records win, each name on its own.
+        let mut set = ZoneSet::from_records(&[RecordSpec::Aaaa {
+            name: "SIP.skype.lab.".into(),
+            address: Ipv6Addr::LOCALHOST,
+            ttl: 60,
+        }])
+        .unwrap();
+        let done = set.add_edge_records(&edge).unwrap();
+        assert!(matches!(done[0], EdgeRecord::Added(_)), "{done:?}");
+        assert_eq!(
+            done[1],
+            EdgeRecord::Defined {
+                what: "sip.skype.lab. A/AAAA".into()
+            }
+        );
+        let none = EdgeRecords {
+            address: None,
+            ..edge
+        };
+        let done = ZoneSet::new().add_edge_records(&none).unwrap();
+        assert_eq!(
+            done[1],
+            EdgeRecord::NoAddress {
+                fqdn: "sip.skype.lab.".into()
+            }
+        );
+    }
+
+    #[test]
+    fn describe_lists_every_record_or_nothing() {
+        assert!(ZoneSet::new().describe().is_empty());
+        let mut set = ZoneSet::from_records(&[RecordSpec::Srv {
+            name: "_sipfederationtls._tcp.dot.lab".into(),
+            priority: 0,
+            weight: 0,
+            port: 0,
+            target: ".".into(),
+            ttl: 60,
+        }])
+        .unwrap();
+        set.add_fault("drop.lab", FaultKind::Drop).unwrap();
+        let lines = set.describe();
+        assert_eq!(lines[0], "zone dot.lab.");
+        assert!(
+            lines[1].starts_with("  dot.lab. 60 IN SOA ns.dot.lab."),
+            "{lines:?}"
+        );
+        assert_eq!(
+            lines[2],
+            "  _sipfederationtls._tcp.dot.lab. 60 IN SRV 0 0 0 ."
+        );
+        assert_eq!(
+            lines[3],
+            "fault drop.lab.: never answered (the client times out)"
+        );
     }
 
     #[test]
