@@ -130,7 +130,7 @@ impl Edge {
         let events_file = config.events_file.as_deref().map(open_append).transpose()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Edge {
-            policy: Policy::from_config(&config),
+            policy: Policy::from_config(&config).with_dns_server(lookup.server()),
             acceptor: TlsAcceptor::from(server),
             anchors,
             lookup,

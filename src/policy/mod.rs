@@ -7,6 +7,9 @@
 //!   log record (0xc3e93e02 / 0xc3e93e03);
 //! - no SRV (any failure kind): `504 Server time-out`, ms-diagnostics 1008, synthetic record 0xc3e93e01 with a
 //!   `reason` Data key naming the failure kind;
+//! - an SRV answer whose only targets are `.` (RFC 2782: "service decidedly not available"): no usable SRV,
+//!   both directions, exactly like no SRV at all (504 + 1008, record 0xc3e93e01 with
+//!   `reason="DECIDEDLY_NOT_AVAILABLE"`); a `.` record next to real ones is ignored (Rule 1 sees the others);
 //! - Rule 1 failure: 504 + 1009 (as the Edge shows outbound) + the seed's 0xc3e93d6f record;
 //! - Rule 2 failure: 504 + 1010 with `PeerServer` and `SEC_E_WRONG_PRINCIPAL` + the seed's 0xc3e93d67 record;
 //! - clientAuth EKU missing: checked here, first, after the handshake (not in the TLS verifier) so the lab gets
@@ -57,6 +60,9 @@ pub struct Policy {
     pub require_client_auth_eku: bool,
     /// Send bare responses to the peer (read by the listener).
     pub faithful: bool,
+    /// The DNS server the Edge asks, as explanations name it (e.g. `127.0.0.1:5353`); empty until
+    /// [`Policy::with_dns_server`] sets it.
+    pub dns_server: String,
 }
 
 impl Policy {
@@ -76,7 +82,14 @@ impl Policy {
             allow_wildcard: cfg.allow_wildcard,
             require_client_auth_eku: cfg.require_client_auth_eku,
             faithful,
+            dns_server: String::new(),
         }
+    }
+
+    /// Names the DNS server the Edge asks in explanations of DNS failures (`Lookup::server`).
+    pub fn with_dns_server(mut self, server: impl Into<String>) -> Self {
+        self.dns_server = server.into();
+        self
     }
 
     /// Builds the policy from a whole configuration.
@@ -148,27 +161,22 @@ impl Policy {
         answer: &'a Result<Vec<SrvRecord>, DnsFailure>,
     ) -> Result<&'a SrvRecord, Verdict> {
         let d = norm(domain);
-        let records = match answer {
-            Ok(r) if !r.is_empty() => r,
-            Ok(_) => return Err(self.outbound_no_srv(&d, &DnsFailure::NoRecords)),
-            Err(f) => return Err(self.outbound_no_srv(&d, f)),
-        };
-        rule1_pick(&d, records, self.accept_apex_target).map_err(|f| Verdict::Reject {
-            status: 504,
-            reason: SERVER_TIMEOUT,
-            diagnostic: Some(MsDiagnostic::e1009(&f.domain, &f.fqdns, &self.edge_fqdn)),
-            log: None,
-            explanation: rule1_explanation(&f, "the peer's certificate"),
-        })
-    }
-
-    fn outbound_no_srv(&self, d: &str, f: &DnsFailure) -> Verdict {
-        Verdict::Reject {
-            status: 504,
-            reason: SERVER_TIMEOUT,
-            diagnostic: Some(MsDiagnostic::e1008(d, &self.edge_fqdn)),
-            log: None,
-            explanation: no_srv_explanation(d, f),
+        match srv_decision(&d, answer, self.accept_apex_target) {
+            SrvDecision::Target(r) => Ok(r),
+            SrvDecision::NoSrv(why) => Err(Verdict::Reject {
+                status: 504,
+                reason: SERVER_TIMEOUT,
+                diagnostic: Some(MsDiagnostic::e1008(&d, &self.edge_fqdn)),
+                log: None,
+                explanation: no_srv_explanation(&d, &why, &self.dns_server),
+            }),
+            SrvDecision::Mismatch(f) => Err(Verdict::Reject {
+                status: 504,
+                reason: SERVER_TIMEOUT,
+                diagnostic: Some(MsDiagnostic::e1009(&f.domain, &f.fqdns, &self.edge_fqdn)),
+                log: None,
+                explanation: rule1_explanation(&f, "the peer's certificate"),
+            }),
         }
     }
 
@@ -564,13 +572,72 @@ pub struct Rule1Failure {
     pub fqdns: Vec<String>,
 }
 
+/// RFC 2782: an SRV target of `.` means the service is "decidedly not available" at the domain.
+pub fn srv_decidedly_unavailable(record: &SrvRecord) -> bool {
+    norm(&record.target).is_empty()
+}
+
+/// Why a domain has no usable federation SRV record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum NoSrv {
+    /// The lookup failed (NXDOMAIN, NODATA, SERVFAIL, REFUSED, timeout, …).
+    Dns(DnsFailure),
+    /// Every record's target is `.` (RFC 2782: "service decidedly not available").
+    DecidedlyNotAvailable,
+}
+
+impl NoSrv {
+    /// The `reason` Data value of the synthetic no-SRV record.
+    pub fn reason_tag(&self) -> &'static str {
+        match self {
+            NoSrv::Dns(f) => dns_failure_reason(f),
+            NoSrv::DecidedlyNotAvailable => "DECIDEDLY_NOT_AVAILABLE",
+        }
+    }
+}
+
+/// The SRV step of both directions.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SrvDecision<'a> {
+    /// Rule 1 picked this record.
+    Target(&'a SrvRecord),
+    /// No usable SRV record (1008).
+    NoSrv(NoSrv),
+    /// Records, but none in the domain (1009).
+    Mismatch(Rule1Failure),
+}
+
+/// The SRV step over a lookup answer: no usable record (failure, empty, or only `.` targets), Rule 1's pick,
+/// or Rule 1's failure. `.` records next to real ones are ignored.
+pub fn srv_decision<'a>(
+    domain: &str,
+    answer: &'a Result<Vec<SrvRecord>, DnsFailure>,
+    accept_apex: bool,
+) -> SrvDecision<'a> {
+    match answer {
+        Err(f) => SrvDecision::NoSrv(NoSrv::Dns(f.clone())),
+        Ok(r) if r.is_empty() => SrvDecision::NoSrv(NoSrv::Dns(DnsFailure::NoRecords)),
+        Ok(r) if r.iter().all(srv_decidedly_unavailable) => {
+            SrvDecision::NoSrv(NoSrv::DecidedlyNotAvailable)
+        }
+        Ok(r) => match rule1_pick(domain, r, accept_apex) {
+            Ok(pick) => SrvDecision::Target(pick),
+            Err(f) => SrvDecision::Mismatch(f),
+        },
+    }
+}
+
 /// Rule 1 over an SRV answer: the first acceptable record by priority (ascending) then weight (descending).
+/// Records with the target `.` are not candidates and are not listed in the failure.
 pub fn rule1_pick<'a>(
     domain: &str,
     records: &'a [SrvRecord],
     accept_apex: bool,
 ) -> Result<&'a SrvRecord, Rule1Failure> {
-    let mut sorted: Vec<&SrvRecord> = records.iter().collect();
+    let mut sorted: Vec<&SrvRecord> = records
+        .iter()
+        .filter(|r| !srv_decidedly_unavailable(r))
+        .collect();
     sorted.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
     sorted
         .iter()
@@ -592,48 +659,44 @@ pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
         InboundPlan::UseFixedFqdn(f) => f,
         InboundPlan::LookupSrv(_) => {
             let d = facts.sender_domain.as_deref().map(norm).unwrap_or_default();
-            let failure = match &facts.srv {
-                None => DnsFailure::Other("the SRV lookup was not made".into()),
-                Some(Err(f)) => f.clone(),
-                Some(Ok(r)) if r.is_empty() => DnsFailure::NoRecords,
-                Some(Ok(records)) => match rule1_pick(&d, records, policy.accept_apex_target) {
-                    Ok(r) => {
-                        let t = norm(&r.target);
-                        return rule2_inbound(facts, policy, &t);
-                    }
-                    Err(f) => {
-                        let mut data = vec![kv("domain", &f.domain)];
-                        data.extend(
-                            f.fqdns
-                                .iter()
-                                .enumerate()
-                                .map(|(i, x)| (format!("fqdn{}", i + 1), x.clone())),
-                        );
-                        return Verdict::Reject {
-                            status: 504,
-                            reason: SERVER_TIMEOUT,
-                            diagnostic: Some(MsDiagnostic::e1009(
-                                &f.domain,
-                                &f.fqdns,
-                                &policy.edge_fqdn,
-                            )),
-                            log: Some(policy.log(facts, ResultCode::NO_SRV_MATCH, data)),
-                            explanation: rule1_explanation(&f, "the Expressway-E certificate"),
-                        };
-                    }
-                },
-            };
-            return Verdict::Reject {
-                status: 504,
-                reason: SERVER_TIMEOUT,
-                diagnostic: Some(MsDiagnostic::e1008(&d, &policy.edge_fqdn)),
-                log: Some(policy.log(
-                    facts,
-                    ResultCode::NO_SRV,
-                    vec![kv("domain", &d), kv("reason", dns_failure_reason(&failure))],
-                )),
-                explanation: no_srv_explanation(&d, &failure),
-            };
+            let not_made = Err(DnsFailure::Other("the SRV lookup was not made".into()));
+            let answer = facts.srv.as_ref().unwrap_or(&not_made);
+            match srv_decision(&d, answer, policy.accept_apex_target) {
+                SrvDecision::Target(r) => return rule2_inbound(facts, policy, &norm(&r.target)),
+                SrvDecision::Mismatch(f) => {
+                    let mut data = vec![kv("domain", &f.domain)];
+                    data.extend(
+                        f.fqdns
+                            .iter()
+                            .enumerate()
+                            .map(|(i, x)| (format!("fqdn{}", i + 1), x.clone())),
+                    );
+                    return Verdict::Reject {
+                        status: 504,
+                        reason: SERVER_TIMEOUT,
+                        diagnostic: Some(MsDiagnostic::e1009(
+                            &f.domain,
+                            &f.fqdns,
+                            &policy.edge_fqdn,
+                        )),
+                        log: Some(policy.log(facts, ResultCode::NO_SRV_MATCH, data)),
+                        explanation: rule1_explanation(&f, "the Expressway-E certificate"),
+                    };
+                }
+                SrvDecision::NoSrv(why) => {
+                    return Verdict::Reject {
+                        status: 504,
+                        reason: SERVER_TIMEOUT,
+                        diagnostic: Some(MsDiagnostic::e1008(&d, &policy.edge_fqdn)),
+                        log: Some(policy.log(
+                            facts,
+                            ResultCode::NO_SRV,
+                            vec![kv("domain", &d), kv("reason", why.reason_tag())],
+                        )),
+                        explanation: no_srv_explanation(&d, &why, &policy.dns_server),
+                    };
+                }
+            }
         }
     };
     rule2_inbound(facts, policy, &target)
@@ -740,14 +803,29 @@ fn dns_failure_reason(f: &DnsFailure) -> &'static str {
     }
 }
 
-fn no_srv_explanation(d: &str, f: &DnsFailure) -> String {
+fn no_srv_explanation(d: &str, why: &NoSrv, server: &str) -> String {
     let srv = federation_srv_name(d);
-    match f {
-        DnsFailure::NxDomain | DnsFailure::NoRecords => format!(
-            "{srv} has no SRV record ({f}). Fix: publish {srv} → <edge host>.{d}:5061, with an A record for that host in {d}."
+    let asked = if server.is_empty() {
+        String::new()
+    } else {
+        format!(" (answered by {server})")
+    };
+    let who = if server.is_empty() {
+        "the Edge's DNS server"
+    } else {
+        server
+    };
+    match why {
+        NoSrv::DecidedlyNotAvailable => format!(
+            "{srv} has no usable SRV record: its target is \".\", which RFC 2782 defines as \"service decidedly not available\" at {d}{asked}. {d} says it does not federate. Fix: if it should, replace that record with {srv} → <edge host>.{d}:5061, with an A record for that host in {d}."
         ),
-        _ => format!(
-            "The SRV lookup of {srv} failed ({f}). Fix: check that the Edge can reach its DNS server and that the zone of {d} is served."
+        NoSrv::Dns(f) if f.is_answer() => format!(
+            "{srv} has no SRV record ({}). Fix: publish {srv} → <edge host>.{d}:5061, with an A record for that host in {d} (or point the Edge at the DNS server that serves {d}).",
+            f.describe(server)
+        ),
+        NoSrv::Dns(f) => format!(
+            "The SRV lookup of {srv} failed: {}. Fix: check that {who} runs and answers DNS (UDP and TCP) and serves the zone of {d}, or point the Edge at a DNS server that does.",
+            f.describe(server)
         ),
     }
 }
