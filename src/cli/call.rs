@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use edgesim::config::{EdgeConfig, Identity as EdgeIdentity, PolicyConfig};
-use edgesim::dns::{HickoryLookup, ResolverSettings};
+use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings};
 use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
 use edgesim::policy::Policy;
@@ -25,8 +25,9 @@ pub struct EdgeArgs {
     /// Edge configuration file (TOML): identity, policy, tls, dns.resolver.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// DNS server to ask (IP:PORT), e.g. edgesim's embedded server; default: the config's, else resolv.conf.
-    #[arg(long, value_name = "IP:PORT")]
+    /// DNS server to ask: IP (port 53) or IP:PORT, e.g. edgesim's embedded server; default: the config's
+    /// dns.resolver.server, else the system resolver (the nameservers of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
     pub dns: Option<SocketAddr>,
     /// Trusted CA file(s) for peer certificates (PEM); repeatable.
     #[arg(long, value_name = "FILE")]
@@ -110,6 +111,13 @@ pub(crate) fn build_context(
         settings.server = Some(server);
     }
     let lookup = HickoryLookup::new(settings).context("DNS resolver")?;
+    if lookup.is_system() {
+        notes.push(format!(
+            "resolving with the system resolver: {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
+            lookup.server()
+        ));
+    }
+    let policy = policy.with_dns_server(lookup.server());
 
     let mut ca_files: Vec<PathBuf> = args.ca.clone();
     ca_files.extend(cfg_ca);
@@ -168,6 +176,13 @@ pub(crate) fn build_context(
     ))
 }
 
+/// Prints the notes of [`build_context`] to stderr, one `note:` line each.
+pub(crate) fn print_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+}
+
 /// Runs `edgesim call`.
 pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     if outbound::target_domain(&args.target).is_none() {
@@ -189,15 +204,16 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
         },
         hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
     };
+    // Notes first: which DNS server is asked (and other defaults) matter before the result does.
+    if !args.edge.json {
+        print_notes(&notes);
+    }
     let rt = super::runtime()?;
     let out = rt.block_on(outbound::call(&ctx, &req));
     if args.edge.json {
         let value = serde_json::json!({ "outcome": out, "exit_code": out.class.exit_code(), "notes": notes });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        for n in &notes {
-            eprintln!("note: {n}");
-        }
         if args.verbose {
             for s in &out.steps {
                 println!(

@@ -10,10 +10,14 @@ use rustls_pki_types::UnixTime;
 use serde::Serialize;
 
 use super::conn::{self, ConnectError, TlsVersions};
+use super::words;
 use super::{CallMethod, CallRequest, OutboundContext};
-use crate::dns::{SrvRecord, federation_srv_name};
+use crate::dns::{DnsFailure, SrvRecord, federation_srv_name};
 use crate::pki::{CertFacts, ChainStatus, Usage, verify_chain};
-use crate::policy::{ConnectFailure, NameMatch, names_match, rule1_in_domain, rule1_pick};
+use crate::policy::{
+    ConnectFailure, NameMatch, NoSrv, SrvDecision, names_match, rule1_in_domain, rule1_pick,
+    srv_decidedly_unavailable, srv_decision,
+};
 
 /// The opening of every line about a missing Client Authentication EKU (one wording for all of them).
 const CLIENT_AUTH_REMOVAL: &str = "Public CAs stop issuing clientAuth (2026–2027; Cisco FN74362)";
@@ -154,33 +158,9 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
     };
     check_edge_cert(ctx, &mut r);
     let srv_name = federation_srv_name(&domain);
-    let records = match ctx.lookup.srv(&srv_name).await {
-        Ok(recs) if !recs.is_empty() => recs,
-        other => {
-            let why = match other {
-                Err(f) => f.to_string(),
-                Ok(_) => "no records".to_string(),
-            };
-            r.push(
-                "dns-srv",
-                Status::Fail,
-                format!("{srv_name}: {why}; the Edge answers 504 with ms-diagnostics 1008"),
-                Some(format!(
-                    "publish {srv_name} → <host>.{domain}:5061 (a host directly in {domain}, e.g. sip.{domain}) with an A record for it"
-                )),
-            );
-            return r;
-        }
+    let Some(records) = srv_records(ctx, &mut r, &domain, &srv_name).await else {
+        return r;
     };
-    for rec in &records {
-        r.pass(
-            "dns-srv",
-            format!(
-                "{srv_name} priority {} weight {} port {} → {}",
-                rec.priority, rec.weight, rec.port, rec.target
-            ),
-        );
-    }
 
     // Rule 1, per target.
     let accept_apex = ctx.policy.accept_apex_target;
@@ -245,7 +225,7 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
             }
             other => {
                 let why = match other {
-                    Err(f) => f.to_string(),
+                    Err(f) => f.describe(&ctx.lookup.server()),
                     Ok(_) => "no addresses".to_string(),
                 };
                 r.push(
@@ -263,28 +243,7 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
 
     let target = chosen.target.clone();
     let port = chosen.port;
-    // TCP.
-    let mut reachable = None;
-    for ip in &chosen_addrs {
-        let addr = std::net::SocketAddr::new(*ip, port);
-        match conn::tcp_connect(addr, ctx.timeouts.connect).await {
-            Ok(_) => {
-                r.pass("tcp", format!("{target} {addr} accepts TCP connections"));
-                reachable = Some(*ip);
-                break;
-            }
-            Err(ConnectError::Tcp { kind, detail, .. }) => r.push(
-                "tcp",
-                Status::Fail,
-                format!("{target} {addr}: {detail} ({})", failure_word(kind)),
-                Some(format!(
-                    "check that the Expressway-E listens for SIP TLS on port {port} (the SRV port) and that firewalls allow it from the Edge"
-                )),
-            ),
-            Err(e) => r.push("tcp", Status::Fail, format!("{target} {addr}: {e:?}"), None),
-        }
-    }
-    let Some(ip) = reachable else {
+    let Some(ip) = tcp_lines(ctx, &mut r, &target, port, &chosen_addrs).await else {
         return r;
     };
 
@@ -343,7 +302,7 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
                     )),
                 );
             }
-            Err(e) => r.push("tls", Status::Fail, format!("{label}: {e:?}"), None),
+            Err(e) => r.push("tls", Status::Fail, format!("{label}: {e}"), None),
         }
     }
     let Some(chain) = chain else {
@@ -363,6 +322,157 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
     // SIP OPTIONS over a fresh connection, as the Edge would send it.
     options_ping(ctx, &mut r, &domain, &target, port, &chosen_addrs).await;
     r
+}
+
+/// The SRV lines: the records found (or why none), and each `.` target (RFC 2782). Returns the records
+/// Rule 1 looks at, or `None` when there is no usable one (the report ends there).
+async fn srv_records(
+    ctx: &OutboundContext,
+    r: &mut Report,
+    domain: &str,
+    srv_name: &str,
+) -> Option<Vec<SrvRecord>> {
+    let server = ctx.lookup.server();
+    let publish = format!(
+        "publish {srv_name} → <host>.{domain}:5061 (a host directly in {domain}, e.g. sip.{domain}) with an A record for it"
+    );
+    let answer = ctx.lookup.srv(srv_name).await;
+    let records = match answer {
+        Ok(recs) if !recs.is_empty() => recs,
+        Ok(_) => {
+            let words = DnsFailure::NoRecords.describe(&server);
+            let text =
+                format!("{srv_name}: {words}; the Edge answers 504 with ms-diagnostics 1008");
+            r.push("dns-srv", Status::Fail, text, Some(publish));
+            return None;
+        }
+        Err(f) if f.is_answer() => {
+            let words = f.describe(&server);
+            let text =
+                format!("{srv_name}: {words}; the Edge answers 504 with ms-diagnostics 1008");
+            r.push("dns-srv", Status::Fail, text, Some(publish));
+            return None;
+        }
+        Err(f) => {
+            // The server failed: nothing is known about the record, so publishing it is not the advice.
+            r.push(
+                "dns-srv",
+                Status::Fail,
+                format!(
+                    "{srv_name}: {}, so whether {domain} publishes the record is unknown; an Edge whose DNS server fails like this answers 504 with ms-diagnostics 1008",
+                    f.describe(&server)
+                ),
+                Some(format!(
+                    "check that the DNS server {server} runs and answers DNS on UDP and TCP, or give --dns IP[:PORT] of a DNS server that serves {domain}"
+                )),
+            );
+            return None;
+        }
+    };
+    let no_usable = matches!(
+        srv_decision(domain, &Ok(records.clone()), ctx.policy.accept_apex_target),
+        SrvDecision::NoSrv(NoSrv::DecidedlyNotAvailable)
+    );
+    for rec in &records {
+        let line = format!(
+            "{srv_name} priority {} weight {} port {} → {}",
+            rec.priority,
+            rec.weight,
+            rec.port,
+            words::srv_target(rec)
+        );
+        if !srv_decidedly_unavailable(rec) {
+            r.pass("dns-srv", line);
+        } else if no_usable {
+            r.push(
+                "dns-srv",
+                Status::Fail,
+                format!(
+                    "{line}: a target of \".\" means \"service decidedly not available\" (RFC 2782), so {domain} says it does not federate; the Edge answers 504 with ms-diagnostics 1008 (no usable SRV record), both directions"
+                ),
+                Some(format!(
+                    "if {domain} should federate, replace this record: {publish}"
+                )),
+            );
+        } else {
+            r.push(
+                "dns-srv",
+                Status::Warn,
+                format!(
+                    "{line}: a target of \".\" (RFC 2782: \"service decidedly not available\") next to other records; the Edge ignores it"
+                ),
+                Some(format!(
+                    "remove this record from {srv_name}: \".\" belongs only in the single SRV record of a domain that does not federate"
+                )),
+            );
+        }
+    }
+    if no_usable {
+        return None;
+    }
+    Some(
+        records
+            .into_iter()
+            .filter(|rec| !srv_decidedly_unavailable(rec))
+            .collect(),
+    )
+}
+
+/// TCP to every address of the target. An address that fails while another answers is a WARN naming it (the
+/// Edge tries the addresses in order and connects through the one that answers); all failing is a FAIL.
+/// Returns the first address that answered.
+async fn tcp_lines(
+    ctx: &OutboundContext,
+    r: &mut Report,
+    target: &str,
+    port: u16,
+    addrs: &[IpAddr],
+) -> Option<IpAddr> {
+    let mut results = Vec::new();
+    for ip in addrs {
+        let addr = std::net::SocketAddr::new(*ip, port);
+        results.push((addr, conn::tcp_connect(addr, ctx.timeouts.connect).await));
+    }
+    let answering: Vec<std::net::SocketAddr> = results
+        .iter()
+        .filter(|(_, res)| res.is_ok())
+        .map(|(addr, _)| *addr)
+        .collect();
+    let listen_fix = format!(
+        "check that the Expressway-E listens for SIP TLS on port {port} (the SRV port) and that firewalls allow it from the Edge"
+    );
+    for (addr, res) in results {
+        let why = match res {
+            Ok(_) => {
+                r.pass("tcp", format!("{target} {addr} accepts TCP connections"));
+                continue;
+            }
+            Err(ConnectError::Tcp { kind, detail, .. }) => {
+                format!("{detail} ({})", failure_word(kind))
+            }
+            Err(e) => e.to_string(),
+        };
+        match answering.first() {
+            Some(good) => r.push(
+                "tcp",
+                Status::Warn,
+                format!(
+                    "{target} {addr}: {why}; another address of {target} answers and the Edge connects through {good}, so calls still work"
+                ),
+                Some(format!(
+                    "remove {} from the A/AAAA records of {target}, or make it accept SIP TLS on port {port} as well",
+                    addr.ip()
+                )),
+            ),
+            None => r.push(
+                "tcp",
+                Status::Fail,
+                format!("{target} {addr}: {why}"),
+                Some(listen_fix.clone()),
+            ),
+        }
+    }
+    answering.first().map(std::net::SocketAddr::ip)
 }
 
 fn failure_word(kind: ConnectFailure) -> &'static str {
@@ -621,7 +731,7 @@ fn check_certificate(
         other => r.push(
             "cert",
             Status::Fail,
-            format!("the chain of {name} is not usable: {other:?}"),
+            format!("the chain of {name} is not usable: {}", words::chain(&other)),
             Some("reissue the certificate from a CA the Edge trusts".to_string()),
         ),
     }
