@@ -165,10 +165,15 @@ async fn serve_dns_step(
         Ok(done) => {
             for d in done {
                 match d {
-                    EdgeRecord::Added(r) => writeln!(out, "added the Edge's own record: {r}")?,
+                    EdgeRecord::Added(r) => writeln!(
+                        out,
+                        "adding the Edge's own {} {} record (the configuration has none)",
+                        r.name,
+                        r.record_type()
+                    )?,
                     EdgeRecord::Defined { what } => writeln!(
                         out,
-                        "the configuration defines {what}: not adding the Edge's own"
+                        "the configuration defines {what}: the Edge's own record is not added"
                     )?,
                     EdgeRecord::NoAddress { fqdn } => writeln!(
                         out,
