@@ -5,8 +5,10 @@
 
 use std::net::{IpAddr, SocketAddr};
 
+mod edge;
 mod lookup;
 pub mod server;
+mod zones;
 
 pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
 pub use server::{
