@@ -364,8 +364,6 @@ async fn cli_dot_target_exit_code_and_dns_without_port() {
         "call".into(),
         "sip:bob@dot.lab".into(),
         "-v".into(),
-        "--timeout".into(),
-        "1".into(),
         "--dns".into(),
         "127.0.0.1".into(),
     ];

@@ -113,7 +113,7 @@ pub(crate) fn build_context(
     let lookup = HickoryLookup::new(settings).context("DNS resolver")?;
     if lookup.is_system() {
         notes.push(format!(
-            "resolving with the system resolver: {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
+            "resolving with {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
             lookup.server()
         ));
     }

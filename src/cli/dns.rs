@@ -124,7 +124,7 @@ fn query(
     runtime.block_on(async move {
         let lookup = HickoryLookup::new(settings)?;
         if lookup.is_system() {
-            eprintln!("note: asking the system resolver: {}", lookup.server());
+            eprintln!("note: asking {}", lookup.server());
         }
         let lines: Result<Vec<String>, _> = match rtype {
             QueryType::Srv => lookup.srv(&name).await.map(|records| {

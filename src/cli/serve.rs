@@ -201,7 +201,7 @@ fn resolver_step(cfg: &EdgeConfig, out: &mut impl Write) -> anyhow::Result<Hicko
     if lookup.is_system() {
         writeln!(
             out,
-            "resolving SRV records with the system resolver: {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
+            "resolving SRV records with {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
             lookup.server()
         )?;
     } else {

@@ -274,12 +274,20 @@ fn fqdn(name: &str) -> String {
 impl HickoryLookup {
     /// Builds the resolver (hickory's cache off, no hosts file, no search list); call within a tokio runtime.
     pub fn new(settings: ResolverSettings) -> Result<Self, ResolverError> {
+        Self::with_resolv_conf(settings, Path::new(SYSTEM_RESOLV_CONF))
+    }
+
+    /// As [`HickoryLookup::new`], with the fallback nameservers read from `resolv_conf` instead of
+    /// /etc/resolv.conf.
+    pub fn with_resolv_conf(
+        settings: ResolverSettings,
+        resolv_conf: &Path,
+    ) -> Result<Self, ResolverError> {
         match settings.server {
             Some(server) => Self::with_servers(settings, &[server], server.to_string()),
             None => {
-                let path = Path::new(SYSTEM_RESOLV_CONF);
-                let servers = resolv_conf_nameservers(path)?;
-                let described = system_description(&servers, path);
+                let servers = resolv_conf_nameservers(resolv_conf)?;
+                let described = system_description(&servers, resolv_conf);
                 Self::with_servers(settings, &servers, described)
             }
         }
