@@ -420,3 +420,38 @@ async fn call_cert_step_is_worded() {
         tls.detail
     );
 }
+
+/// An A/AAAA lookup the DNS server does not answer is blamed on that server, by name, in both commands.
+#[tokio::test]
+async fn silent_address_lookup_names_the_dns_server() {
+    let lab = Lab::new();
+    let dns = dns(&[
+        srv("acano.steven.lab", TARGET, 5061),
+        RecordSpec::Fault {
+            name: TARGET.into(),
+            kind: edgesim::dns::FaultKind::Drop,
+        },
+    ])
+    .await;
+    let server = dns.local_addr();
+    let ctx = lab.ctx(&dns);
+    let r = check(&ctx, "acano.steven.lab").await;
+    let a_lines = lines(&r, "dns-a");
+    assert_eq!(a_lines.len(), 1, "{}", r.render());
+    assert_eq!(
+        a_lines[0].1,
+        format!("{TARGET}: the DNS server {server} did not answer in time")
+    );
+    assert_eq!(
+        a_lines[0].2.as_deref(),
+        Some(format!("check that the DNS server {server} runs and answers DNS on UDP and TCP, or give --dns IP[:PORT] of a DNS server that serves {TARGET}").as_str())
+    );
+    let out = call(&ctx, &CallRequest::invite("sip:x@acano.steven.lab", FROM)).await;
+    assert_eq!(out.class, OutcomeClass::NoAddress);
+    assert_eq!(
+        out.explanation,
+        format!(
+            "The A/AAAA lookup of {TARGET}, the SRV target of acano.steven.lab, failed: the DNS server {server} did not answer in time. Fix: check that the DNS server {server} runs and answers DNS (UDP and TCP) and serves the zone of {TARGET}."
+        )
+    );
+}

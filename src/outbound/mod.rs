@@ -416,9 +416,26 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
             a
         }
         other => {
-            let why = match other {
-                Err(f) => f.describe(&ctx.lookup.server()),
-                Ok(_) => "no addresses".to_string(),
+            let server = ctx.lookup.server();
+            let publish = |why: &str| {
+                format!(
+                    "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
+                )
+            };
+            let (why, explanation) = match other {
+                Err(f) if !f.is_answer() => {
+                    let why = f.describe(&server);
+                    let text = format!(
+                        "The A/AAAA lookup of {target}, the SRV target of {domain}, failed: {why}. Fix: check that the DNS server {server} runs and answers DNS (UDP and TCP) and serves the zone of {target}."
+                    );
+                    (why, text)
+                }
+                Err(f) => {
+                    let why = f.describe(&server);
+                    let text = publish(&why);
+                    (why, text)
+                }
+                Ok(_) => ("no addresses".to_string(), publish("no addresses")),
             };
             run.step("dns-a", false, format!("{target}: {why}"));
             // Synthetic: the spec table lists 1014 "Unable to resolve DNS A record"; no field trace was found.
@@ -435,9 +452,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 reason: "Server time-out",
                 diagnostic: Some(diag),
                 log: None,
-                explanation: format!(
-                    "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
-                ),
+                explanation,
             };
             return run.reject_with(v, OutcomeClass::NoAddress);
         }

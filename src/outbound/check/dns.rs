@@ -199,15 +199,24 @@ pub(super) async fn address_lines(
                 }
             }
             other => {
-                let why = match other {
-                    Err(f) => f.describe(&ctx.lookup.server()),
-                    Ok(_) => "no addresses".to_string(),
+                let server = ctx.lookup.server();
+                let publish = format!("publish an A record for {}", rec.target);
+                let (why, fix) = match other {
+                    Err(f) if !f.is_answer() => (
+                        f.describe(&server),
+                        format!(
+                            "check that the DNS server {server} runs and answers DNS on UDP and TCP, or give --dns IP[:PORT] of a DNS server that serves {}",
+                            rec.target
+                        ),
+                    ),
+                    Err(f) => (f.describe(&server), publish),
+                    Ok(_) => ("no addresses".to_string(), publish),
                 };
                 r.push(
                     "dns-a",
                     Status::Fail,
                     format!("{}: {why}", rec.target),
-                    Some(format!("publish an A record for {}", rec.target)),
+                    Some(fix),
                 );
             }
         }
