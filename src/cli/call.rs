@@ -1,9 +1,9 @@
 //! `edgesim call`: place a call as the Edge and print what the Skype client would see.
 //!
-//! Exit codes: 0 connected; 10 rejected by the peer; 11 no SRV (1008); 12 SRV target not in the domain (1009);
-//! 13 certificate does not name the target (1010 WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010);
-//! 15 no address, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final
-//! response in time; 2 usage or configuration error.
+//! Exit codes: 0 connected; 10 rejected by the peer; 11 no usable SRV (1008: none, lookup failed, or only
+//! target `.`); 12 SRV target not in the domain (1009); 13 certificate does not name the target (1010
+//! WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no address, connection failed or TLS reset
+//! (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -49,7 +49,7 @@ pub struct EdgeArgs {
     pub json: bool,
 }
 
-const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no SRV record (1008); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
+const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no usable SRV record (1008: none, the lookup failed, or only a target of '.', RFC 2782 'decidedly not available'); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
 
 /// Arguments of `edgesim call`.
 #[derive(clap::Args, Debug)]
