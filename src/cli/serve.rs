@@ -189,7 +189,13 @@ async fn serve_dns_step(
     }
     super::dns::print_zones(out, &zones)?;
     if cfg.dns.resolver.server.is_none() {
-        cfg.dns.resolver.server = Some(bound);
+        // Served on every address: the Edge asks it on loopback.
+        let ip = match bound.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        cfg.dns.resolver.server = Some(SocketAddr::new(ip, bound.port()));
     }
     Ok(Some(server))
 }
