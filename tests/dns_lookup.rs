@@ -340,3 +340,32 @@ async fn explicit_zone_and_cname() {
     assert_eq!(lookup.srv("steven.lab").await, Err(DnsFailure::Refused));
     server.shutdown().await;
 }
+
+/// Without a server, the resolver falls back to a resolv.conf and says so, naming the servers and the file
+/// (a resolv.conf written here, naming the embedded server: never the system's configuration in a test).
+#[tokio::test]
+async fn fallback_resolver_names_its_servers_and_their_file() {
+    let server = start(ZoneSet::from_records(&lab_records(60)).unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let conf = dir.path().join("resolv.conf");
+    std::fs::write(&conf, "nameserver 127.0.0.1\n").unwrap();
+    let fallback = ResolverSettings {
+        server: None,
+        timeout_ms: 300,
+        attempts: 1,
+        ..ResolverSettings::default()
+    };
+    let lookup = HickoryLookup::with_resolv_conf(fallback, &conf).unwrap();
+    assert!(lookup.is_system());
+    assert_eq!(
+        lookup.server(),
+        format!(
+            "127.0.0.1:53 (the system resolver, from {})",
+            conf.display()
+        )
+    );
+    let given = HickoryLookup::new(settings(&server)).unwrap();
+    assert!(!given.is_system());
+    assert_eq!(given.server(), server.local_addr().to_string());
+    server.shutdown().await;
+}

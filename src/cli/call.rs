@@ -1,9 +1,9 @@
 //! `edgesim call`: place a call as the Edge and print what the Skype client would see.
 //!
-//! Exit codes: 0 connected; 10 rejected by the peer; 11 no SRV (1008); 12 SRV target not in the domain (1009);
-//! 13 certificate does not name the target (1010 WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010);
-//! 15 no address, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final
-//! response in time; 2 usage or configuration error.
+//! Exit codes: 0 connected; 10 rejected by the peer; 11 no usable SRV (1008: none, lookup failed, or only
+//! target `.`); 12 SRV target not in the domain (1009); 13 certificate does not name the target (1010
+//! WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no address, connection failed or TLS reset
+//! (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -14,7 +14,7 @@ use std::time::Duration;
 use anyhow::Context;
 
 use edgesim::config::{EdgeConfig, Identity as EdgeIdentity, PolicyConfig};
-use edgesim::dns::{HickoryLookup, ResolverSettings};
+use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings};
 use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
 use edgesim::policy::Policy;
@@ -26,8 +26,9 @@ pub struct EdgeArgs {
     /// its directory.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// DNS server to ask (IP:PORT), e.g. edgesim's embedded server; default: the config's, else resolv.conf.
-    #[arg(long, value_name = "IP:PORT")]
+    /// DNS server to ask: IP (port 53) or IP:PORT, e.g. edgesim's embedded server; default: the config's
+    /// dns.resolver.server, else the system resolver (the nameservers of /etc/resolv.conf).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
     pub dns: Option<SocketAddr>,
     /// Trusted CA file(s) for peer certificates (PEM); repeatable.
     #[arg(long, value_name = "FILE")]
@@ -49,7 +50,7 @@ pub struct EdgeArgs {
     pub json: bool,
 }
 
-const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no SRV record (1008); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
+const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no usable SRV record (1008: none, the lookup failed, or only a target of '.', RFC 2782 'decidedly not available'); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
 
 /// Arguments of `edgesim call`.
 #[derive(clap::Args, Debug)]
@@ -111,6 +112,13 @@ pub(crate) fn build_context(
         settings.server = Some(server);
     }
     let lookup = HickoryLookup::new(settings).context("DNS resolver")?;
+    if lookup.is_system() {
+        notes.push(format!(
+            "resolving with {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
+            lookup.server()
+        ));
+    }
+    let policy = policy.with_dns_server(lookup.server());
 
     let mut ca_files: Vec<PathBuf> = args.ca.clone();
     ca_files.extend(cfg_ca);
@@ -169,6 +177,13 @@ pub(crate) fn build_context(
     ))
 }
 
+/// Prints the notes of [`build_context`] to stderr, one `note:` line each.
+pub(crate) fn print_notes(notes: &[String]) {
+    for n in notes {
+        eprintln!("note: {n}");
+    }
+}
+
 /// Runs `edgesim call`.
 pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     if outbound::target_domain(&args.target).is_none() {
@@ -190,15 +205,16 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
         },
         hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
     };
+    // Notes first: which DNS server is asked (and other defaults) matter before the result does.
+    if !args.edge.json {
+        print_notes(&notes);
+    }
     let rt = super::runtime()?;
     let out = rt.block_on(outbound::call(&ctx, &req));
     if args.edge.json {
         let value = serde_json::json!({ "outcome": out, "exit_code": out.class.exit_code(), "notes": notes });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        for n in &notes {
-            eprintln!("note: {n}");
-        }
         if args.verbose {
             for s in &out.steps {
                 println!(

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use edgesim::outbound::check;
 
-use super::call::{EdgeArgs, build_context};
+use super::call::{EdgeArgs, build_context, print_notes};
 
 /// Arguments of `edgesim check`.
 #[derive(clap::Args, Debug)]
@@ -30,6 +30,9 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
         );
     }
     let (ctx, notes) = build_context(&args.edge, Duration::from_secs(5))?;
+    if !args.edge.json {
+        print_notes(&notes);
+    }
     let rt = super::runtime()?;
     let report = rt.block_on(check::check(&ctx, domain));
     if args.edge.json {
@@ -37,9 +40,6 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
             serde_json::json!({ "report": report, "notes": notes, "ok": !report.has_fail() });
         println!("{}", serde_json::to_string_pretty(&value)?);
     } else {
-        for n in &notes {
-            eprintln!("note: {n}");
-        }
         print!("{}", report.render());
     }
     Ok(ExitCode::from(u8::from(report.has_fail())))

@@ -24,8 +24,9 @@ pub enum DnsCommand {
         /// A master file ($ORIGIN, $TTL, SOA, NS, A, AAAA, SRV, CNAME, TXT); repeat for several.
         #[arg(long = "zone", value_name = "FILE", required = true)]
         zones: Vec<PathBuf>,
-        /// Address for both UDP and TCP; port 0 picks a free port.
-        #[arg(long, default_value = "127.0.0.1:5353")]
+        /// Address for both UDP and TCP: IP (port 53) or IP:PORT; port 0 picks a free port. An Expressway's
+        /// DNS server setting takes an address only and asks port 53: serve on port 53 for it.
+        #[arg(long, value_name = "IP[:PORT]", default_value = "127.0.0.1:5353", value_parser = edgesim::dns::parse_server)]
         listen: SocketAddr,
     },
     /// Ask a DNS server one question, as the Edge would, and print the records or the distinct failure.
@@ -38,8 +39,8 @@ pub enum DnsCommand {
         /// Record type.
         #[arg(long = "type", value_enum, default_value = "srv")]
         rtype: QueryType,
-        /// The server (UDP and TCP); without it, the nameservers of /etc/resolv.conf.
-        #[arg(long, value_name = "IP:PORT")]
+        /// The server (UDP and TCP): IP (port 53) or IP:PORT; without it, the nameservers of /etc/resolv.conf.
+        #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
         server: Option<SocketAddr>,
         /// Time to wait for an answer, in milliseconds.
         #[arg(long, default_value_t = 2000)]
@@ -91,15 +92,7 @@ fn serve(files: Vec<PathBuf>, listen: SocketAddr) -> anyhow::Result<ExitCode> {
             })?;
         let mut out = std::io::stdout().lock();
         writeln!(out, "serving DNS on udp+tcp {}", server.local_addr())?;
-        for zone in zones.zones() {
-            writeln!(out, "zone {}", zone.origin)?;
-            for record in &zone.records {
-                writeln!(out, "  {record}")?;
-            }
-        }
-        for (name, kind) in zones.faults() {
-            writeln!(out, "fault {name} {kind:?}")?;
-        }
+        print_zones(&mut out, &zones)?;
         out.flush()?;
         drop(out);
         tokio::signal::ctrl_c()
@@ -108,6 +101,21 @@ fn serve(files: Vec<PathBuf>, listen: SocketAddr) -> anyhow::Result<ExitCode> {
         server.shutdown().await;
         Ok(ExitCode::SUCCESS)
     })
+}
+
+/// Every record served, or that there is none (then every query is answered REFUSED).
+pub(crate) fn print_zones(out: &mut impl Write, zones: &ZoneSet) -> std::io::Result<()> {
+    let lines = zones.describe();
+    if lines.is_empty() {
+        writeln!(
+            out,
+            "no records to serve: every query is answered REFUSED (add [[dns.records]], [[dns.zones]] or zone files)"
+        )?;
+    }
+    for line in lines {
+        writeln!(out, "{line}")?;
+    }
+    Ok(())
 }
 
 fn query(
@@ -126,6 +134,9 @@ fn query(
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         let lookup = HickoryLookup::new(settings)?;
+        if lookup.is_system() {
+            eprintln!("note: asking {}", lookup.server());
+        }
         let lines: Result<Vec<String>, _> = match rtype {
             QueryType::Srv => lookup.srv(&name).await.map(|records| {
                 records
@@ -150,7 +161,7 @@ fn query(
                 Ok(ExitCode::SUCCESS)
             }
             Err(failure) => {
-                println!("{}: {failure}", failure.tag());
+                println!("{}: {}", failure.tag(), failure.describe(&lookup.server()));
                 Ok(ExitCode::from(EXIT_DNS_FAILURE))
             }
         }

@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use edgesim::config::EdgeConfig;
-use edgesim::dns::{DnsServer, HickoryLookup, ZoneSet};
+use edgesim::dns::{DnsServer, EdgeRecord, EdgeRecords, HickoryLookup, Lookup, ZoneSet};
 use edgesim::edge::{Edge, EdgeParts};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
 use tokio_util::sync::CancellationToken;
@@ -34,11 +34,14 @@ pub struct ServeArgs {
     /// Address to listen on (TLS SIP); port 0 picks a free port. Use 0.0.0.0:5061 to accept an Expressway.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5061")]
     listen: SocketAddr,
-    /// DNS server the Edge resolves SRV records with (default: the configuration's, else the system's).
-    #[arg(long, value_name = "IP:PORT")]
+    /// DNS server the Edge resolves SRV records with: IP (port 53) or IP:PORT (default: the configuration's
+    /// dns.resolver.server, else the embedded server of --serve-dns, else the system resolver).
+    #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
     dns: Option<SocketAddr>,
-    /// Serve the configuration's DNS zones on this address (UDP and TCP) with the embedded server.
-    #[arg(long, value_name = "ADDR")]
+    /// Serve DNS on this address (UDP and TCP), IP (port 53) or IP:PORT: the configuration's records plus
+    /// the Edge's own SRV and A/AAAA records unless the configuration defines them. An Expressway's DNS
+    /// server setting takes an address only and asks port 53, so for an Expressway use e.g. 0.0.0.0:53.
+    #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
     serve_dns: Option<SocketAddr>,
     /// Send bare responses as a real Edge does (no ms-diagnostics toward the peer).
     #[arg(long)]
@@ -117,6 +120,95 @@ fn identity(
     Ok((id, anchors))
 }
 
+/// `--serve-dns` / `dns.serve`: the configuration's zones plus the Edge's own SRV and address records, on
+/// `addr`; prints every record served. Without a resolver given, the Edge then resolves through it.
+async fn serve_dns_step(
+    cfg: &mut EdgeConfig,
+    serve_dns: Option<SocketAddr>,
+    edge_addr: SocketAddr,
+    out: &mut impl Write,
+) -> anyhow::Result<Option<DnsServer>> {
+    let Some(addr) = serve_dns else {
+        return Ok(None);
+    };
+    let mut zones = ZoneSet::from_config(&cfg.dns.zones_config(), None)
+        .context("cannot load the [dns] zones")?;
+    let edge = EdgeRecords {
+        domain: cfg.edge.domain.clone(),
+        fqdn: cfg.edge.fqdn.clone(),
+        port: edge_addr.port(),
+        address: EdgeRecords::address_for(cfg.edge.public_address, edge_addr, addr),
+    };
+    let own = zones.add_edge_records(&edge);
+    let server = DnsServer::bind(zones.clone(), addr)
+        .await
+        .with_context(|| {
+            format!("cannot serve DNS on {addr} (UDP and TCP); pick another --serve-dns")
+        })?;
+    let bound = server.local_addr();
+    writeln!(out, "serving DNS on udp+tcp {bound}")?;
+    if bound.port() != edgesim::dns::DNS_PORT {
+        writeln!(
+            out,
+            "note: an Expressway's DNS server setting takes an address only and asks port 53; to point one at this server use --serve-dns {}:53",
+            bound.ip()
+        )?;
+    }
+    match own {
+        Ok(done) => {
+            for d in done {
+                match d {
+                    EdgeRecord::Added(r) => writeln!(
+                        out,
+                        "adding the Edge's own {} {} record (the configuration has none)",
+                        r.name,
+                        r.record_type()
+                    )?,
+                    EdgeRecord::Defined { what } => writeln!(
+                        out,
+                        "the configuration defines {what}: the Edge's own record is not added"
+                    )?,
+                    EdgeRecord::NoAddress { fqdn } => writeln!(
+                        out,
+                        "warning: no A/AAAA record for {fqdn}: the Edge listens on {edge_addr} and the DNS server on {bound}; set [edge] public_address to the address peers reach the Edge at"
+                    )?,
+                }
+            }
+        }
+        Err(e) => writeln!(
+            out,
+            "warning: the Edge's own DNS records are not served: {e}"
+        )?,
+    }
+    super::dns::print_zones(out, &zones)?;
+    if cfg.dns.resolver.server.is_none() {
+        // Served on every address: the Edge asks it on loopback.
+        let ip = match bound.ip() {
+            ip if !ip.is_unspecified() => ip,
+            std::net::IpAddr::V4(_) => std::net::Ipv4Addr::LOCALHOST.into(),
+            std::net::IpAddr::V6(_) => std::net::Ipv6Addr::LOCALHOST.into(),
+        };
+        cfg.dns.resolver.server = Some(SocketAddr::new(ip, bound.port()));
+    }
+    Ok(Some(server))
+}
+
+/// The Edge's resolver, and a line saying which DNS server it asks (and that it is the system's, if so).
+fn resolver_step(cfg: &EdgeConfig, out: &mut impl Write) -> anyhow::Result<HickoryLookup> {
+    let lookup =
+        HickoryLookup::new(cfg.dns.resolver.clone()).context("cannot set up the DNS resolver")?;
+    if lookup.is_system() {
+        writeln!(
+            out,
+            "resolving SRV records with {}; give --dns IP[:PORT] (or dns.resolver.server) to ask another DNS server",
+            lookup.server()
+        )?;
+    } else {
+        writeln!(out, "resolving SRV records with {}", lookup.server())?;
+    }
+    Ok(lookup)
+}
+
 /// Runs `edgesim serve`.
 pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     // EdgeConfig::load resolves the file's relative paths against its directory; flags stay relative to the cwd.
@@ -148,32 +240,10 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             cfg.edge.fqdn,
             listener.local_addr()?
         )?;
-        let dns_server = match serve_dns {
-            Some(addr) => {
-                let zones = ZoneSet::from_config(&cfg.dns.zones_config(), None)
-                    .context("cannot load the [dns] zones")?;
-                let server = DnsServer::bind(zones, addr)
-                    .await
-                    .with_context(|| format!("cannot serve DNS on {addr}"))?;
-                writeln!(
-                    out,
-                    "serving the configuration's DNS zones on udp+tcp {}",
-                    server.local_addr()
-                )?;
-                if cfg.dns.resolver.server.is_none() {
-                    cfg.dns.resolver.server = Some(server.local_addr());
-                }
-                Some(server)
-            }
-            None => None,
-        };
+        let edge_addr = listener.local_addr()?;
+        let dns_server = serve_dns_step(&mut cfg, serve_dns, edge_addr, &mut out).await?;
         let (identity, anchors) = identity(&cfg, &args.data_dir, &mut out)?;
-        let lookup = HickoryLookup::new(cfg.dns.resolver.clone())
-            .context("cannot set up the DNS resolver")?;
-        match cfg.dns.resolver.server {
-            Some(s) => writeln!(out, "resolving SRV records with {s}")?,
-            None => writeln!(out, "resolving SRV records with the system resolver")?,
-        }
+        let lookup = resolver_step(&cfg, &mut out)?;
         out.flush()?;
         drop(out);
         let edge = Arc::new(Edge::new(EdgeParts {

@@ -94,6 +94,9 @@ pub struct Identity {
     pub server_header: String,
     /// Machine name printed in log records (`[sfvedge\sfvedge]`).
     pub log_host: String,
+    /// The address peers reach the Edge at, published as `fqdn`'s A/AAAA record by `serve --serve-dns`;
+    /// none: the listen address (when it is not 0.0.0.0 / ::), else the `--serve-dns` address.
+    pub public_address: Option<std::net::IpAddr>,
 }
 
 impl Default for Identity {
@@ -103,6 +106,7 @@ impl Default for Identity {
             domain: "skype.lab".into(),
             server_header: "RTC/6.0".into(),
             log_host: "sfvedge".into(),
+            public_address: None,
         }
     }
 }

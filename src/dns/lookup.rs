@@ -23,7 +23,9 @@ use super::{DnsFailure, Lookup, LookupFuture, SrvRecord};
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct ResolverSettings {
-    /// The nameserver (UDP and TCP); absent = the first `nameserver` lines of /etc/resolv.conf, port 53.
+    /// The nameserver (UDP and TCP), `IP` (port 53) or `IP:PORT`; absent = the `nameserver` lines of
+    /// /etc/resolv.conf, port 53.
+    #[serde(deserialize_with = "server_opt")]
     pub server: Option<SocketAddr>,
     /// Time to wait for one answer, in milliseconds.
     pub timeout_ms: u64,
@@ -51,6 +53,14 @@ impl Default for ResolverSettings {
             positive_ttl_max_secs: 86_400,
         }
     }
+}
+
+/// `server = "127.0.0.1"` means port 53, as in resolv.conf and `--dns`.
+fn server_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
+    let text = String::deserialize(d)?;
+    super::parse_server(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
 }
 
 impl ResolverSettings {
@@ -89,6 +99,19 @@ pub enum ResolverError {
     /// hickory refused the configuration.
     #[error("the DNS resolver could not be built: {0}; check the [dns.resolver] settings")]
     Build(String),
+}
+
+/// Where the system resolver's nameservers are read from.
+pub const SYSTEM_RESOLV_CONF: &str = "/etc/resolv.conf";
+
+/// How messages name the system resolver: `10.0.0.53:53 (the system resolver, from /etc/resolv.conf)`.
+fn system_description(servers: &[SocketAddr], path: &Path) -> String {
+    let list: Vec<String> = servers.iter().map(ToString::to_string).collect();
+    format!(
+        "{} (the system resolver, from {})",
+        list.join(", "),
+        path.display()
+    )
 }
 
 /// The nameservers listed in a resolv.conf file (port 53).
@@ -208,6 +231,8 @@ pub struct HickoryLookup {
     resolver: TokioResolver,
     settings: ResolverSettings,
     cache: TtlCache,
+    /// The servers asked, as messages name them.
+    described: String,
 }
 
 /// Maps a hickory error to its distinct failure and, for negative answers, the TTL the answer allows.
@@ -229,6 +254,12 @@ fn classify(error: &NetError) -> (DnsFailure, Option<u32>) {
         NetError::Dns(DnsError::ResponseCode(ResponseCode::Refused)) => DnsFailure::Refused,
         NetError::Dns(DnsError::ResponseCode(ResponseCode::NXDomain)) => DnsFailure::NxDomain,
         NetError::Timeout => DnsFailure::Timeout,
+        // hickory says "no connections available" when every connection to the server failed (e.g. ICMP
+        // port unreachable): the server is not there.
+        NetError::NoConnections => {
+            DnsFailure::Other("it cannot be reached (no connection could be made)".into())
+        }
+        NetError::Io(e) => DnsFailure::Other(format!("it cannot be reached ({e})")),
         other => DnsFailure::Other(other.to_string()),
     };
     (failure, None)
@@ -244,11 +275,28 @@ fn fqdn(name: &str) -> String {
 impl HickoryLookup {
     /// Builds the resolver (hickory's cache off, no hosts file, no search list); call within a tokio runtime.
     pub fn new(settings: ResolverSettings) -> Result<Self, ResolverError> {
-        let servers = match settings.server {
-            Some(server) => vec![server],
-            None => resolv_conf_nameservers(Path::new("/etc/resolv.conf"))?,
-        };
-        Self::with_servers(settings, &servers)
+        Self::with_resolv_conf(settings, Path::new(SYSTEM_RESOLV_CONF))
+    }
+
+    /// As [`HickoryLookup::new`], with the fallback nameservers read from `resolv_conf` instead of
+    /// /etc/resolv.conf.
+    pub fn with_resolv_conf(
+        settings: ResolverSettings,
+        resolv_conf: &Path,
+    ) -> Result<Self, ResolverError> {
+        match settings.server {
+            Some(server) => Self::with_servers(settings, &[server], server.to_string()),
+            None => {
+                let servers = resolv_conf_nameservers(resolv_conf)?;
+                let described = system_description(&servers, resolv_conf);
+                Self::with_servers(settings, &servers, described)
+            }
+        }
+    }
+
+    /// True when this resolver asks the system's nameservers (no server was given).
+    pub fn is_system(&self) -> bool {
+        self.settings.server.is_none()
     }
 
     /// A resolver that asks only `server`, with default settings.
@@ -259,6 +307,7 @@ impl HickoryLookup {
     fn with_servers(
         settings: ResolverSettings,
         servers: &[SocketAddr],
+        described: String,
     ) -> Result<Self, ResolverError> {
         if settings.attempts == 0 {
             return Err(ResolverError::ZeroAttempts);
@@ -295,6 +344,7 @@ impl HickoryLookup {
                 entries: Mutex::new(HashMap::new()),
             },
             settings,
+            described,
         })
     }
 
@@ -433,6 +483,10 @@ impl Lookup for HickoryLookup {
         })
     }
 
+    fn server(&self) -> String {
+        self.described.clone()
+    }
+
     fn addrs<'a>(&'a self, host: &'a str) -> LookupFuture<'a, Vec<IpAddr>> {
         Box::pin(async move {
             if let Ok(ip) = host.trim_end_matches('.').parse::<IpAddr>() {
@@ -536,5 +590,22 @@ mod tests {
         assert_eq!(settings.server, Some("127.0.0.1:5353".parse().unwrap()));
         assert_eq!(settings.attempts, 2);
         assert!(toml::from_str::<ResolverSettings>("servr = \"x\"").is_err());
+        // An address without a port means 53, as in resolv.conf.
+        let settings: ResolverSettings = toml::from_str("server = \"127.0.0.1\"").unwrap();
+        assert_eq!(settings.server, Some("127.0.0.1:53".parse().unwrap()));
+        let err = toml::from_str::<ResolverSettings>("server = \"dns.lab\"").unwrap_err();
+        assert!(
+            err.to_string().contains("write e.g. 127.0.0.1 (port 53)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn system_resolver_is_described_with_its_servers_and_file() {
+        let servers = ["10.0.0.53:53".parse().unwrap(), "[::1]:53".parse().unwrap()];
+        assert_eq!(
+            system_description(&servers, Path::new("/etc/resolv.conf")),
+            "10.0.0.53:53, [::1]:53 (the system resolver, from /etc/resolv.conf)"
+        );
     }
 }

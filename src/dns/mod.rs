@@ -3,15 +3,43 @@
 //!
 //! Owned by the dns work. Other modules rely on the types below; keep their shape.
 
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
 
+mod edge;
 mod lookup;
 pub mod server;
+mod zones;
 
 pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
-pub use server::{DnsServer, DnsZonesConfig, FaultKind, RecordSpec, Zone, ZoneError, ZoneSet};
+pub use server::{
+    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, RecordSpec, Zone, ZoneError,
+    ZoneSet,
+};
 
-/// One SRV record, normalised: target lower-case without the trailing dot.
+/// The DNS port, used when a server is given as an address only (`--dns 127.0.0.1`, like resolv.conf).
+pub const DNS_PORT: u16 = 53;
+
+/// Parses a DNS server given as `IP`, `IP:PORT`, `[IPv6]:PORT` or a bare IPv6 address; without a port, 53.
+pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
+    let t = text.trim();
+    if let Ok(addr) = t.parse::<SocketAddr>() {
+        return Ok(addr);
+    }
+    let ip = t
+        .strip_prefix('[')
+        .and_then(|r| r.strip_suffix(']'))
+        .unwrap_or(t);
+    ip.parse::<IpAddr>()
+        .map(|ip| SocketAddr::new(ip, DNS_PORT))
+        .map_err(|_| {
+            format!(
+                "`{text}` is not an IP address with an optional port: write e.g. 127.0.0.1 (port 53), 127.0.0.1:5353 or [::1]:5353"
+            )
+        })
+}
+
+/// One SRV record, normalised: target lower-case without the trailing dot (so a target of `.`, RFC 2782's
+/// "service decidedly not available", is the empty string).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct SrvRecord {
     pub priority: u16,
@@ -38,6 +66,32 @@ pub enum DnsFailure {
 }
 
 impl DnsFailure {
+    /// True when the server answered about the name (NXDOMAIN, NODATA); false when the server itself failed
+    /// (SERVFAIL, REFUSED, no answer, unreachable).
+    pub fn is_answer(&self) -> bool {
+        matches!(self, DnsFailure::NxDomain | DnsFailure::NoRecords)
+    }
+
+    /// The failure in words that name the server asked, e.g. `the DNS server 127.0.0.1:53 did not answer in
+    /// time`; `server` is what [`Lookup::server`] returns (empty: the plain [`Display`](std::fmt::Display) text).
+    pub fn describe(&self, server: &str) -> String {
+        if server.is_empty() {
+            return self.to_string();
+        }
+        match self {
+            DnsFailure::NxDomain => format!("the name does not exist (NXDOMAIN from {server})"),
+            DnsFailure::NoRecords => {
+                format!("the name exists but has no records of that type (NODATA from {server})")
+            }
+            DnsFailure::ServFail => format!("the DNS server {server} answered SERVFAIL"),
+            DnsFailure::Refused => format!("the DNS server {server} refused the query"),
+            DnsFailure::Timeout => format!("the DNS server {server} did not answer in time"),
+            DnsFailure::Other(why) => {
+                format!("the lookup with the DNS server {server} failed: {why}")
+            }
+        }
+    }
+
     /// A short upper-case tag for reports: NXDOMAIN, NODATA, SERVFAIL, REFUSED, TIMEOUT or ERROR.
     pub fn tag(&self) -> &'static str {
         match self {
@@ -61,9 +115,68 @@ pub trait Lookup: Send + Sync + 'static {
     fn srv<'a>(&'a self, name: &'a str) -> LookupFuture<'a, Vec<SrvRecord>>;
     /// A and AAAA addresses of `host`.
     fn addrs<'a>(&'a self, host: &'a str) -> LookupFuture<'a, Vec<IpAddr>>;
+    /// The server(s) asked, for messages: `127.0.0.1:5353`, or `10.0.0.53:53 (the system resolver, from
+    /// /etc/resolv.conf)`.
+    fn server(&self) -> String;
 }
 
 /// The federation SRV name of a SIP domain.
 pub fn federation_srv_name(domain: &str) -> String {
     format!("_sipfederationtls._tcp.{}", domain.trim_end_matches('.'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn server_without_port_means_53() {
+        let ok = |t: &str| parse_server(t).unwrap().to_string();
+        assert_eq!(ok("127.0.0.1"), "127.0.0.1:53");
+        assert_eq!(ok(" 127.0.0.1:5353 "), "127.0.0.1:5353");
+        assert_eq!(ok("::1"), "[::1]:53");
+        assert_eq!(ok("[::1]"), "[::1]:53");
+        assert_eq!(ok("[::1]:5353"), "[::1]:5353");
+        assert_eq!(
+            parse_server("dns.lab:53").unwrap_err(),
+            "`dns.lab:53` is not an IP address with an optional port: write e.g. 127.0.0.1 (port 53), 127.0.0.1:5353 or [::1]:5353"
+        );
+    }
+
+    #[test]
+    fn every_failure_names_the_server() {
+        let s = "127.0.0.1:5353";
+        let all = [
+            (
+                DnsFailure::NxDomain,
+                "the name does not exist (NXDOMAIN from 127.0.0.1:5353)",
+            ),
+            (
+                DnsFailure::NoRecords,
+                "the name exists but has no records of that type (NODATA from 127.0.0.1:5353)",
+            ),
+            (
+                DnsFailure::ServFail,
+                "the DNS server 127.0.0.1:5353 answered SERVFAIL",
+            ),
+            (
+                DnsFailure::Refused,
+                "the DNS server 127.0.0.1:5353 refused the query",
+            ),
+            (
+                DnsFailure::Timeout,
+                "the DNS server 127.0.0.1:5353 did not answer in time",
+            ),
+            (
+                DnsFailure::Other("it cannot be reached (no connection could be made)".into()),
+                "the lookup with the DNS server 127.0.0.1:5353 failed: it cannot be reached (no connection could be made)",
+            ),
+        ];
+        for (i, (failure, words)) in all.iter().enumerate() {
+            assert_eq!(failure.describe(s), *words);
+            assert_eq!(failure.describe(""), failure.to_string());
+            // The first two are answers about the name; the rest are the server failing.
+            assert_eq!(failure.is_answer(), i < 2, "{failure:?}");
+        }
+    }
 }

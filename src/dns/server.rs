@@ -1,550 +1,43 @@
-//! The embedded authoritative DNS server: lab zones from configuration or master files, served over UDP and
-//! TCP on sockets the caller binds, with fault injection (SERVFAIL, REFUSED, silence) per name.
-//!
-//! Zone inference, when records come without a zone: a record belongs to the longest explicit zone origin
-//! (an SOA owner in a zone file, or `Zone::origin`) that contains it; otherwise to the zone named by the last
-//! two labels of its name (`_sipfederationtls._tcp.acano.steven.lab` → `steven.lab`). A zone without an
-//! SOA gets a synthesized one (`ns.<origin>`, `hostmaster.<origin>`, serial 1, negative TTL 60 s by default).
+//! The embedded authoritative DNS server: a [`ZoneSet`] served over UDP and TCP on sockets the caller binds,
+//! with fault injection (SERVFAIL, REFUSED, silence) per name. A query for a name in no served zone is
+//! answered REFUSED and logged (warn) with the zones served, so a resolver pointed at the wrong server shows
+//! up in the log.
 
-use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::{Path, PathBuf};
-use std::str::FromStr;
+use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use hickory_proto::op::{Header, HeaderCounts, MessageType, Metadata, ResponseCode};
-use hickory_proto::rr::rdata::{A, AAAA, CNAME, SOA, SRV, TXT};
-use hickory_proto::rr::{LowerName, Name, RData, Record, RecordType};
-use hickory_proto::serialize::txt::{LexerError, ParseError, Parser};
+use hickory_proto::rr::{LowerName, Name};
 use hickory_resolver::net::runtime::{Time, TokioRuntimeProvider};
 use hickory_server::Server;
 use hickory_server::server::{Request, RequestHandler, ResponseHandler, ResponseInfo};
 use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType};
-use serde::Deserialize;
 use tokio::net::{TcpListener, UdpSocket};
 
-/// TTL of a configured record when the configuration gives none.
-pub const DEFAULT_TTL: u32 = 60;
+pub use super::edge::{EdgeRecord, EdgeRecords};
+pub use super::zones::{
+    BuiltZone, DEFAULT_NEGATIVE_TTL, DEFAULT_TTL, DnsZonesConfig, FaultKind, RecordSpec, Zone,
+    ZoneError, ZoneSet,
+};
 
-/// Negative TTL (SOA minimum) of a synthesized SOA unless changed with [`ZoneSet::with_negative_ttl`].
-pub const DEFAULT_NEGATIVE_TTL: u32 = 60;
-
-fn default_ttl() -> u32 {
-    DEFAULT_TTL
-}
-
-/// One configured record, as written in TOML: `[[dns.records]] name="…" type="SRV" priority=0 weight=0 port=5061 target="…"`.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(tag = "type", rename_all = "UPPERCASE", deny_unknown_fields)]
-pub enum RecordSpec {
-    /// `type="SRV"`: priority, weight (both default 0, as in scenario files), port, target.
-    Srv {
-        name: String,
-        #[serde(default)]
-        priority: u16,
-        #[serde(default)]
-        weight: u16,
-        port: u16,
-        target: String,
-        #[serde(default = "default_ttl")]
-        ttl: u32,
-    },
-    /// `type="A"`: an IPv4 address.
-    A {
-        name: String,
-        address: Ipv4Addr,
-        #[serde(default = "default_ttl")]
-        ttl: u32,
-    },
-    /// `type="AAAA"`: an IPv6 address.
-    Aaaa {
-        name: String,
-        address: Ipv6Addr,
-        #[serde(default = "default_ttl")]
-        ttl: u32,
-    },
-    /// `type="CNAME"`: an alias to `target`.
-    Cname {
-        name: String,
-        target: String,
-        #[serde(default = "default_ttl")]
-        ttl: u32,
-    },
-    /// `type="TXT"`: one character string.
-    Txt {
-        name: String,
-        text: String,
-        #[serde(default = "default_ttl")]
-        ttl: u32,
-    },
-    /// `type="FAULT"`: queries for `name` and every name below it get `kind` instead of an answer.
-    Fault { name: String, kind: FaultKind },
-}
-
-/// What a faulty name does to a query.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum FaultKind {
-    /// Answer SERVFAIL.
-    Servfail,
-    /// Answer REFUSED.
-    Refused,
-    /// Never answer (the client times out).
-    Drop,
-}
-
-/// A zone with an explicit origin; its records must lie at or below the origin.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize, serde::Serialize)]
-#[serde(deny_unknown_fields)]
-pub struct Zone {
-    /// The zone apex, e.g. `acano.steven.lab`.
-    pub origin: String,
-    /// Records of the zone.
-    #[serde(default)]
-    pub records: Vec<RecordSpec>,
-}
-
-/// The `[dns]` section of a lab configuration: explicit zones, loose records (zones inferred), zone files.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct DnsZonesConfig {
-    /// `[[dns.zones]]` with an origin each.
-    #[serde(default)]
-    pub zones: Vec<Zone>,
-    /// `[[dns.records]]`; their zones are inferred.
-    #[serde(default)]
-    pub records: Vec<RecordSpec>,
-    /// Master files, relative to the configuration file's directory.
-    #[serde(default)]
-    pub zone_files: Vec<PathBuf>,
-}
-
-/// Why zone data could not be built; each message names where and how to fix it.
-#[derive(Debug, thiserror::Error)]
-pub enum ZoneError {
-    /// The zone file could not be read.
-    #[error("cannot read zone file {path}: {cause}; check the path and its permissions")]
-    Io {
-        path: PathBuf,
-        // Not `source`: the message includes it, and anyhow would print it a second time.
-        cause: std::io::Error,
-    },
-    /// A line of a zone file does not parse.
-    #[error(
-        "{path}:{line}: {message}; fix that line (master-file syntax: `NAME [TTL] [IN] TYPE DATA`, e.g. `vcse 60 IN A 127.0.0.1`)"
-    )]
-    Parse {
-        path: PathBuf,
-        line: usize,
-        message: String,
-    },
-    /// A name is not a valid domain name.
-    #[error(
-        "{context}: `{name}` is not a valid domain name ({reason}); write it like `vcse.acano.steven.lab`"
-    )]
-    BadName {
-        context: String,
-        name: String,
-        reason: String,
-    },
-    /// A record name has a single label, so no zone can be inferred for it.
-    #[error(
-        "{context}: `{name}` has a single label, so no zone can be inferred for it; write the full name, e.g. `{name}.steven.lab`, or put it in a `[[dns.zones]]` with an origin"
-    )]
-    SingleLabel { context: String, name: String },
-    /// A record of an explicit zone lies outside that zone.
-    #[error(
-        "dns.zones (origin `{origin}`): record `{name}` is not inside the zone; move it to `[[dns.records]]` or a zone whose origin it ends with"
-    )]
-    OutsideZone { origin: String, name: String },
-    /// A record type the Edge's zones do not carry.
-    #[error(
-        "{context}: record type {rtype} of `{name}` is not supported; use SOA, NS, A, AAAA, SRV, CNAME or TXT"
-    )]
-    UnsupportedType {
-        context: String,
-        name: String,
-        rtype: String,
-    },
-}
-
-/// Zone data ready to serve: records grouped into zones when the server starts, plus injected faults.
-#[derive(Debug, Clone)]
-pub struct ZoneSet {
-    explicit_origins: Vec<Name>,
-    records: Vec<Record>,
-    faults: Vec<(Name, FaultKind)>,
-    negative_ttl: u32,
-}
-
-impl Default for ZoneSet {
-    fn default() -> Self {
-        Self::new()
-    }
-}
-
-/// One zone as it will be served.
-#[derive(Debug, Clone)]
-pub struct BuiltZone {
-    /// The apex.
-    pub origin: Name,
-    /// All records, SOA first.
-    pub records: Vec<Record>,
-}
-
-fn parse_name(context: &str, name: &str) -> Result<Name, ZoneError> {
-    let trimmed = name.trim().trim_end_matches('.');
-    let mut parsed = Name::from_str(trimmed).map_err(|e| ZoneError::BadName {
-        context: context.to_string(),
-        name: name.to_string(),
-        reason: e.to_string(),
-    })?;
-    if trimmed.is_empty() {
-        return Err(ZoneError::BadName {
-            context: context.to_string(),
-            name: name.to_string(),
-            reason: "empty".to_string(),
-        });
-    }
-    parsed.set_fqdn(true);
-    Ok(parsed.to_lowercase())
-}
-
-/// Splits text into DNS character-strings (at most 255 bytes each, on character boundaries).
-fn txt_strings(text: &str) -> Vec<String> {
-    let mut out = vec![String::new()];
-    for c in text.chars() {
-        if out.last().is_some_and(|s| s.len() + c.len_utf8() > 255) {
-            out.push(String::new());
+/// The authoritative catalog of `zones`.
+fn catalog(zones: &ZoneSet) -> Catalog {
+    let mut catalog = Catalog::new();
+    for zone in zones.zones() {
+        let mut handler = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
+            zone.origin.clone(),
+            ZoneType::Primary,
+            AxfrPolicy::Deny,
+        );
+        for record in zone.records {
+            handler.upsert_mut(record, 1);
         }
-        if let Some(last) = out.last_mut() {
-            last.push(c);
-        }
+        catalog.upsert(LowerName::from(zone.origin), vec![Arc::new(handler)]);
     }
-    out
-}
-
-/// The zone inferred for a name: its last two labels.
-fn inferred_origin(name: &Name) -> Name {
-    name.trim_to(2)
-}
-
-impl ZoneSet {
-    /// An empty zone set.
-    pub fn new() -> Self {
-        Self {
-            explicit_origins: Vec::new(),
-            records: Vec::new(),
-            faults: Vec::new(),
-            negative_ttl: DEFAULT_NEGATIVE_TTL,
-        }
-    }
-
-    /// Sets the negative TTL (SOA minimum and TTL) of synthesized SOAs; tests use 1 s.
-    pub fn with_negative_ttl(mut self, secs: u32) -> Self {
-        self.negative_ttl = secs;
-        self
-    }
-
-    /// Zones inferred from loose records (see the module docs for the rule).
-    pub fn from_records(records: &[RecordSpec]) -> Result<Self, ZoneError> {
-        let mut set = Self::new();
-        set.add_records("dns.records", None, records)?;
-        Ok(set)
-    }
-
-    /// Explicit zones.
-    pub fn from_zones(zones: &[Zone]) -> Result<Self, ZoneError> {
-        let mut set = Self::new();
-        for zone in zones {
-            set.add_zone(zone)?;
-        }
-        Ok(set)
-    }
-
-    /// Everything in a `[dns]` section; relative zone file paths are taken from `base_dir`.
-    pub fn from_config(
-        config: &DnsZonesConfig,
-        base_dir: Option<&Path>,
-    ) -> Result<Self, ZoneError> {
-        let mut set = Self::from_zones(&config.zones)?;
-        set.add_records("dns.records", None, &config.records)?;
-        for file in &config.zone_files {
-            let path = match base_dir {
-                Some(dir) if file.is_relative() => dir.join(file),
-                _ => file.clone(),
-            };
-            set.merge(Self::from_zone_file(&path)?);
-        }
-        Ok(set)
-    }
-
-    /// Reads a master file ($ORIGIN, $TTL, SOA, NS, A, AAAA, SRV, CNAME, TXT, comments, parentheses). A file may
-    /// hold several zones (one SOA each) and records of zones without an SOA (zones inferred).
-    pub fn from_zone_file(path: impl AsRef<Path>) -> Result<Self, ZoneError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|cause| ZoneError::Io {
-            path: path.to_path_buf(),
-            cause,
-        })?;
-        Self::from_zone_text(&text, path)
-    }
-
-    /// Parses master-file text; `path` names the file in errors.
-    pub fn from_zone_text(text: &str, path: &Path) -> Result<Self, ZoneError> {
-        let parsed = parse_master(text, path)?;
-        let context = path.display().to_string();
-        let mut set = Self::new();
-        for rrset in parsed.values() {
-            for record in rrset.records_without_rrsigs() {
-                match record.record_type() {
-                    RecordType::SOA => set.explicit_origins.push(record.name.to_lowercase()),
-                    RecordType::NS
-                    | RecordType::A
-                    | RecordType::AAAA
-                    | RecordType::SRV
-                    | RecordType::CNAME
-                    | RecordType::TXT => {}
-                    other => {
-                        return Err(ZoneError::UnsupportedType {
-                            context,
-                            name: record.name.to_string(),
-                            rtype: other.to_string(),
-                        });
-                    }
-                }
-                let min_labels = if record.record_type() == RecordType::SOA {
-                    1
-                } else {
-                    2
-                };
-                if record.name.num_labels() < min_labels {
-                    return Err(ZoneError::SingleLabel {
-                        context,
-                        name: record.name.to_string(),
-                    });
-                }
-                let mut record = record.clone();
-                record.name = record.name.to_lowercase();
-                set.records.push(record);
-            }
-        }
-        Ok(set)
-    }
-
-    /// Adds everything of `other` (its negative TTL is ignored).
-    pub fn merge(&mut self, other: ZoneSet) {
-        self.explicit_origins.extend(other.explicit_origins);
-        self.records.extend(other.records);
-        self.faults.extend(other.faults);
-    }
-
-    /// Adds an explicit zone.
-    pub fn add_zone(&mut self, zone: &Zone) -> Result<(), ZoneError> {
-        let context = format!("dns.zones (origin `{}`)", zone.origin);
-        let origin = parse_name(&context, &zone.origin)?;
-        self.explicit_origins.push(origin.clone());
-        self.add_records(&context, Some(&origin), &zone.records)
-    }
-
-    /// Adds one record; `context` names where it came from in errors.
-    pub fn add_record(&mut self, context: &str, spec: &RecordSpec) -> Result<(), ZoneError> {
-        self.add_records(context, None, std::slice::from_ref(spec))
-    }
-
-    fn add_records(
-        &mut self,
-        context: &str,
-        origin: Option<&Name>,
-        specs: &[RecordSpec],
-    ) -> Result<(), ZoneError> {
-        for spec in specs {
-            let (name, ttl, rdata) = match spec {
-                RecordSpec::Srv {
-                    name,
-                    priority,
-                    weight,
-                    port,
-                    target,
-                    ttl,
-                } => (
-                    name,
-                    *ttl,
-                    RData::SRV(SRV::new(
-                        *priority,
-                        *weight,
-                        *port,
-                        parse_name(context, target)?,
-                    )),
-                ),
-                RecordSpec::A { name, address, ttl } => (name, *ttl, RData::A(A(*address))),
-                RecordSpec::Aaaa { name, address, ttl } => {
-                    (name, *ttl, RData::AAAA(AAAA(*address)))
-                }
-                RecordSpec::Cname { name, target, ttl } => (
-                    name,
-                    *ttl,
-                    RData::CNAME(CNAME(parse_name(context, target)?)),
-                ),
-                RecordSpec::Txt { name, text, ttl } => {
-                    (name, *ttl, RData::TXT(TXT::new(txt_strings(text))))
-                }
-                RecordSpec::Fault { name, kind } => {
-                    let parsed = parse_name(context, name)?;
-                    self.faults.push((parsed, *kind));
-                    continue;
-                }
-            };
-            let owner = parse_name(context, name)?;
-            if let Some(origin) = origin {
-                if !origin.zone_of(&owner) {
-                    return Err(ZoneError::OutsideZone {
-                        origin: origin.to_string(),
-                        name: name.clone(),
-                    });
-                }
-            } else if owner.num_labels() < 2 {
-                return Err(ZoneError::SingleLabel {
-                    context: context.to_string(),
-                    name: name.clone(),
-                });
-            }
-            self.records.push(Record::from_rdata(owner, ttl, rdata));
-        }
-        Ok(())
-    }
-
-    /// Injects a fault for `name` and every name below it.
-    pub fn add_fault(&mut self, name: &str, kind: FaultKind) -> Result<(), ZoneError> {
-        let parsed = parse_name("fault", name)?;
-        self.faults.push((parsed, kind));
-        Ok(())
-    }
-
-    /// The injected faults.
-    pub fn faults(&self) -> &[(Name, FaultKind)] {
-        &self.faults
-    }
-
-    /// The zones as they will be served, in DNS canonical order (a subzone after its parent), each with an SOA first.
-    pub fn zones(&self) -> Vec<BuiltZone> {
-        let mut origins: Vec<Name> = self.explicit_origins.clone();
-        for record in &self.records {
-            if !origins.iter().any(|o| o.zone_of(&record.name)) {
-                origins.push(inferred_origin(&record.name));
-            }
-        }
-        origins.sort();
-        origins.dedup();
-        let mut zones: BTreeMap<Name, Vec<Record>> =
-            origins.iter().map(|o| (o.clone(), Vec::new())).collect();
-        for record in &self.records {
-            let home = origins
-                .iter()
-                .filter(|o| {
-                    if record.record_type() == RecordType::SOA {
-                        **o == record.name
-                    } else {
-                        o.zone_of(&record.name)
-                    }
-                })
-                .max_by_key(|o| o.num_labels());
-            if let Some(list) = home.and_then(|o| zones.get_mut(o)) {
-                list.push(record.clone());
-            }
-        }
-        zones
-            .into_iter()
-            .map(|(origin, mut records)| {
-                // The last SOA given wins; without one, synthesize.
-                let soa = records
-                    .iter()
-                    .rev()
-                    .find(|r| r.record_type() == RecordType::SOA)
-                    .cloned()
-                    .unwrap_or_else(|| self.synthesized_soa(&origin));
-                records.retain(|r| r.record_type() != RecordType::SOA);
-                records.insert(0, soa);
-                BuiltZone { origin, records }
-            })
-            .collect()
-    }
-
-    fn synthesized_soa(&self, origin: &Name) -> Record {
-        let label = |l: &str| Name::from_str(l).and_then(|n| n.append_domain(origin));
-        let mname = label("ns").unwrap_or_else(|_| origin.clone());
-        let rname = label("hostmaster").unwrap_or_else(|_| origin.clone());
-        let soa = SOA::new(mname, rname, 1, 3600, 600, 86400, self.negative_ttl);
-        Record::from_rdata(origin.clone(), self.negative_ttl, RData::SOA(soa))
-    }
-
-    fn catalog(&self) -> Catalog {
-        let mut catalog = Catalog::new();
-        for zone in self.zones() {
-            let mut handler = InMemoryZoneHandler::<TokioRuntimeProvider>::empty(
-                zone.origin.clone(),
-                ZoneType::Primary,
-                AxfrPolicy::Deny,
-            );
-            for record in zone.records {
-                handler.upsert_mut(record, 1);
-            }
-            catalog.upsert(LowerName::from(zone.origin), vec![Arc::new(handler)]);
-        }
-        catalog
-    }
-}
-
-/// Finds the line of a parse error by parsing ever longer prefixes: the first prefix that fails with
-/// something other than "input ended early" ends at the bad line. Zone files are small, so this is cheap.
-fn parse_master(
-    text: &str,
-    path: &Path,
-) -> Result<BTreeMap<hickory_proto::rr::RrKey, hickory_proto::rr::RecordSet>, ZoneError> {
-    // Root as the starting origin, so files of absolute names need no $ORIGIN; relative names before any
-    // $ORIGIN then come out as single labels, which `from_zone_text` rejects with a hint.
-    let parse = |input: &str| {
-        Parser::new(
-            input.to_string(),
-            Some(path.to_path_buf()),
-            Some(Name::root()),
-        )
-        .parse()
-    };
-    let full_error = match parse(text) {
-        Ok((_, records)) => return Ok(records),
-        Err(e) => e,
-    };
-    let incomplete = |e: &ParseError| {
-        matches!(
-            e,
-            ParseError::Lexer(LexerError::EOF)
-                | ParseError::Lexer(LexerError::UnclosedList)
-                | ParseError::Lexer(LexerError::UnclosedQuotedString)
-        )
-    };
-    let line_ends: Vec<usize> = text
-        .match_indices('\n')
-        .map(|(i, _)| i + 1)
-        .chain(std::iter::once(text.len()))
-        .collect();
-    let mut line = line_ends.len();
-    for (index, end) in line_ends.iter().enumerate() {
-        if let Err(e) = parse(&text[..*end])
-            && !incomplete(&e)
-        {
-            line = index + 1;
-            break;
-        }
-    }
-    Err(ZoneError::Parse {
-        path: path.to_path_buf(),
-        line,
-        message: full_error.to_string(),
-    })
+    catalog
 }
 
 /// The request handler: faults first, then the authoritative catalog (REFUSED for zones not served).
@@ -552,6 +45,30 @@ struct FaultyCatalog {
     catalog: Catalog,
     faults: Vec<(Name, FaultKind)>,
     queries: Arc<AtomicU64>,
+    /// The zones served, for the log line about a query outside all of them.
+    origins: Vec<Name>,
+    /// The same, as text: `steven.lab., skype.lab.` or `none`.
+    origins_text: String,
+}
+
+impl FaultyCatalog {
+    /// Logs a query for a name in no served zone (the catalog answers it REFUSED).
+    fn note_unserved(&self, request: &Request) {
+        let Ok(info) = request.request_info() else {
+            return;
+        };
+        let name = Name::from(info.query.name());
+        if self.origins.iter().any(|o| o.zone_of(&name)) {
+            return;
+        }
+        tracing::warn!(
+            query = %name,
+            qtype = %info.query.query_type(),
+            from = %info.src,
+            "DNS query for a name in no zone this server serves: answered REFUSED (zones served: {})",
+            self.origins_text
+        );
+    }
 }
 
 #[async_trait::async_trait]
@@ -572,6 +89,7 @@ impl RequestHandler for FaultyCatalog {
         });
         let code = match fault {
             None => {
+                self.note_unserved(request);
                 return self
                     .catalog
                     .handle_request::<R, T>(request, response_handle)
@@ -627,10 +145,22 @@ impl DnsServer {
         let udp_addr = udp.local_addr()?;
         let tcp_addr = tcp.local_addr()?;
         let queries = Arc::new(AtomicU64::new(0));
+        let origins = zones.origins();
+        let origins_text = if origins.is_empty() {
+            "none".to_string()
+        } else {
+            origins
+                .iter()
+                .map(ToString::to_string)
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
         let handler = FaultyCatalog {
-            catalog: zones.catalog(),
-            faults: zones.faults.clone(),
+            catalog: catalog(&zones),
+            faults: zones.faults().to_vec(),
             queries: queries.clone(),
+            origins,
+            origins_text,
         };
         let mut server = Server::new(handler);
         server.register_socket(udp);
@@ -680,26 +210,5 @@ impl DnsServer {
         if let Err(e) = self.server.shutdown_gracefully().await {
             tracing::debug!(error = %e, "DNS server ended with an error");
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn long_txt_is_split_into_character_strings() {
-        let text = "é".repeat(200);
-        let parts = txt_strings(&text);
-        assert_eq!(parts.len(), 2);
-        assert!(parts.iter().all(|p| p.len() <= 255));
-        assert_eq!(parts.concat(), text);
-        assert_eq!(txt_strings(""), vec![String::new()]);
-    }
-
-    #[test]
-    fn inferred_origin_is_the_last_two_labels() {
-        let name = Name::from_str("_sipfederationtls._tcp.acano.steven.lab.").unwrap();
-        assert_eq!(inferred_origin(&name).to_string(), "steven.lab.");
     }
 }

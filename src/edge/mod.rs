@@ -141,7 +141,7 @@ impl Edge {
             .transpose()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Edge {
-            policy: Policy::from_config(&config),
+            policy: Policy::from_config(&config).with_dns_server(lookup.server()),
             acceptor: TlsAcceptor::from(server),
             anchors,
             lookup,

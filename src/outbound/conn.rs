@@ -25,21 +25,24 @@ pub enum TlsVersions {
 }
 
 /// How a connection attempt ended before the SIP exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum ConnectError {
     /// TCP failed on every address; the last address and failure.
+    #[error("TCP to {addr} failed: {detail}")]
     Tcp {
         addr: SocketAddr,
         kind: ConnectFailure,
         detail: String,
     },
     /// TCP connected, the TLS handshake did not complete.
+    #[error("the TLS handshake with {addr} failed: {detail}")]
     Tls {
         addr: SocketAddr,
         kind: ConnectFailure,
         detail: String,
     },
     /// The target is not a name rustls can send as SNI.
+    #[error("{0} is not a DNS name that can be sent as TLS server name (SNI)")]
     BadName(String),
 }
 
@@ -52,7 +55,7 @@ pub struct Connected {
     pub addr: SocketAddr,
     /// The server chain, leaf first.
     pub chain: Vec<CertificateDer<'static>>,
-    /// Negotiated version, e.g. `TLSv1_2`.
+    /// Negotiated version, e.g. `TLS 1.2`.
     pub version: String,
 }
 
@@ -142,7 +145,7 @@ pub async fn tls_handshake(
     let chain = peer_chain(conn);
     let version = conn
         .protocol_version()
-        .map(|v| format!("{v:?}"))
+        .map(super::words::tls_version)
         .unwrap_or_default();
     Ok(Connected {
         stream,

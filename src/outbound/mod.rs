@@ -14,7 +14,7 @@ use rustls_pki_types::UnixTime;
 use serde::Serialize;
 
 use crate::diagnostics::MsDiagnostic;
-use crate::dns::{Lookup, SrvRecord};
+use crate::dns::Lookup;
 use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_chain};
 use crate::policy::{ConnectFailure, OutboundPlan, Policy, Route, Verdict};
 use crate::sip::{Framer, Message};
@@ -22,6 +22,7 @@ use crate::sip::{Framer, Message};
 pub mod check;
 pub mod conn;
 pub mod msg;
+pub mod words;
 
 use conn::{ConnectError, TlsVersions};
 use msg::{Dialog, EDGE_SERVER};
@@ -65,7 +66,8 @@ pub struct OutboundContext {
 }
 
 impl OutboundContext {
-    /// A context with `edge_fqdn` taken from the policy and default timeouts.
+    /// A context with `edge_fqdn` taken from the policy, the lookup's server named in the policy's
+    /// explanations, and default timeouts.
     pub fn new(
         policy: Policy,
         identity: Identity,
@@ -74,7 +76,7 @@ impl OutboundContext {
     ) -> Self {
         OutboundContext {
             edge_fqdn: policy.edge_fqdn.clone(),
-            policy,
+            policy: policy.with_dns_server(lookup.server()),
             identity,
             anchors,
             lookup,
@@ -333,7 +335,11 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
     let (target, port) = match ctx.policy.plan_outbound(&domain) {
         OutboundPlan::Reject(v) => {
             let route = ctx.policy.route(&domain);
-            run.step("policy", false, format!("{domain}: {route:?}"));
+            run.step(
+                "policy",
+                false,
+                format!("{domain}: {}", words::route(&route)),
+            );
             return run.reject_with(v, OutcomeClass::Blocked);
         }
         OutboundPlan::UseFixedFqdn(f) => {
@@ -361,10 +367,18 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
             let answer = ctx.lookup.srv(&name).await;
             match &answer {
                 Ok(records) => {
-                    let list: Vec<String> = records.iter().map(srv_text).collect();
-                    run.step("srv", true, format!("{name}: {}", list.join(", ")));
+                    let list: Vec<String> = records.iter().map(words::srv).collect();
+                    run.step(
+                        "srv",
+                        true,
+                        format!("{name} (from {}): {}", ctx.lookup.server(), list.join(", ")),
+                    );
                 }
-                Err(f) => run.step("srv", false, format!("{name}: {f}")),
+                Err(f) => run.step(
+                    "srv",
+                    false,
+                    format!("{name}: {}", f.describe(&ctx.lookup.server())),
+                ),
             }
             match ctx.policy.decide_outbound_srv(&domain, &answer) {
                 Ok(r) => {
@@ -372,10 +386,19 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                     (r.target.clone(), r.port)
                 }
                 Err(v) => {
-                    let class = if answer.as_ref().is_ok_and(|r| !r.is_empty()) {
+                    // The policy's verdict says which: 1009 is Rule 1, 1008 is no usable SRV (a failed
+                    // lookup, no records, or only "." targets).
+                    let class = if v.diagnostic().is_some_and(|d| d.code == 1009) {
                         run.step("rule1", false, format!("no SRV target is in {domain}"));
                         OutcomeClass::SrvMismatch
                     } else {
+                        if answer.is_ok() {
+                            run.step(
+                                "srv",
+                                false,
+                                format!("{name}: no usable SRV record (a target of \".\" means, per RFC 2782, the service is decidedly not available)"),
+                            );
+                        }
                         OutcomeClass::NoSrv
                     };
                     return run.reject_with(v, class);
@@ -393,9 +416,26 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
             a
         }
         other => {
-            let why = match other {
-                Err(f) => f.to_string(),
-                Ok(_) => "no addresses".to_string(),
+            let server = ctx.lookup.server();
+            let publish = |why: &str| {
+                format!(
+                    "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
+                )
+            };
+            let (why, explanation) = match other {
+                Err(f) if !f.is_answer() => {
+                    let why = f.describe(&server);
+                    let text = format!(
+                        "The A/AAAA lookup of {target}, the SRV target of {domain}, failed: {why}. Fix: check that the DNS server {server} runs and answers DNS (UDP and TCP) and serves the zone of {target}."
+                    );
+                    (why, text)
+                }
+                Err(f) => {
+                    let why = f.describe(&server);
+                    let text = publish(&why);
+                    (why, text)
+                }
+                Ok(_) => ("no addresses".to_string(), publish("no addresses")),
             };
             run.step("dns-a", false, format!("{target}: {why}"));
             // Synthetic: the spec table lists 1014 "Unable to resolve DNS A record"; no field trace was found.
@@ -412,9 +452,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 reason: "Server time-out",
                 diagnostic: Some(diag),
                 log: None,
-                explanation: format!(
-                    "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
-                ),
+                explanation,
             };
             return run.reject_with(v, OutcomeClass::NoAddress);
         }
@@ -499,7 +537,7 @@ async fn connect_phase(
         run.step(
             "cert",
             false,
-            format!("{}: {status:?}", facts.display_name()),
+            format!("{}: {}", facts.display_name(), status.problem()),
         );
         let class = match &status {
             ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,
@@ -514,10 +552,6 @@ async fn connect_phase(
         format!("{} names {target}; chain trusted", facts.display_name()),
     );
     sip_exchange(run, connected, req, &target).await
-}
-
-fn srv_text(r: &SrvRecord) -> String {
-    format!("{} {} {} {}", r.priority, r.weight, r.port, r.target)
 }
 
 fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {

@@ -7,6 +7,9 @@
 //!   log record (0xc3e93e02 / 0xc3e93e03);
 //! - no SRV (any failure kind): `504 Server time-out`, ms-diagnostics 1008, synthetic record 0xc3e93e01 with a
 //!   `reason` Data key naming the failure kind;
+//! - an SRV answer whose only targets are `.` (RFC 2782: "service decidedly not available"): no usable SRV,
+//!   both directions, exactly like no SRV at all (504 + 1008, record 0xc3e93e01 with
+//!   `reason="DECIDEDLY_NOT_AVAILABLE"`); a `.` record next to real ones is ignored (Rule 1 sees the others);
 //! - Rule 1 failure: 504 + 1009 (as the Edge shows outbound) + the seed's 0xc3e93d6f record;
 //! - Rule 2 failure: 504 + 1010 with `PeerServer` and `SEC_E_WRONG_PRINCIPAL` + the seed's 0xc3e93d67 record;
 //! - clientAuth EKU missing: checked here, first, after the handshake (not in the TLS verifier) so the lab gets
@@ -25,8 +28,14 @@ use crate::pki::{CertFacts, ChainProblem, ChainStatus};
 
 mod cert_text;
 mod names;
+mod srv;
 use cert_text::{cert_names, chain_problem, other_ca_same_name};
 pub use names::{NameMatch, names_match};
+pub use srv::{
+    NoSrv, Rule1Failure, SrvDecision, rule1_in_domain, rule1_pick, srv_decidedly_unavailable,
+    srv_decision,
+};
+use srv::{no_srv_explanation, rule1_explanation};
 
 /// Lower-case, without the trailing root dot.
 fn norm(name: &str) -> String {
@@ -59,6 +68,9 @@ pub struct Policy {
     pub require_client_auth_eku: bool,
     /// Send bare responses to the peer (read by the listener).
     pub faithful: bool,
+    /// The DNS server the Edge asks, as explanations name it (e.g. `127.0.0.1:5353`); empty until
+    /// [`Policy::with_dns_server`] sets it.
+    pub dns_server: String,
 }
 
 impl Policy {
@@ -78,7 +90,14 @@ impl Policy {
             allow_wildcard: cfg.allow_wildcard,
             require_client_auth_eku: cfg.require_client_auth_eku,
             faithful,
+            dns_server: String::new(),
         }
+    }
+
+    /// Names the DNS server the Edge asks in explanations of DNS failures (`Lookup::server`).
+    pub fn with_dns_server(mut self, server: impl Into<String>) -> Self {
+        self.dns_server = server.into();
+        self
     }
 
     /// Builds the policy from a whole configuration.
@@ -150,27 +169,22 @@ impl Policy {
         answer: &'a Result<Vec<SrvRecord>, DnsFailure>,
     ) -> Result<&'a SrvRecord, Verdict> {
         let d = norm(domain);
-        let records = match answer {
-            Ok(r) if !r.is_empty() => r,
-            Ok(_) => return Err(self.outbound_no_srv(&d, &DnsFailure::NoRecords)),
-            Err(f) => return Err(self.outbound_no_srv(&d, f)),
-        };
-        rule1_pick(&d, records, self.accept_apex_target).map_err(|f| Verdict::Reject {
-            status: 504,
-            reason: SERVER_TIMEOUT,
-            diagnostic: Some(MsDiagnostic::e1009(&f.domain, &f.fqdns, &self.edge_fqdn)),
-            log: None,
-            explanation: rule1_explanation(&f, "the peer's certificate"),
-        })
-    }
-
-    fn outbound_no_srv(&self, d: &str, f: &DnsFailure) -> Verdict {
-        Verdict::Reject {
-            status: 504,
-            reason: SERVER_TIMEOUT,
-            diagnostic: Some(MsDiagnostic::e1008(d, &self.edge_fqdn)),
-            log: None,
-            explanation: no_srv_explanation(d, f),
+        match srv_decision(&d, answer, self.accept_apex_target) {
+            SrvDecision::Target(r) => Ok(r),
+            SrvDecision::NoSrv(why) => Err(Verdict::Reject {
+                status: 504,
+                reason: SERVER_TIMEOUT,
+                diagnostic: Some(MsDiagnostic::e1008(&d, &self.edge_fqdn)),
+                log: None,
+                explanation: no_srv_explanation(&d, &why, &self.dns_server),
+            }),
+            SrvDecision::Mismatch(f) => Err(Verdict::Reject {
+                status: 504,
+                reason: SERVER_TIMEOUT,
+                diagnostic: Some(MsDiagnostic::e1009(&f.domain, &f.fqdns, &self.edge_fqdn)),
+                log: None,
+                explanation: rule1_explanation(&f, "the peer's certificate"),
+            }),
         }
     }
 
@@ -546,49 +560,6 @@ pub fn sender_domain(first_pai_sip_host: Option<&str>, from_host: Option<&str>) 
         .or_else(|| from_host.map(norm).filter(|h| !h.is_empty()))
 }
 
-/// Rule 1: `target` minus its first label equals `domain` (or equals it, when `accept_apex`).
-pub fn rule1_in_domain(target: &str, domain: &str, accept_apex: bool) -> bool {
-    let (t, d) = (norm(target), norm(domain));
-    if t.is_empty() || d.is_empty() {
-        return false;
-    }
-    if t == d {
-        return accept_apex;
-    }
-    t.split_once('.')
-        .is_some_and(|(first, rest)| !first.is_empty() && rest == d)
-}
-
-/// Rule 1 found no acceptable target.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Rule1Failure {
-    /// The domain (normalised).
-    pub domain: String,
-    /// The targets seen, `T:port`, in priority order.
-    pub fqdns: Vec<String>,
-}
-
-/// Rule 1 over an SRV answer: the first acceptable record by priority (ascending) then weight (descending).
-pub fn rule1_pick<'a>(
-    domain: &str,
-    records: &'a [SrvRecord],
-    accept_apex: bool,
-) -> Result<&'a SrvRecord, Rule1Failure> {
-    let mut sorted: Vec<&SrvRecord> = records.iter().collect();
-    sorted.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
-    sorted
-        .iter()
-        .find(|r| rule1_in_domain(&r.target, domain, accept_apex))
-        .copied()
-        .ok_or_else(|| Rule1Failure {
-            domain: norm(domain),
-            fqdns: sorted
-                .iter()
-                .map(|r| format!("{}:{}", norm(&r.target), r.port))
-                .collect(),
-        })
-}
-
 /// Phase 2 inbound: FEDERATION.md "Inbound" steps 2–6 with the SRV answer in `facts.srv`.
 pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
     let target = match policy.plan_inbound(facts) {
@@ -596,48 +567,44 @@ pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
         InboundPlan::UseFixedFqdn(f) => f,
         InboundPlan::LookupSrv(_) => {
             let d = facts.sender_domain.as_deref().map(norm).unwrap_or_default();
-            let failure = match &facts.srv {
-                None => DnsFailure::Other("the SRV lookup was not made".into()),
-                Some(Err(f)) => f.clone(),
-                Some(Ok(r)) if r.is_empty() => DnsFailure::NoRecords,
-                Some(Ok(records)) => match rule1_pick(&d, records, policy.accept_apex_target) {
-                    Ok(r) => {
-                        let t = norm(&r.target);
-                        return rule2_inbound(facts, policy, &t);
-                    }
-                    Err(f) => {
-                        let mut data = vec![kv("domain", &f.domain)];
-                        data.extend(
-                            f.fqdns
-                                .iter()
-                                .enumerate()
-                                .map(|(i, x)| (format!("fqdn{}", i + 1), x.clone())),
-                        );
-                        return Verdict::Reject {
-                            status: 504,
-                            reason: SERVER_TIMEOUT,
-                            diagnostic: Some(MsDiagnostic::e1009(
-                                &f.domain,
-                                &f.fqdns,
-                                &policy.edge_fqdn,
-                            )),
-                            log: Some(policy.log(facts, ResultCode::NO_SRV_MATCH, data)),
-                            explanation: rule1_explanation(&f, "the Expressway-E certificate"),
-                        };
-                    }
-                },
-            };
-            return Verdict::Reject {
-                status: 504,
-                reason: SERVER_TIMEOUT,
-                diagnostic: Some(MsDiagnostic::e1008(&d, &policy.edge_fqdn)),
-                log: Some(policy.log(
-                    facts,
-                    ResultCode::NO_SRV,
-                    vec![kv("domain", &d), kv("reason", dns_failure_reason(&failure))],
-                )),
-                explanation: no_srv_explanation(&d, &failure),
-            };
+            let not_made = Err(DnsFailure::Other("the SRV lookup was not made".into()));
+            let answer = facts.srv.as_ref().unwrap_or(&not_made);
+            match srv_decision(&d, answer, policy.accept_apex_target) {
+                SrvDecision::Target(r) => return rule2_inbound(facts, policy, &norm(&r.target)),
+                SrvDecision::Mismatch(f) => {
+                    let mut data = vec![kv("domain", &f.domain)];
+                    data.extend(
+                        f.fqdns
+                            .iter()
+                            .enumerate()
+                            .map(|(i, x)| (format!("fqdn{}", i + 1), x.clone())),
+                    );
+                    return Verdict::Reject {
+                        status: 504,
+                        reason: SERVER_TIMEOUT,
+                        diagnostic: Some(MsDiagnostic::e1009(
+                            &f.domain,
+                            &f.fqdns,
+                            &policy.edge_fqdn,
+                        )),
+                        log: Some(policy.log(facts, ResultCode::NO_SRV_MATCH, data)),
+                        explanation: rule1_explanation(&f, "the Expressway-E certificate"),
+                    };
+                }
+                SrvDecision::NoSrv(why) => {
+                    return Verdict::Reject {
+                        status: 504,
+                        reason: SERVER_TIMEOUT,
+                        diagnostic: Some(MsDiagnostic::e1008(&d, &policy.edge_fqdn)),
+                        log: Some(policy.log(
+                            facts,
+                            ResultCode::NO_SRV,
+                            vec![kv("domain", &d), kv("reason", why.reason_tag())],
+                        )),
+                        explanation: no_srv_explanation(&d, &why, &policy.dns_server),
+                    };
+                }
+            }
         }
     };
     rule2_inbound(facts, policy, &target)
@@ -732,69 +699,6 @@ pub fn handshake_rejection(
         log: LogRecord::new(ResultCode::CLIENT_CERT_REJECTED, "", "", "", peer, data),
         explanation,
     })
-}
-
-/// The `reason` Data value of the synthetic no-SRV record.
-fn dns_failure_reason(f: &DnsFailure) -> &'static str {
-    match f {
-        DnsFailure::NxDomain => "NXDOMAIN",
-        DnsFailure::NoRecords => "NODATA",
-        DnsFailure::ServFail => "SERVFAIL",
-        DnsFailure::Refused => "REFUSED",
-        DnsFailure::Timeout => "TIMEOUT",
-        DnsFailure::Other(_) => "OTHER",
-    }
-}
-
-fn no_srv_explanation(d: &str, f: &DnsFailure) -> String {
-    let srv = federation_srv_name(d);
-    match f {
-        DnsFailure::NxDomain | DnsFailure::NoRecords => format!(
-            "{srv} has no SRV record ({f}). Fix: publish {srv} → <edge host>.{d}:5061, with an A record for that host in {d}."
-        ),
-        _ => format!(
-            "The SRV lookup of {srv} failed ({f}). Fix: check that the Edge can reach its DNS server and that the zone of {d} is served."
-        ),
-    }
-}
-
-fn rule1_explanation(f: &Rule1Failure, cert_owner: &str) -> String {
-    let d = &f.domain;
-    let srv = federation_srv_name(d);
-    let targets: Vec<&str> = f
-        .fqdns
-        .iter()
-        .map(|x| x.rsplit_once(':').map_or(x.as_str(), |(h, _)| h))
-        .collect();
-    // A target equal to the domain only fails Rule 1 when the apex switch is off, so say that instead of
-    // "d is not in d", and never suggest "<first label of d>.d" for it.
-    let apex = targets.iter().any(|t| t == d);
-    let first_label = targets
-        .iter()
-        .find(|t| *t != d)
-        .and_then(|t| t.split('.').next())
-        .filter(|l| !l.is_empty())
-        .unwrap_or("sip");
-    let suggestion = format!("{first_label}.{d}");
-    let apex_fix = " or set policy.accept_apex_target = true";
-    if targets.len() == 1 && apex {
-        return format!(
-            "{srv} points to {d} itself (the domain apex), which this Edge is configured to refuse (policy.accept_apex_target = false). Fix: publish {srv} → a host inside the domain such as {suggestion} (an A record in {d}) and put that name in {cert_owner}'s SAN,{apex_fix}."
-        );
-    }
-    let which = if targets.len() == 1 {
-        format!("{}, which is not", targets[0])
-    } else {
-        format!("{}, none of which is", targets.join(", "))
-    };
-    if apex {
-        return format!(
-            "{srv} points to {which} in {d}; {d} itself is the domain apex, which this Edge is configured to refuse (policy.accept_apex_target = false). Fix: publish {srv} → {suggestion} (an A record in {d}) and put that name in {cert_owner}'s SAN,{apex_fix}."
-        );
-    }
-    format!(
-        "{srv} points to {which} in {d}. Fix: publish {srv} → {suggestion} (an A record in {d}) and put that name in {cert_owner}'s SAN."
-    )
 }
 
 fn rule2_explanation(target: &str, cert: &CertFacts) -> String {

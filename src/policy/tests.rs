@@ -722,3 +722,102 @@ fn verdict_to_event() {
     let line = ev.to_json_line().unwrap();
     assert!(line.contains(r#""verdict":"reject""#), "{line}");
 }
+
+// ---- SRV target "." (RFC 2782) and the DNS server in explanations ----
+
+fn dot(port: u16) -> SrvRecord {
+    srv("", port)
+}
+
+#[test]
+fn srv_target_dot_is_decidedly_unavailable() {
+    assert!(srv_decidedly_unavailable(&dot(0)));
+    assert!(srv_decidedly_unavailable(&srv(".", 0)));
+    assert!(!srv_decidedly_unavailable(&srv("vcse.dot.lab", 5061)));
+    let only_dot = Ok(vec![dot(1)]);
+    assert_eq!(
+        srv_decision("dot.lab", &only_dot, true),
+        SrvDecision::NoSrv(NoSrv::DecidedlyNotAvailable)
+    );
+    // Next to a real record, "." is ignored: Rule 1 picks the real one, or lists only the real ones.
+    let mixed = Ok(vec![dot(1), srv("vcse.dot.lab", 5061)]);
+    assert_eq!(
+        srv_decision("dot.lab", &mixed, true),
+        SrvDecision::Target(&srv("vcse.dot.lab", 5061))
+    );
+    let mixed_bad = Ok(vec![dot(1), srv("vcse.other.lab", 5061)]);
+    assert_eq!(
+        srv_decision("dot.lab", &mixed_bad, true),
+        SrvDecision::Mismatch(Rule1Failure {
+            domain: "dot.lab".into(),
+            fqdns: vec!["vcse.other.lab:5061".into()],
+        })
+    );
+}
+
+const DOT_EXPLANATION: &str = "_sipfederationtls._tcp.dot.lab has no usable SRV record: its target is \".\", which RFC 2782 defines as \"service decidedly not available\" at dot.lab (answered by 127.0.0.1:5353). dot.lab says it does not federate. Fix: if it should, replace that record with _sipfederationtls._tcp.dot.lab → <edge host>.dot.lab:5061, with an A record for that host in dot.lab.";
+
+#[test]
+fn outbound_srv_target_dot_is_1008_not_1009() {
+    let p = policy().with_dns_server("127.0.0.1:5353");
+    let v = p
+        .decide_outbound_srv("dot.lab", &Ok(vec![dot(1)]))
+        .unwrap_err();
+    assert_eq!(v.status(), Some(504));
+    assert_eq!(
+        v.diagnostic().unwrap().render(),
+        r#"1008;reason="Unable to resolve DNS SRV record";domain="dot.lab";source="sip.skype.lab""#
+    );
+    assert_eq!(v.explanation().unwrap(), DOT_EXPLANATION);
+}
+
+#[test]
+fn inbound_srv_target_dot_is_1008_with_the_no_srv_record() {
+    let c = cert_san("vcse.dot.lab", &["vcse.dot.lab"]);
+    let p = policy().with_dns_server("127.0.0.1:5353");
+    let v = decide_inbound(
+        &facts("dot.lab", "vcse.dot.lab:1", Some(Ok(vec![dot(0)])), &c),
+        &p,
+    );
+    assert_eq!(v.status(), Some(504));
+    assert_eq!(v.log().unwrap().result_code, ResultCode::NO_SRV);
+    assert_eq!(
+        data(&v),
+        r#"domain="dot.lab";reason="DECIDEDLY_NOT_AVAILABLE""#
+    );
+    assert_eq!(
+        v.diagnostic().unwrap().render(),
+        r#"1008;reason="Unable to resolve DNS SRV record";domain="dot.lab";source="sip.skype.lab""#
+    );
+    assert_eq!(v.explanation().unwrap(), DOT_EXPLANATION);
+}
+
+#[test]
+fn no_srv_explanations_name_the_dns_server() {
+    let p = policy().with_dns_server("127.0.0.1:5353");
+    let explain = |f: DnsFailure| {
+        p.decide_outbound_srv("x.lab", &Err(f))
+            .unwrap_err()
+            .explanation()
+            .unwrap()
+            .to_owned()
+    };
+    assert_eq!(
+        explain(DnsFailure::NxDomain),
+        "_sipfederationtls._tcp.x.lab has no SRV record (the name does not exist (NXDOMAIN from 127.0.0.1:5353)). Fix: publish _sipfederationtls._tcp.x.lab → <edge host>.x.lab:5061, with an A record for that host in x.lab (or point the Edge at the DNS server that serves x.lab)."
+    );
+    assert_eq!(
+        explain(DnsFailure::Timeout),
+        "The SRV lookup of _sipfederationtls._tcp.x.lab failed: the DNS server 127.0.0.1:5353 did not answer in time. Fix: check that 127.0.0.1:5353 runs and answers DNS (UDP and TCP) and serves the zone of x.lab, or point the Edge at a DNS server that does."
+    );
+    // Without a server named, the wording still reads.
+    let v = policy()
+        .decide_outbound_srv("x.lab", &Err(DnsFailure::ServFail))
+        .unwrap_err();
+    assert!(
+        v.explanation().unwrap()
+            == "The SRV lookup of _sipfederationtls._tcp.x.lab failed: the DNS server answered SERVFAIL. Fix: check that the Edge's DNS server runs and answers DNS (UDP and TCP) and serves the zone of x.lab, or point the Edge at a DNS server that does.",
+        "{}",
+        v.explanation().unwrap()
+    );
+}

@@ -86,7 +86,7 @@ impl LabPki {
             move |cause| ScenarioError::Cert {
                 path: path.clone(),
                 name: name.clone(),
-                cause,
+                cause: Box::new(cause),
             }
         };
         let ca = LabCa::generate("edgesim scenario lab CA", KeyType::EcdsaP256)

@@ -76,7 +76,7 @@ pub enum ScenarioError {
         /// The `[certs.NAME]`.
         name: String,
         /// The pki error (it says the fix).
-        cause: crate::pki::PkiError,
+        cause: Box<crate::pki::PkiError>,
     },
     /// Anything else that stops the lab from being built.
     #[error("{}: {message}", path.display())]

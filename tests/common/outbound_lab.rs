@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use edgesim::config::{Identity as EdgeIdentity, PolicyConfig};
-use edgesim::dns::{DnsServer, HickoryLookup, RecordSpec, ResolverSettings, ZoneSet};
+use edgesim::dns::{DnsServer, HickoryLookup, Lookup, RecordSpec, ResolverSettings, ZoneSet};
 use edgesim::outbound::{OutboundContext, Timeouts};
 use edgesim::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
 use edgesim::pki::{IssuedCert, KeyType, LabCa, LeafSpec, TrustAnchors};
@@ -56,7 +56,8 @@ impl Lab {
         };
         let lookup = HickoryLookup::new(settings).unwrap();
         OutboundContext {
-            policy: Policy::new(&EdgeIdentity::default(), &PolicyConfig::default(), false),
+            policy: Policy::new(&EdgeIdentity::default(), &PolicyConfig::default(), false)
+                .with_dns_server(lookup.server()),
             identity: (&self.edge).into(),
             anchors: self.anchors.clone(),
             lookup: Arc::new(lookup),
@@ -82,9 +83,14 @@ pub fn srv(domain: &str, target: &str, port: u16) -> RecordSpec {
 }
 
 pub fn a(name: &str) -> RecordSpec {
+    a_at(name, Ipv4Addr::LOCALHOST)
+}
+
+/// An A record of `name` at another loopback address (127.0.0.2 …), e.g. one where nothing listens.
+pub fn a_at(name: &str, address: Ipv4Addr) -> RecordSpec {
     RecordSpec::A {
         name: name.into(),
-        address: Ipv4Addr::LOCALHOST,
+        address,
         ttl: 60,
     }
 }

@@ -1,0 +1,205 @@
+//! `edgesim check`: is a domain ready to federate with a Skype for Business / Lync Edge, both directions?
+//!
+//! DNS SRV, Rule 1 per target, A/AAAA, TCP, TLS 1.2 and 1.3 separately, the certificate (names, SAN vs CN,
+//! wildcard, EKUs, validity, chain), and a SIP OPTIONS ping. Each line is PASS, WARN or FAIL with the fix.
+//! Rules come from [`crate::policy`]; this module only gathers facts and words them.
+//!
+//! Choices: a DNS server that fails (SERVFAIL, REFUSED, no answer) is reported as that, naming the server,
+//! never as a missing record; an SRV target of `.` (RFC 2782) alone is a FAIL (no usable SRV, 1008), next to
+//! other records a WARN; an address of the target that does not accept TCP while another does is a WARN
+//! naming it (the Edge tries the addresses in order and connects through the one that answers), all
+//! addresses failing is a FAIL.
+
+use std::net::IpAddr;
+
+use serde::Serialize;
+
+use super::{CallMethod, CallRequest, OutboundContext};
+use crate::dns::federation_srv_name;
+
+mod cert;
+mod dns;
+mod net;
+
+/// PASS, WARN or FAIL.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "UPPERCASE")]
+pub enum Status {
+    Pass,
+    Warn,
+    Fail,
+}
+
+impl Status {
+    /// `PASS`, `WARN` or `FAIL`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Status::Pass => "PASS",
+            Status::Warn => "WARN",
+            Status::Fail => "FAIL",
+        }
+    }
+}
+
+/// One line of the report.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct CheckLine {
+    /// What was checked: `dns-srv`, `rule1`, `dns-a`, `tcp`, `tls`, `cert`, `inbound`, `sip`, `edge-cert`.
+    pub area: String,
+    /// The verdict.
+    pub status: Status,
+    /// What was found.
+    pub text: String,
+    /// The concrete fix, for WARN and FAIL.
+    pub fix: Option<String>,
+}
+
+/// The readiness report for one domain.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Report {
+    /// The domain checked.
+    pub domain: String,
+    /// The lines in check order.
+    pub lines: Vec<CheckLine>,
+}
+
+impl Report {
+    fn push(&mut self, area: &str, status: Status, text: impl Into<String>, fix: Option<String>) {
+        self.lines.push(CheckLine {
+            area: area.to_string(),
+            status,
+            text: text.into(),
+            fix,
+        });
+    }
+
+    fn pass(&mut self, area: &str, text: impl Into<String>) {
+        self.push(area, Status::Pass, text, None);
+    }
+
+    /// True when any line is FAIL.
+    pub fn has_fail(&self) -> bool {
+        self.lines.iter().any(|l| l.status == Status::Fail)
+    }
+
+    /// Lines of one area.
+    pub fn area(&self, area: &str) -> Vec<&CheckLine> {
+        self.lines.iter().filter(|l| l.area == area).collect()
+    }
+
+    /// The report for people: one line each, the fix indented under it.
+    pub fn render(&self) -> String {
+        let mut out = format!(
+            "Federation readiness of {} with a Skype for Business Edge\n",
+            self.domain
+        );
+        for l in &self.lines {
+            out.push_str(&format!("{} {:<9} {}\n", l.status.as_str(), l.area, l.text));
+            if let Some(fix) = &l.fix {
+                out.push_str(&format!("     {:<9} fix: {fix}\n", ""));
+            }
+        }
+        let fails = self
+            .lines
+            .iter()
+            .filter(|l| l.status == Status::Fail)
+            .count();
+        let warns = self
+            .lines
+            .iter()
+            .filter(|l| l.status == Status::Warn)
+            .count();
+        out.push_str(&format!("{fails} FAIL, {warns} WARN\n"));
+        out
+    }
+}
+
+/// Runs every check for `domain` and returns the report.
+pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
+    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let mut r = Report {
+        domain: domain.clone(),
+        lines: Vec::new(),
+    };
+    cert::check_edge_cert(ctx, &mut r);
+    let srv_name = federation_srv_name(&domain);
+    let Some(records) = dns::srv_records(ctx, &mut r, &domain, &srv_name).await else {
+        return r;
+    };
+    let Some(chosen) = dns::rule1_lines(ctx, &mut r, &domain, &srv_name, &records) else {
+        return r;
+    };
+    let chosen_addrs = dns::address_lines(ctx, &mut r, &records, &chosen).await;
+    if chosen_addrs.is_empty() {
+        return r;
+    }
+
+    let target = chosen.target.clone();
+    let port = chosen.port;
+    let Some(ip) = net::tcp_lines(ctx, &mut r, &target, port, &chosen_addrs).await else {
+        return r;
+    };
+    let Some(chain) = net::tls_lines(ctx, &mut r, ip, port, &target).await else {
+        return r;
+    };
+    cert::check_certificate(ctx, &mut r, &target, &chain);
+    cert::check_inbound_chain(ctx, &mut r, &target, &chain);
+
+    // SIP OPTIONS over a fresh connection, as the Edge would send it.
+    options_ping(ctx, &mut r, &domain, &target, port, &chosen_addrs).await;
+    r
+}
+
+async fn options_ping(
+    ctx: &OutboundContext,
+    r: &mut Report,
+    domain: &str,
+    target: &str,
+    port: u16,
+    addrs: &[IpAddr],
+) {
+    let req = CallRequest {
+        target: format!("sip:Options_User@{domain}"),
+        from: format!("sip:edgesim@{}", ctx.policy.edge_domain),
+        method: CallMethod::Options,
+        hold_ms: 0,
+    };
+    let out = super::call_to(ctx, &req, target, port, addrs.to_vec()).await;
+    match out.class {
+        super::OutcomeClass::Connected => r.pass(
+            "sip",
+            format!("OPTIONS {} → {} {}", req.target, out.final_status, out.reason),
+        ),
+        super::OutcomeClass::Rejected(code) => r.push(
+            "sip",
+            Status::Warn,
+            format!(
+                "OPTIONS {} → {code} {}: the peer answers SIP but refuses OPTIONS",
+                req.target, out.reason
+            ),
+            Some(format!(
+                "allow OPTIONS from {} on the Expressway-E (search rules / zones) if the Edge's monitoring needs it",
+                ctx.policy.edge_domain
+            )),
+        ),
+        super::OutcomeClass::CertMismatch
+        | super::OutcomeClass::CertUntrusted
+        | super::OutcomeClass::CertExpired => r.push(
+            "sip",
+            Status::Warn,
+            format!(
+                "OPTIONS {} not sent: the Edge does not send SIP to a peer whose certificate it refuses (see the cert lines)",
+                req.target
+            ),
+            None,
+        ),
+        _ => r.push(
+            "sip",
+            Status::Fail,
+            format!("OPTIONS {} failed: {}", req.target, out.explanation),
+            Some(format!(
+                "check that {target}:{port} answers SIP over TLS and accepts the Edge's client certificate"
+            )),
+        ),
+    }
+}
