@@ -8,10 +8,19 @@
 //! Client certificates are judged *after* the handshake ("accept any, then judge"): the chain is checked
 //! against the trust anchors (validity and trust only), and a refused one closes the connection with a TCP
 //! reset and no SIP answer, as the Edge does, with the exact reason logged. A missing certificate (when
-//! required) fails inside the handshake (rustls sends `certificate_required`). The clientAuth EKU rule is
-//! left to `policy` so that the lab sees a 504 that explains it instead of a reset.
+//! required) fails inside the handshake (rustls sends `certificate_required`); with `tls.client_cert` optional
+//! or none the peer gets in and Rule 2 explains that no certificate was presented. The clientAuth EKU rule is
+//! left to `policy` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
+//! because the peer offers only TLS versions the Edge does not accept is recorded too, with the versions
+//! read from its ClientHello (`hello`).
+//!
+//! Decision events follow the schema of [`crate::diagnostics::DecisionEvent`] (`"schema": 1`).
 
+mod calls;
 mod conn;
+mod hello;
+mod limits;
+mod tx;
 mod uas;
 
 use std::net::SocketAddr;
@@ -195,6 +204,17 @@ impl Edge {
             r.push_back(text.clone());
         }
         text
+    }
+
+    /// Makes sure the log and events files are on disk (at shutdown).
+    pub fn flush(&self) {
+        for f in [&self.log_file, &self.events_file].into_iter().flatten() {
+            if let Ok(f) = f.lock()
+                && let Err(e) = f.sync_data()
+            {
+                tracing::warn!(error = %e, "cannot flush a log file");
+            }
+        }
     }
 
     /// Publishes a decision to the events file and the subscribers.

@@ -13,17 +13,27 @@
 //!   a 504 that explains the EKU sunset instead of a bare reset: 1010 with `SEC_E_CERT_WRONG_USAGE` + synthetic
 //!   record 0xc3e93e05. The handshake verifier should therefore not enforce clientAuth itself.
 //!
+//! - no client certificate (`tls.client_cert` optional or none): Rule 2 cannot hold, 504 + 1010 with
+//!   `SEC_E_NO_CREDENTIALS` and `PeerServer=""` + synthetic record 0xc3e93e10 (`inbound`);
+//! - a Request-URI outside the Edge's domain and FQDN, after the federation rules passed: `404 Not Found` with
+//!   1005 + synthetic record 0xc3e93e11 (`inbound`): the Edge does not relay between federated domains;
+//! - a peer that offers only TLS versions the Edge does not accept: the handshake fails, synthetic record
+//!   0xc3e93e12 (`handshake`).
+//!
 //! The diagnostic in a `Verdict` is what the Edge would show internally; leaving it out toward the peer in
 //! `faithful` mode is the listener's job.
 
-use crate::config::{EdgeConfig, Identity, PolicyConfig};
+use crate::config::{ClientCertMode, EdgeConfig, Identity, PolicyConfig};
 use crate::diagnostics::{
     DecisionEvent, EventContext, Hresult, LogRecord, MsDiagnostic, ResultCode, VerdictKind, Winsock,
 };
 use crate::dns::{DnsFailure, SrvRecord, federation_srv_name};
 use crate::pki::{CertFacts, ChainStatus};
 
+mod handshake;
+mod inbound;
 mod names;
+pub use handshake::{OfferedTls, tls_version_name, tls_version_rejection};
 pub use names::{NameMatch, names_match};
 
 /// Lower-case, without the trailing root dot.
@@ -57,6 +67,8 @@ pub struct Policy {
     pub require_client_auth_eku: bool,
     /// Send bare responses to the peer (read by the listener).
     pub faithful: bool,
+    /// Whether the Edge asks for a client certificate (explanations name the setting).
+    pub client_cert: ClientCertMode,
 }
 
 impl Policy {
@@ -76,12 +88,16 @@ impl Policy {
             allow_wildcard: cfg.allow_wildcard,
             require_client_auth_eku: cfg.require_client_auth_eku,
             faithful,
+            client_cert: ClientCertMode::Required,
         }
     }
 
     /// Builds the policy from a whole configuration.
     pub fn from_config(cfg: &EdgeConfig) -> Self {
-        Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
+        Policy {
+            client_cert: cfg.tls.client_cert,
+            ..Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
+        }
     }
 
     /// How a domain is routed: blocked, fixed partner FQDN, SRV discovery, or not allowed.
@@ -299,10 +315,12 @@ impl Policy {
     /// The clientAuth EKU check (emulates the handshake, so it runs first; `tls-target` is the certificate name
     /// because no SRV target is known yet).
     fn inbound_client_auth(&self, facts: &InboundFacts) -> Option<Verdict> {
-        if !self.require_client_auth_eku || has_client_auth(facts.cert) {
+        // Without a certificate there is no EKU to judge; Rule 2 says what is missing.
+        let cert = facts.cert?;
+        if !self.require_client_auth_eku || has_client_auth(cert) {
             return None;
         }
-        let name = facts.cert.display_name();
+        let name = cert.display_name();
         Some(Verdict::Reject {
             status: 504,
             reason: SERVER_TIMEOUT,
@@ -477,27 +495,24 @@ impl Verdict {
     }
 
     /// The `--events` line for this verdict.
+    /// The `--events` line for this verdict. A rejection's status is the one sent; an acceptance has none yet
+    /// (the users answer: the listener fills in the status it sent).
     pub fn to_event(&self, ctx: EventContext) -> DecisionEvent {
         let diagnostic = self.diagnostic();
         let log = self.log();
+        let kind = if self.is_accept() {
+            VerdictKind::Accept
+        } else {
+            VerdictKind::Reject
+        };
         DecisionEvent {
-            time: ctx.time,
-            remote: ctx.remote,
-            peer_cert: ctx.peer_cert,
-            method: ctx.method,
-            call_id: ctx.call_id,
-            domain: ctx.domain,
-            verdict: if self.is_accept() {
-                VerdictKind::Accept
-            } else {
-                VerdictKind::Reject
-            },
-            status: self.status().unwrap_or(0),
+            status: self.status(),
             ms_diagnostics_code: diagnostic.map(|d| d.code),
             ms_diagnostics: diagnostic.map(MsDiagnostic::render),
             result_code: log.map(|l| l.result_code.render()),
             log_data: log.map(|l| l.data.clone()).unwrap_or_default(),
             explanation: self.explanation().map(str::to_owned),
+            ..DecisionEvent::for_request(ctx, kind)
         }
     }
 
@@ -529,8 +544,13 @@ pub struct InboundFacts<'a> {
     pub peer: String,
     /// SRV answer; `None` when no lookup was made (fixed FQDN, or before `plan_inbound`).
     pub srv: Option<Result<Vec<SrvRecord>, DnsFailure>>,
-    /// The peer's client certificate (chain trust was decided at the handshake).
-    pub cert: &'a CertFacts,
+    /// The peer's client certificate (chain trust was decided at the handshake); `None` when the peer
+    /// presented none (`tls.client_cert` optional or none).
+    pub cert: Option<&'a CertFacts>,
+    /// The Request-URI host, lower-case (empty for a URI without host, such as `tel:`).
+    pub request_host: String,
+    /// The Edge address the request arrived on (a Request-URI may name it).
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 /// The sender domain: the first sip:/sips: P-Asserted-Identity host, else the From host; lower-case, no trailing
@@ -585,8 +605,20 @@ pub fn rule1_pick<'a>(
         })
 }
 
-/// Phase 2 inbound: FEDERATION.md "Inbound" steps 2–6 with the SRV answer in `facts.srv`.
+/// Phase 2 inbound: FEDERATION.md "Inbound" steps 2–6 with the SRV answer in `facts.srv`, then the destination:
+/// a request that passes the federation rules must be for the Edge's own domain (or FQDN).
 pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
+    let verdict = federation_rules(facts, policy);
+    if verdict.is_accept()
+        && let Some(refused) = policy.inbound_destination(facts)
+    {
+        return refused;
+    }
+    verdict
+}
+
+/// Steps 2–6: sender domain, route, SRV (Rule 1), certificate (Rule 2).
+fn federation_rules(facts: &InboundFacts, policy: &Policy) -> Verdict {
     let target = match policy.plan_inbound(facts) {
         InboundPlan::Reject(v) => return v,
         InboundPlan::UseFixedFqdn(f) => f,
@@ -641,16 +673,19 @@ pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
 
 /// Rule 2 inbound: the peer's client certificate must name the target.
 fn rule2_inbound(facts: &InboundFacts, policy: &Policy, target: &str) -> Verdict {
-    let check = names_match(facts.cert, target, policy.allow_wildcard);
+    let Some(cert) = facts.cert else {
+        return policy.inbound_no_certificate(facts, target);
+    };
+    let check = names_match(cert, target, policy.allow_wildcard);
     if check.passes() {
         return Verdict::Accept {
             matched_target: target.to_owned(),
         };
     }
-    let name = facts.cert.display_name();
+    let name = cert.display_name();
     let explanation = match &check {
         NameMatch::WildcardRefused(p) => wildcard_explanation(target, p),
-        _ => rule2_explanation(target, facts.cert),
+        _ => rule2_explanation(target, cert),
     };
     Verdict::Reject {
         status: 504,
