@@ -315,8 +315,11 @@ impl Conn {
         loop {
             // Everything complete in the buffer first.
             let mut close = false;
+            let mut progressed = false;
             loop {
-                match framer.decode(&mut buf) {
+                let frame = framer.decode(&mut buf);
+                progressed |= matches!(frame, Ok(Some(_)));
+                match frame {
                     Ok(Some(Frame::Message(m))) => self.handle(m).await,
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
@@ -348,6 +351,10 @@ impl Conn {
                     buf = BytesMut::new();
                 }
                 None
+            } else if progressed {
+                // A pipelining peer keeps the buffer busy: the header timeout is for a message that stalls,
+                // so it starts again with each message that completes.
+                Some(Instant::now())
             } else {
                 partial_since.or(Some(Instant::now()))
             };

@@ -42,23 +42,32 @@ use crate::dns::Lookup;
 use crate::pki::{self, ClientAuthMode, TrustAnchors};
 use crate::policy::Policy;
 
-/// Why the Edge could not start or stopped.
+/// Why the Edge could not start or stopped. Causes are in the message and not `source`s, so that `anyhow`'s
+/// `{:#}` prints each once.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
     /// The TLS configuration could not be built from the identity.
     #[error("Edge TLS configuration: {0}")]
-    Tls(#[from] pki::PkiError),
+    Tls(pki::PkiError),
     /// A log or events file could not be opened.
-    #[error("cannot open {path}: {source}")]
+    #[error("cannot open {} ({field}): {cause} — create its directory or give another path", path.display())]
     File {
+        /// The setting that named it, e.g. `log_file / --log-file`.
+        field: &'static str,
         /// The file.
         path: std::path::PathBuf,
         /// The I/O error.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The listener failed.
     #[error("listener: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<pki::PkiError> for EdgeError {
+    fn from(e: pki::PkiError) -> Self {
+        EdgeError::Tls(e)
+    }
 }
 
 /// Everything an Edge is built from; the caller loads or generates each part.
@@ -99,15 +108,16 @@ impl std::fmt::Debug for Edge {
     }
 }
 
-fn open_append(path: &Path) -> Result<Mutex<std::fs::File>, EdgeError> {
+fn open_append(path: &Path, field: &'static str) -> Result<Mutex<std::fs::File>, EdgeError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
         .map(Mutex::new)
-        .map_err(|source| EdgeError::File {
+        .map_err(|cause| EdgeError::File {
+            field,
             path: path.to_path_buf(),
-            source,
+            cause,
         })
 }
 
@@ -135,8 +145,16 @@ impl Edge {
             })
             .collect();
         let server = pki::server_config_with_versions(&identity, mode, anchors.hints(), &versions)?;
-        let log_file = config.log_file.as_deref().map(open_append).transpose()?;
-        let events_file = config.events_file.as_deref().map(open_append).transpose()?;
+        let log_file = config
+            .log_file
+            .as_deref()
+            .map(|p| open_append(p, "log_file / --log-file"))
+            .transpose()?;
+        let events_file = config
+            .events_file
+            .as_deref()
+            .map(|p| open_append(p, "events_file / --events"))
+            .transpose()?;
         let (events, _) = broadcast::channel(1024);
         Ok(Edge {
             policy: Policy::from_config(&config),
@@ -292,6 +310,18 @@ pub async fn serve(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// The `[[users]]` entries nobody can reach, with their domain: an `@domain` that is not the Edge's.
+pub fn unreachable_users(cfg: &EdgeConfig) -> Vec<(String, String)> {
+    let policy = Policy::from_config(cfg);
+    cfg.users
+        .iter()
+        .filter_map(|u| match uas::user_entry(&u.user) {
+            (_, Some(d)) if !policy.serves_host(d, None) => Some((u.user.clone(), d.to_owned())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The remote as written in events: `ip:port`.
