@@ -102,9 +102,10 @@ fn identity(
     let mut trusted: Vec<String> = ca_files.iter().flat_map(|p| describe_ca_file(p)).collect();
     if cfg.tls.use_system_roots {
         let n = anchors.add_system_roots().context("tls.use_system_roots")?;
-        trusted.push(format!(
-            "{n} system root CAs (tls.use_system_roots; not listed in the CertificateRequest)"
+        notes.push(format!(
+            "trusting {n} system root CAs (tls.use_system_roots; not listed in the CertificateRequest)"
         ));
+        trusted.push(format!("the {n} system root CAs"));
     }
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
         let id = Identity::from_pem_files(&rel(cert), &rel(key))
