@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::conn::{Answer, Conn, text};
+use super::conn::{Conn, text};
 use super::uas::{self, MethodClass};
 use crate::config::UserAction;
 use crate::diagnostics::{MsDiagnostic, VerdictKind};
@@ -37,6 +37,42 @@ pub(super) struct Dialog {
     pub(super) state: State,
     action: UserAction,
     hangup_after_ms: Option<u64>,
+}
+
+/// What the users' side answered to an accepted request, for its event.
+pub(super) struct Answer {
+    /// The status sent, if any.
+    pub(super) status: Option<u16>,
+    /// `Accept`, or `Limit` for the 503 of a connection with too many calls.
+    pub(super) verdict: VerdictKind,
+    /// Why, when the answer needs one (404, 420, 503).
+    pub(super) explanation: Option<String>,
+}
+
+impl Answer {
+    pub(super) fn sent(status: u16) -> Self {
+        Answer {
+            status: Some(status),
+            verdict: VerdictKind::Accept,
+            explanation: None,
+        }
+    }
+
+    pub(super) fn none() -> Self {
+        Answer {
+            status: None,
+            verdict: VerdictKind::Accept,
+            explanation: None,
+        }
+    }
+
+    pub(super) fn explained(status: u16, verdict: VerdictKind, why: String) -> Self {
+        Answer {
+            status: Some(status),
+            verdict,
+            explanation: Some(why),
+        }
+    }
 }
 
 /// Most calls (dialogs) one connection may hold at once.

@@ -26,13 +26,13 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::calls::{Dialog, Timer};
+use super::calls::{Answer, Dialog, Timer};
 use super::limits::{self, RequestRate};
 use super::tx::InviteTransactions;
-use super::{Edge, hello, remote_text, uas};
+use super::{Edge, handshake, remote_text, uas};
 use crate::diagnostics::{DecisionEvent, EventContext, MsDiagnostic, VerdictKind};
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
-use crate::policy::{self, HandshakeRejection, InboundFacts, InboundPlan, OfferedTls, Verdict};
+use crate::policy::{self, InboundFacts, InboundPlan, Verdict};
 use crate::sip::{self, Frame, Framer, Message, ResponseBuilder};
 
 /// Most answers to its own BYEs the Edge waits for on one connection.
@@ -70,7 +70,7 @@ pub(super) async fn run(
     let limits = edge.config.limits.clone();
     let handshake = async {
         // What the hello offers is read before rustls consumes it, to explain a version mismatch.
-        let offer = hello::peek_offer(&tcp).await;
+        let offer = handshake::peek_offer(&tcp).await;
         (offer, edge.acceptor.accept(tcp).await)
     };
     let handshake = tokio::time::timeout(edge.ms(limits.handshake_timeout_ms), handshake);
@@ -82,7 +82,7 @@ pub(super) async fn run(
                 return;
             }
             Ok((offer, Err(e))) => {
-                handshake_failed(&edge, remote, cid, &e, offer.as_ref());
+                handshake::failed(&edge, remote, cid, &e, offer.as_ref());
                 return;
             }
             Ok((_, Ok(s))) => s,
@@ -104,7 +104,7 @@ pub(super) async fn run(
             rustls_pki_types::UnixTime::now(),
         );
         if status != ChainStatus::Trusted {
-            reject_certificate(&edge, remote, cid, &status, cert.as_ref());
+            handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
             // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
             let _ = stream.get_ref().0.set_zero_linger();
             drop(stream);
@@ -129,81 +129,6 @@ pub(super) async fn run(
     };
     tracing::debug!("TLS established");
     conn.serve(stream, timer_rx, shutdown).await;
-}
-
-/// A handshake that failed: the Edge's business (record + event) when the peer offered no TLS version the Edge
-/// accepts or presented no certificate; anything else (plain TCP bytes, no common cipher suite) is only traced.
-fn handshake_failed(
-    edge: &Edge,
-    remote: SocketAddr,
-    cid: u64,
-    e: &std::io::Error,
-    offer: Option<&OfferedTls>,
-) {
-    let peer = remote_text(remote);
-    if let Some(rejection) =
-        offer.and_then(|o| policy::tls_version_rejection(o, &edge.config.tls.versions, &peer))
-    {
-        publish_rejection(edge, remote, cid, &rejection, None);
-        return;
-    }
-    let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    match tls {
-        Some(rustls::Error::NoCertificatesPresented) => {
-            reject_certificate(edge, remote, cid, &ChainStatus::Missing, None);
-        }
-        Some(t) => {
-            tracing::info!(
-                "TLS handshake failed: {}; closing",
-                hello::describe_tls_failure(t)
-            );
-            tracing::debug!(error = %t, "rustls error");
-        }
-        None => tracing::info!(error = %e, "connection lost during the TLS handshake"),
-    }
-}
-
-/// Writes the handshake rejection record and event.
-fn reject_certificate(
-    edge: &Edge,
-    remote: SocketAddr,
-    cid: u64,
-    status: &ChainStatus,
-    cert: Option<&CertFacts>,
-) {
-    let peer = remote_text(remote);
-    if let Some(rejection) = policy::handshake_rejection(status, cert, &peer) {
-        publish_rejection(edge, remote, cid, &rejection, cert);
-    }
-}
-
-/// A refused handshake: console, record, event (no request was read: method, Call-ID and status are null).
-fn publish_rejection(
-    edge: &Edge,
-    remote: SocketAddr,
-    cid: u64,
-    rejection: &HandshakeRejection,
-    cert: Option<&CertFacts>,
-) {
-    let reason = rejection.log.data_value("reason").unwrap_or_default();
-    tracing::warn!(reason, "{}", rejection.explanation);
-    edge.write_record(&rejection.log, cid);
-    edge.publish(DecisionEvent {
-        schema: crate::diagnostics::EVENT_SCHEMA,
-        time: time::OffsetDateTime::now_utc(),
-        remote: remote_text(remote),
-        peer_cert: cert.map(CertFacts::display_name),
-        method: None,
-        call_id: None,
-        domain: None,
-        verdict: VerdictKind::Reject,
-        status: None,
-        ms_diagnostics_code: None,
-        ms_diagnostics: None,
-        result_code: Some(rejection.log.result_code.render()),
-        log_data: rejection.log.data.clone(),
-        explanation: Some(rejection.explanation.clone()),
-    });
 }
 
 /// Bytes asked for per read.
@@ -248,42 +173,6 @@ pub(super) fn branch(m: &Message) -> String {
         .ok()
         .and_then(|v| v.branch().map(str::to_owned))
         .unwrap_or_default()
-}
-
-/// What the users' side answered to an accepted request, for its event.
-pub(super) struct Answer {
-    /// The status sent, if any.
-    pub(super) status: Option<u16>,
-    /// `Accept`, or `Limit` for the 503 of a connection with too many calls.
-    pub(super) verdict: VerdictKind,
-    /// Why, when the answer needs one (404, 420, 503).
-    pub(super) explanation: Option<String>,
-}
-
-impl Answer {
-    pub(super) fn sent(status: u16) -> Self {
-        Answer {
-            status: Some(status),
-            verdict: VerdictKind::Accept,
-            explanation: None,
-        }
-    }
-
-    pub(super) fn none() -> Self {
-        Answer {
-            status: None,
-            verdict: VerdictKind::Accept,
-            explanation: None,
-        }
-    }
-
-    pub(super) fn explained(status: u16, verdict: VerdictKind, why: String) -> Self {
-        Answer {
-            status: Some(status),
-            verdict,
-            explanation: Some(why),
-        }
-    }
 }
 
 /// A message the Edge answers: parsed, or raw bytes that did not parse.

@@ -12,13 +12,13 @@
 //! or none the peer gets in and Rule 2 explains that no certificate was presented. The clientAuth EKU rule is
 //! left to `policy` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
 //! because the peer offers only TLS versions the Edge does not accept is recorded too, with the versions
-//! read from its ClientHello (`hello`).
+//! read from its ClientHello (`handshake`).
 //!
 //! Decision events follow the schema of [`crate::diagnostics::DecisionEvent`] (`"schema": 1`).
 
 mod calls;
 mod conn;
-mod hello;
+mod handshake;
 mod limits;
 mod tx;
 mod uas;

@@ -1,13 +1,20 @@
-//! What a failed TLS handshake was about, for the log: the versions the peer's ClientHello offered (read by
-//! peeking at the connection's first bytes before rustls consumes them) and a person-worded rustls error.
+//! The TLS handshake's refusals: a client certificate the Edge does not accept, a peer that offers no TLS
+//! version the Edge accepts (read from its ClientHello by peeking at the connection's first bytes before
+//! rustls consumes them), and any other failure in words rather than rustls' Debug forms. Each refusal the
+//! Edge owns is a record and an event with null method, Call-ID and status (no request was read).
+
+use std::net::SocketAddr;
 
 use tokio::net::TcpStream;
 
-use crate::policy::OfferedTls;
+use super::{Edge, remote_text};
+use crate::diagnostics::{DecisionEvent, VerdictKind};
+use crate::pki::{CertFacts, ChainStatus};
+use crate::policy::{self, HandshakeRejection, OfferedTls};
 
 /// How much of the first bytes is peeked: a ClientHello up to its extensions fits in most cases; a longer one
 /// is still judged by its `legacy_version`.
-const PEEK: usize = 1024;
+const PEEK: usize = 2048;
 
 /// Waits for the peer's first bytes and reads the TLS versions its ClientHello offers, without consuming
 /// anything. `None` when they are not a ClientHello or do not say.
@@ -16,6 +23,78 @@ pub(super) async fn peek_offer(tcp: &TcpStream) -> Option<OfferedTls> {
     let mut buf = vec![0u8; PEEK];
     let n = tcp.peek(&mut buf).await.ok()?;
     offered_versions(buf.get(..n)?)
+}
+
+/// A handshake that failed: the Edge's business (record + event) when the peer offered no TLS version the Edge
+/// accepts or presented no certificate; anything else (plain TCP bytes, no common cipher suite) is only traced.
+pub(super) fn failed(
+    edge: &Edge,
+    remote: SocketAddr,
+    cid: u64,
+    e: &std::io::Error,
+    offer: Option<&OfferedTls>,
+) {
+    let peer = remote_text(remote);
+    if let Some(rejection) =
+        offer.and_then(|o| policy::tls_version_rejection(o, &edge.config.tls.versions, &peer))
+    {
+        publish_rejection(edge, remote, cid, &rejection, None);
+        return;
+    }
+    let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
+    match tls {
+        Some(rustls::Error::NoCertificatesPresented) => {
+            reject_certificate(edge, remote, cid, &ChainStatus::Missing, None);
+        }
+        Some(t) => {
+            tracing::info!("TLS handshake failed: {}; closing", describe_tls_failure(t));
+            tracing::debug!(error = %t, "rustls error");
+        }
+        None => tracing::info!(error = %e, "connection lost during the TLS handshake"),
+    }
+}
+
+/// Writes the handshake rejection record and event.
+pub(super) fn reject_certificate(
+    edge: &Edge,
+    remote: SocketAddr,
+    cid: u64,
+    status: &ChainStatus,
+    cert: Option<&CertFacts>,
+) {
+    let peer = remote_text(remote);
+    if let Some(rejection) = policy::handshake_rejection(status, cert, &peer) {
+        publish_rejection(edge, remote, cid, &rejection, cert);
+    }
+}
+
+/// A refused handshake: console, record, event (no request was read: method, Call-ID and status are null).
+fn publish_rejection(
+    edge: &Edge,
+    remote: SocketAddr,
+    cid: u64,
+    rejection: &HandshakeRejection,
+    cert: Option<&CertFacts>,
+) {
+    let reason = rejection.log.data_value("reason").unwrap_or_default();
+    tracing::warn!(reason, "{}", rejection.explanation);
+    edge.write_record(&rejection.log, cid);
+    edge.publish(DecisionEvent {
+        schema: crate::diagnostics::EVENT_SCHEMA,
+        time: time::OffsetDateTime::now_utc(),
+        remote: remote_text(remote),
+        peer_cert: cert.map(CertFacts::display_name),
+        method: None,
+        call_id: None,
+        domain: None,
+        verdict: VerdictKind::Reject,
+        status: None,
+        ms_diagnostics_code: None,
+        ms_diagnostics: None,
+        result_code: Some(rejection.log.result_code.render()),
+        log_data: rejection.log.data.clone(),
+        explanation: Some(rejection.explanation.clone()),
+    });
 }
 
 /// Reads a big-endian u16 at `at`.
