@@ -274,3 +274,37 @@ fn files_that_do_not_load_stop_the_start_before_it_announces_itself() {
         "the OS error once: {err}"
     );
 }
+
+#[test]
+fn a_configured_edge_certificate_peers_would_refuse_is_warned_about() {
+    let dir = tempfile::tempdir().unwrap();
+    let ca = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
+    ca.issue(&LeafSpec::new("edge.other.lab").eku(edgesim::pki::EkuChoice::ServerAuth))
+        .unwrap()
+        .write(dir.path(), "edge")
+        .unwrap();
+    std::fs::write(dir.path().join("ca.pem"), ca.chain_pem()).unwrap();
+    std::fs::write(
+        dir.path().join("edge.toml"),
+        "[tls]\ncert = \"edge.chain.pem\"\nkey = \"edge.key\"\nca = [\"ca.pem\"]\n",
+    )
+    .unwrap();
+    let (_child, _addr, report, _err) = started(serve(
+        dir.path(),
+        &["--listen", "127.0.0.1:0", "--config", "edge.toml"],
+    ));
+    assert!(
+        report.contains("trusting peer certificates issued by: CN=edgesim test CA (")
+            && report.contains("ca.pem)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("edge.chain.pem does not name edge.fqdn = sip.skype.lab (in its SAN)"),
+        "{report}"
+    );
+    assert!(
+        report.contains("lacks the Server or the Client Authentication EKU"),
+        "{report}"
+    );
+    assert!(!report.contains("outside its validity period"), "{report}");
+}

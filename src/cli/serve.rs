@@ -110,6 +110,7 @@ fn identity(
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
         let id = Identity::from_pem_files(&rel(cert), &rel(key))
             .context("cannot load the Edge certificate (tls.cert, tls.key)")?;
+        edge_cert_warnings(cfg, &id, &rel(cert), notes);
         return Ok(Loaded {
             identity: id,
             anchors,
@@ -161,6 +162,36 @@ fn identity(
         anchors,
         trusted,
     })
+}
+
+/// What would make peers refuse the configured Edge certificate: not naming `edge.fqdn`, outside its validity
+/// period, or missing an EKU federation needs (the Edge is TLS server inbound and TLS client outbound).
+fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut Vec<String>) {
+    let Some(leaf) = id
+        .chain
+        .first()
+        .and_then(|c| CertFacts::from_der(c.as_ref()).ok())
+    else {
+        return;
+    };
+    let file = file.display();
+    let fqdn = &cfg.edge.fqdn;
+    if !edgesim::policy::names_match(&leaf, fqdn, false).passes() {
+        notes.push(format!(
+            "warning: the Edge certificate {file} does not name edge.fqdn = {fqdn} (in its SAN): peers that connect to {fqdn} will refuse it. Fix: reissue it with {fqdn} in the SAN, or set edge.fqdn."
+        ));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if !leaf.is_valid_at(now) {
+        notes.push(format!(
+            "warning: the Edge certificate {file} is outside its validity period: peers will refuse it. Fix: renew it."
+        ));
+    }
+    if !(leaf.allows_server_auth() && leaf.allows_client_auth()) {
+        notes.push(format!(
+            "warning: the Edge certificate {file} lacks the Server or the Client Authentication EKU: federation uses it both ways (TLS server inbound, TLS client outbound). Fix: issue it with both."
+        ));
+    }
 }
 
 /// The Edge certificate of the data directory must chain to the lab CA that `serve` tells the engineer to

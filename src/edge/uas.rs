@@ -111,14 +111,12 @@ pub(super) fn find_user(
 /// RFC 3261 §16.3 step 3: a request the Edge would forward to a user's pool (see the module documentation)
 /// that has no hop left.
 pub(super) fn too_many_hops(m: &Message, method: &str) -> bool {
-    if method == "OPTIONS" || method == "ACK" {
+    if method == "OPTIONS" || method == "ACK" || !matches!(m.max_forwards(), Ok(Some(0))) {
         return false;
     }
-    let routed = m
-        .request_uri()
+    m.request_uri()
         .ok()
-        .is_some_and(|u| u.user.as_deref().is_some_and(|u| !u.is_empty()));
-    routed && matches!(m.max_forwards(), Ok(Some(0)))
+        .is_some_and(|u| u.user.as_deref().is_some_and(|u| !u.is_empty()))
 }
 
 /// RFC 3261 §8.2.2.3: the option tags of `Require` that the Edge does not support, in order, as written.
