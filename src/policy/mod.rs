@@ -11,8 +11,7 @@
 //! - Rule 2 failure: 504 + 1010 with `PeerServer` and `SEC_E_WRONG_PRINCIPAL` + the seed's 0xc3e93d67 record;
 //! - clientAuth EKU missing: checked here, first, after the handshake (not in the TLS verifier) so the lab gets
 //!   a 504 that explains the EKU sunset instead of a bare reset: 1010 with `SEC_E_CERT_WRONG_USAGE` + synthetic
-//!   record 0xc3e93e05. The handshake verifier should therefore not enforce clientAuth itself.
-//!
+//!   record 0xc3e93e05. The handshake verifier should therefore not enforce clientAuth itself;
 //! - no client certificate (`tls.client_cert` optional or none): Rule 2 cannot hold, 504 + 1010 with
 //!   `SEC_E_NO_CREDENTIALS` and `PeerServer=""` + synthetic record 0xc3e93e10 (`inbound`);
 //! - a Request-URI outside the Edge's domain and FQDN, after the federation rules passed: `404 Not Found` with
@@ -494,7 +493,6 @@ impl Verdict {
         }
     }
 
-    /// The `--events` line for this verdict.
     /// The `--events` line for this verdict. A rejection's status is the one sent; an acceptance has none yet
     /// (the users answer: the listener fills in the status it sent).
     pub fn to_event(&self, ctx: EventContext) -> DecisionEvent {

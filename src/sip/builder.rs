@@ -166,13 +166,14 @@ impl<'a> ResponseBuilder<'a> {
         Bytes::from(out)
     }
 
-    /// An upper bound of the response size: the copied lines come from the request head (a
-    /// compact name grows by at most 8 bytes, `i` → `Call-ID`), plus everything added here.
+    /// An upper bound of the response size for a parsed request: the copied lines come from the request head
+    /// (a compact name grows by at most 8 bytes, `i` → `Call-ID`), plus everything added here.
     fn size_bound(&self) -> usize {
         let mut n = match self.src {
             Source::Parsed(req) => req.body.start + 8 * req.headers.len() + 64,
-            // Raw heads are error answers: a bound of the copied lines is enough.
-            Source::Raw(raw) => raw.len().min(64 * 1024) + 256,
+            // Raw heads are error answers, and may be as large as the head limit: start small and grow
+            // rather than reserve for lines that are not copied.
+            Source::Raw(_) => 512,
         };
         n += self.reason.len() + self.body.len();
         for (name, value) in self.via_params.iter() {
@@ -470,4 +471,33 @@ fn push_u(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_heads_get_the_same_via_params_tag_and_headers_as_parsed_requests() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;rport\r\n ;branch=z9hG4bK9\r\nVia: SIP/2.0/TLS 10.0.0.2\r\nt: <sip:a@b>\r\nf: <sip:x@y>;tag=1\r\nCSeq: x OPTIONS\r\ni: abc\r\nX-Other: dropped\r\n\r\n";
+        let out = ResponseBuilder::from_raw(raw, 400, "Bad Request")
+            .unwrap()
+            .fill_rport(40000)
+            .top_via_param("received", "127.0.0.1")
+            .to_tag("T1")
+            .header("Server", "RTC/6.0")
+            .build();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;rport=40000;branch=z9hG4bK9;received=127.0.0.1\r\nVia: SIP/2.0/TLS 10.0.0.2\r\nTo: <sip:a@b>;tag=T1\r\nFrom: <sip:x@y>;tag=1\r\nCSeq: x OPTIONS\r\nCall-ID: abc\r\nServer: RTC/6.0\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert!(
+            ResponseBuilder::from_raw(
+                b"OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\n\r\n",
+                400,
+                "Bad"
+            )
+            .is_none()
+        );
+    }
 }
