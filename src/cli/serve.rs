@@ -1,9 +1,16 @@
-//! `edgesim serve`: run the inbound Edge until Ctrl-C.
+//! `edgesim serve`: run the inbound Edge until Ctrl-C or SIGTERM.
 //!
 //! First run without configuration: a lab CA and the Edge certificate (the Edge FQDN, Server + Client
 //! Authentication EKUs) are created under `--data-dir`, the Edge trusts that CA, and the CA's path is printed
 //! so the engineer can import it into the Expressway-E (and issue the Expressway's certificate from it with
-//! `edgesim certs issue`). Later runs reuse them.
+//! `edgesim certs issue`). Later runs reuse them, after checking that the Edge certificate still chains to
+//! that CA (a replaced CA would make the printed advice wrong).
+//!
+//! Start-up loads and checks everything first — configuration, certificates and keys, trust anchors, DNS
+//! zones, the listening socket, the log and events files — and prints nothing on stdout until all of it
+//! worked. Then the first line is `edgesim Edge <fqdn> listening on tls <addr>` (scripts and tests parse it),
+//! followed by what was created, which CAs the Edge trusts, whether ms-diagnostics go to the peer, the DNS
+//! set-up, and warnings. A failure prints only the error (naming the file or setting and the fix) and exits 2.
 //!
 //! The default `--listen` is `127.0.0.1:5061` so that a first run exposes nothing; point an Expressway at the
 //! Edge with `--listen 0.0.0.0:5061`. With `--serve-dns` (or `dns.serve`) and no resolver given, the Edge
@@ -19,7 +26,10 @@ use anyhow::Context;
 use edgesim::config::EdgeConfig;
 use edgesim::dns::{DnsServer, EdgeRecord, EdgeRecords, HickoryLookup, Lookup, ZoneSet};
 use edgesim::edge::{Edge, EdgeParts};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
+use edgesim::pki::{
+    CertFacts, ChainStatus, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
+    load_pem_chain, verify_chain,
+};
 use tokio_util::sync::CancellationToken;
 
 /// Arguments of `edgesim serve`.
@@ -57,31 +67,53 @@ pub struct ServeArgs {
     data_dir: PathBuf,
 }
 
+/// The Edge's identity and trust, loaded and checked.
+struct Loaded {
+    identity: Identity,
+    anchors: TrustAnchors,
+    /// One line per trusted CA (or group of system roots), for the start-up report.
+    trusted: Vec<String>,
+}
+
+/// `CN=… (file)` for every CA certificate in `path`.
+fn describe_ca_file(path: &Path) -> Vec<String> {
+    load_pem_chain(path)
+        .map(|certs| {
+            certs
+                .iter()
+                .filter_map(|c| CertFacts::from_der(c.as_ref()).ok())
+                .map(|f| format!("{} ({})", f.subject, path.display()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// The Edge identity and the CAs it trusts, from the configuration or the data directory.
-fn identity(
-    cfg: &EdgeConfig,
-    data_dir: &Path,
-    out: &mut impl Write,
-) -> anyhow::Result<(Identity, TrustAnchors)> {
+fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyhow::Result<Loaded> {
     let mut anchors =
         TrustAnchors::from_files(&cfg.tls.ca).context("cannot load the trust anchors of tls.ca")?;
+    let mut trusted: Vec<String> = cfg
+        .tls
+        .ca
+        .iter()
+        .flat_map(|p| describe_ca_file(p))
+        .collect();
     if cfg.tls.use_system_roots {
         let n = anchors.add_system_roots().context("tls.use_system_roots")?;
-        writeln!(
-            out,
+        notes.push(format!(
             "trusting {n} system root CAs (tls.use_system_roots; not listed in the CertificateRequest)"
-        )?;
+        ));
+        trusted.push(format!("the {n} system root CAs"));
     }
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
         let id = Identity::from_pem_files(cert, key)
             .context("cannot load the Edge certificate (tls.cert, tls.key)")?;
-        if anchors.is_empty() {
-            writeln!(
-                out,
-                "warning: tls.ca is empty: every peer certificate will be refused as untrusted"
-            )?;
-        }
-        return Ok((id, anchors));
+        edge_cert_warnings(cfg, &id, cert, notes);
+        return Ok(Loaded {
+            identity: id,
+            anchors,
+            trusted,
+        });
     }
     std::fs::create_dir_all(data_dir)
         .with_context(|| format!("cannot create the data directory {}", data_dir.display()))?;
@@ -93,7 +125,7 @@ fn identity(
         // RSA: what Expressway and Windows accept everywhere.
         let ca = LabCa::generate_lab(KeyType::default())?;
         ca.save(data_dir)?;
-        writeln!(out, "created a lab CA: {}", ca_pem.display())?;
+        notes.push(format!("created a lab CA: {}", ca_pem.display()));
         ca
     };
     let chain = data_dir.join("edge.chain.pem");
@@ -102,22 +134,197 @@ fn identity(
         let fqdn = &cfg.edge.fqdn;
         let issued = ca.issue(&LeafSpec::new(fqdn).key(KeyType::default()))?;
         issued.write(data_dir, "edge")?;
-        writeln!(
-            out,
+        notes.push(format!(
             "created the Edge certificate for {fqdn} (Server + Client Authentication): {}",
             chain.display()
-        )?;
+        ));
     }
     let id = Identity::from_pem_files(&chain, &key)?;
+    check_chains_to_lab_ca(&id, &ca, &chain, &key, &ca_pem, data_dir)?;
     anchors.add(ca.cert_der(), &ca_pem.display().to_string())?;
-    writeln!(
-        out,
+    trusted.push(format!(
+        "{} ({}, the lab CA)",
+        CertFacts::from_der(ca.cert_der().as_ref())
+            .map(|f| f.subject)
+            .unwrap_or_default(),
+        ca_pem.display()
+    ));
+    notes.push(format!(
         "lab CA: {} — import it into the Expressway-E trusted CA list; issue the Expressway certificate with \
          `edgesim certs issue --ca {} --out <dir> --name vcse --san <expressway fqdn> --key rsa`",
         ca_pem.display(),
         data_dir.display()
-    )?;
-    Ok((id, anchors))
+    ));
+    Ok(Loaded {
+        identity: id,
+        anchors,
+        trusted,
+    })
+}
+
+/// What would make peers refuse the configured Edge certificate: not naming `edge.fqdn`, outside its validity
+/// period, or missing an EKU federation needs (the Edge is TLS server inbound and TLS client outbound).
+fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut Vec<String>) {
+    let Some(leaf) = id
+        .chain
+        .first()
+        .and_then(|c| CertFacts::from_der(c.as_ref()).ok())
+    else {
+        return;
+    };
+    let file = file.display();
+    let fqdn = &cfg.edge.fqdn;
+    if !edgesim::policy::names_match(&leaf, fqdn, false).passes() {
+        notes.push(format!(
+            "warning: the Edge certificate {file} does not name edge.fqdn = {fqdn} (in its SAN): peers that connect to {fqdn} will refuse it. Fix: reissue it with {fqdn} in the SAN, or set edge.fqdn."
+        ));
+    }
+    let now = time::OffsetDateTime::now_utc().unix_timestamp();
+    if !leaf.is_valid_at(now) {
+        notes.push(format!(
+            "warning: the Edge certificate {file} is outside its validity period: peers will refuse it. Fix: renew it."
+        ));
+    }
+    if !(leaf.allows_server_auth() && leaf.allows_client_auth()) {
+        notes.push(format!(
+            "warning: the Edge certificate {file} lacks the Server or the Client Authentication EKU: federation uses it both ways (TLS server inbound, TLS client outbound). Fix: issue it with both."
+        ));
+    }
+}
+
+/// The Edge certificate of the data directory must chain to the lab CA that `serve` tells the engineer to
+/// import; otherwise every Expressway that followed the advice refuses the Edge.
+fn check_chains_to_lab_ca(
+    id: &Identity,
+    ca: &LabCa,
+    chain: &Path,
+    key: &Path,
+    ca_pem: &Path,
+    data_dir: &Path,
+) -> anyhow::Result<()> {
+    let lab = TrustAnchors::from_certs(&[ca.cert_der().clone()], &ca_pem.display().to_string())?;
+    let status = verify_chain(
+        &id.chain,
+        &lab,
+        Usage::Any,
+        rustls_pki_types::UnixTime::now(),
+    );
+    let leaf = id
+        .chain
+        .first()
+        .and_then(|c| CertFacts::from_der(c.as_ref()).ok())
+        .unwrap_or_default();
+    let ca_name = CertFacts::from_der(ca.cert_der().as_ref())
+        .map(|f| f.subject)
+        .unwrap_or_default();
+    let reissue = format!(
+        "Fix: delete {} and {} so that serve issues a new Edge certificate from {} (and import {} on the Expressway-E again if it changed)",
+        chain.display(),
+        key.display(),
+        ca_pem.display(),
+        ca_pem.display()
+    );
+    match status {
+        ChainStatus::Trusted => Ok(()),
+        ChainStatus::Expired | ChainStatus::NotYetValid => anyhow::bail!(
+            "the Edge certificate {} is outside its validity period. {reissue}.",
+            chain.display()
+        ),
+        _ => {
+            let same_name = if leaf.issuer == ca_name {
+                " — another CA with the same name"
+            } else {
+                ""
+            };
+            anyhow::bail!(
+                "the Edge certificate {} does not chain to the lab CA {} that serve tells the Expressway-E to trust: it was issued by {}, and {} is {}{same_name}. The CA in {} was replaced (for example by `edgesim certs ca --out {}`). {reissue}, or put back the CA that issued it.",
+                chain.display(),
+                ca_pem.display(),
+                leaf.issuer,
+                ca_pem.display(),
+                ca_name,
+                data_dir.display(),
+                data_dir.display()
+            )
+        }
+    }
+}
+
+/// Warnings about the configuration that do not stop the Edge.
+fn config_warnings(cfg: &EdgeConfig, trusted: &[String], notes: &mut Vec<String>) {
+    if trusted.is_empty() {
+        notes.push(
+            "warning: the Edge trusts no CA (tls.ca is empty): every peer certificate will be refused as untrusted"
+                .to_owned(),
+        );
+    }
+    for (user, domain) in edgesim::edge::unreachable_users(cfg) {
+        notes.push(format!(
+            "warning: [[users]] user = \"{user}\" is in {domain}, not in the Edge's domain {}: the Edge answers only for {}, so nobody reaches this user. Fix: drop \"@{domain}\" or set edge.domain.",
+            cfg.edge.domain, cfg.edge.domain
+        ));
+    }
+}
+
+/// What the start-up report says about ms-diagnostics.
+fn diagnostics_line(faithful: bool) -> String {
+    if faithful {
+        "ms-diagnostics: withheld from the peer (faithful: bare responses, as a real Edge sends them); they are in the log records and events".to_owned()
+    } else {
+        "ms-diagnostics: sent to the peer on every Edge answer (a real Edge withholds them; --faithful does too)".to_owned()
+    }
+}
+
+/// Binds the Edge's listening socket; "address in use" says what usually holds it.
+async fn bind(addr: SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    tokio::net::TcpListener::bind(addr).await.map_err(|e| {
+        if e.kind() == std::io::ErrorKind::AddrInUse {
+            anyhow::anyhow!(
+                "cannot listen on {addr}: the address is already in use — is another edgesim running? Stop it, or pick another --listen"
+            )
+        } else {
+            anyhow::anyhow!("cannot listen on {addr}: {e} — pick another --listen")
+        }
+    })
+}
+
+/// Ctrl-C and SIGTERM, both stopping the Edge the same way. Installed before the Edge announces itself, so a
+/// signal sent right after the "listening" line is already handled.
+struct StopSignals {
+    #[cfg(unix)]
+    int: tokio::signal::unix::Signal,
+    #[cfg(unix)]
+    term: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn install() -> anyhow::Result<Self> {
+        #[cfg(unix)]
+        {
+            use tokio::signal::unix::{SignalKind, signal};
+            Ok(StopSignals {
+                int: signal(SignalKind::interrupt()).context("cannot handle Ctrl-C")?,
+                term: signal(SignalKind::terminate()).context("cannot handle SIGTERM")?,
+            })
+        }
+        #[cfg(not(unix))]
+        Ok(StopSignals {})
+    }
+
+    async fn wait(mut self) {
+        #[cfg(unix)]
+        tokio::select! {
+            _ = self.int.recv() => tracing::info!("Ctrl-C: shutting down"),
+            _ = self.term.recv() => tracing::info!("SIGTERM: shutting down"),
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = &mut self;
+            if tokio::signal::ctrl_c().await.is_ok() {
+                tracing::info!("Ctrl-C: shutting down");
+            }
+        }
+    }
 }
 
 /// `--serve-dns` / `dns.serve`: the configuration's zones plus the Edge's own SRV and address records, on
@@ -229,38 +436,70 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     }
     let runtime = super::runtime()?;
     runtime.block_on(async move {
-        let listener = tokio::net::TcpListener::bind(args.listen)
-            .await
-            .with_context(|| format!("cannot listen on {}; pick another --listen", args.listen))?;
-        let mut out = std::io::stdout().lock();
-        // First line: the bound address, so scripts and tests can use port 0.
-        writeln!(
-            out,
-            "edgesim Edge {} listening on tls {}",
-            cfg.edge.fqdn,
-            listener.local_addr()?
-        )?;
-        let edge_addr = listener.local_addr()?;
-        let dns_server = serve_dns_step(&mut cfg, serve_dns, edge_addr, &mut out).await?;
-        let (identity, anchors) = identity(&cfg, &args.data_dir, &mut out)?;
-        let lookup = resolver_step(&cfg, &mut out)?;
-        out.flush()?;
-        drop(out);
+        // Lines for after the "listening" line: nothing is printed before everything loaded.
+        let mut notes = Vec::new();
+
+        // 1. Identity and trust.
+        let Loaded {
+            identity,
+            anchors,
+            trusted,
+        } = identity(&cfg, &args.data_dir, &mut notes)?;
+        notes.push(format!(
+            "trusting peer certificates issued by: {}",
+            if trusted.is_empty() {
+                "no CA".to_owned()
+            } else {
+                trusted.join("; ")
+            }
+        ));
+        notes.push(diagnostics_line(cfg.faithful));
+        config_warnings(&cfg, &trusted, &mut notes);
+
+        // 2. The listening socket (bound, not yet announced): the embedded DNS publishes its address.
+        let listener = bind(args.listen).await?;
+        let addr = listener.local_addr()?;
+        let fqdn = cfg.edge.fqdn.clone();
+
+        // 3. DNS: the embedded server (--serve-dns) and the resolver.
+        let mut dns_lines = Vec::new();
+        let dns_server = serve_dns_step(&mut cfg, serve_dns, addr, &mut dns_lines).await?;
+        let lookup = resolver_step(&cfg, &mut dns_lines)?;
+        notes.extend(
+            String::from_utf8_lossy(&dns_lines)
+                .lines()
+                .map(str::to_owned),
+        );
+
+        // 4. The Edge (TLS configuration, log and events files).
         let edge = Arc::new(Edge::new(EdgeParts {
             config: cfg,
             identity,
             anchors,
             lookup: Arc::new(lookup),
         })?);
+
+        let signals = StopSignals::install()?;
+
+        // 5. Everything loaded: announce.
+        let mut out = std::io::stdout().lock();
+        // First line: the bound address, so scripts and tests can use port 0.
+        writeln!(out, "edgesim Edge {fqdn} listening on tls {addr}")?;
+        for n in &notes {
+            writeln!(out, "{n}")?;
+        }
+        out.flush()?;
+        drop(out);
+
+        // 6. Serve until Ctrl-C or SIGTERM, then stop the connections and flush the files.
         let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move {
-            if tokio::signal::ctrl_c().await.is_ok() {
-                tracing::info!("Ctrl-C: shutting down");
-            }
+            signals.wait().await;
             stop.cancel();
         });
-        edgesim::edge::serve(listener, edge, shutdown).await?;
+        edgesim::edge::serve(listener, edge.clone(), shutdown).await?;
+        edge.flush();
         if let Some(s) = dns_server {
             s.shutdown().await;
         }

@@ -4,11 +4,14 @@
 //! Sourced strings come from `FEDERATION.md`, the seed document and `notes/edge-behaviour.md` §1–§2; anything
 //! not found there is marked *synthetic* where it is defined.
 //!
-//! Owned by the policy/diagnostics work.
+//! Owned by the policy/diagnostics work. The decision events (`--events FILE`) and their schema are in [`event`].
 
-use serde::{Serialize, Serializer};
+use serde::Serialize;
 use std::fmt;
 use time::OffsetDateTime;
+
+mod event;
+pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
 
 /// Makes a value safe inside a quoted parameter: escapes `"` and `\`, drops control characters (CR/LF would
 /// inject headers or log lines; values such as domains and certificate names come from the peer).
@@ -60,6 +63,9 @@ pub enum Hresult {
     IllegalMessage,
     /// Required EKU missing. Value from the Windows SDK `winerror.h`, not from the notes.
     CertWrongUsage,
+    /// No certificate to check: the peer presented none. Value from `winerror.h`; that the Edge reports this
+    /// HRESULT for a peer without a client certificate is synthetic (a real Edge refuses the handshake).
+    NoCredentials,
 }
 
 impl Hresult {
@@ -72,6 +78,7 @@ impl Hresult {
             Hresult::CertUnknown => 0x8009_0327,
             Hresult::IllegalMessage => 0x8009_0326,
             Hresult::CertWrongUsage => 0x8009_0349,
+            Hresult::NoCredentials => 0x8009_030E,
         }
     }
 
@@ -84,6 +91,7 @@ impl Hresult {
             Hresult::CertUnknown => "SEC_E_CERT_UNKNOWN",
             Hresult::IllegalMessage => "SEC_E_ILLEGAL_MESSAGE",
             Hresult::CertWrongUsage => "SEC_E_CERT_WRONG_USAGE",
+            Hresult::NoCredentials => "SEC_E_NO_CREDENTIALS",
         }
     }
 
@@ -102,6 +110,7 @@ impl Hresult {
             Hresult::CertWrongUsage => {
                 "The peer certificate does not have the required enhanced key usage"
             }
+            Hresult::NoCredentials => "The peer did not present a certificate",
         }
     }
 
@@ -183,6 +192,8 @@ pub mod reason {
     /// 1002 (spec text, trailing dot dropped like the other observed forms).
     pub const FEDERATION_NOT_AUTHORIZED: &str =
         "From URI not authorized to communicate with federated partners";
+    /// 1005 (spec text, trailing dot dropped).
+    pub const CANNOT_ROUTE_TO_DOMAIN: &str = "Cannot route to destination domain";
     /// 1008.
     pub const NO_SRV: &str = "Unable to resolve DNS SRV record";
     /// 1009.
@@ -244,6 +255,18 @@ impl MsDiagnostic {
             1002,
             &[
                 ("reason", reason::FEDERATION_NOT_AUTHORIZED),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1005: the Request-URI is not in a domain this Edge serves (404). The spec gives the reason only; the
+    /// status and the parameters beyond reason/source are edgesim's choice (none added).
+    pub fn e1005(source: &str) -> Self {
+        Self::new(
+            1005,
+            &[
+                ("reason", reason::CANNOT_ROUTE_TO_DOMAIN),
                 ("source", source),
             ],
         )
@@ -460,6 +483,32 @@ impl ResultCode {
         severity: Severity::Error,
         synthetic: true,
     };
+    /// Synthetic: the peer presented no client certificate (`tls.client_cert` optional or none), so Rule 2 cannot
+    /// be checked. Data: `expectedfqdn`, `info`.
+    pub const NO_PEER_CERT: ResultCode = ResultCode {
+        value: 0xc3e9_3e10,
+        symbol: "SIPPROXY_E_ROUTING_MSG_NO_PEER_CERT",
+        text: "Message cannot be routed because the peer did not present a certificate",
+        severity: Severity::Error,
+        synthetic: true,
+    };
+    /// Synthetic: the Request-URI is not in a domain this Edge serves. Data: `destinationDomain`, `edgeDomain`.
+    pub const FOREIGN_DESTINATION: ResultCode = ResultCode {
+        value: 0xc3e9_3e11,
+        symbol: "SIPPROXY_E_ROUTING_MSG_FOREIGN_DESTINATION",
+        text: "Message cannot be routed because its destination is not in a domain of this Edge",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: the TLS handshake failed because the peer offers no TLS version the Edge accepts. Data:
+    /// `reason`, `offered`, `accepted`.
+    pub const TLS_VERSION_REFUSED: ResultCode = ResultCode {
+        value: 0xc3e9_3e12,
+        symbol: "SIPPROXY_E_TLS_PROTOCOL_VERSION_REFUSED",
+        text: "The TLS negotiation was aborted because the peer offers no TLS version the Edge accepts",
+        severity: Severity::Error,
+        synthetic: true,
+    };
 
     /// `0xc3e93d6f SIPPROXY_E_…`, as after `Result-Code:`.
     pub fn render(&self) -> String {
@@ -572,91 +621,6 @@ impl LogRecord {
             peer = line_safe(&self.peer),
             data = self.render_data(),
         )
-    }
-}
-
-// ---------------------------------------------------------------------------------------------------------------
-// Decision events (--events FILE)
-// ---------------------------------------------------------------------------------------------------------------
-
-/// Serialises `(k, v)` pairs as a JSON object, keeping their order.
-fn pairs_as_map<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok, S::Error> {
-    s.collect_map(pairs.iter().map(|(k, v)| (k, v)))
-}
-
-/// Serialises a timestamp as RFC 3339.
-fn rfc3339<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
-    use serde::ser::Error;
-    let text = t
-        .format(&time::format_description::well_known::Rfc3339)
-        .map_err(S::Error::custom)?;
-    s.serialize_str(&text)
-}
-
-/// Accept or reject, as written in an event.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum VerdictKind {
-    /// The request passed the federation rules.
-    Accept,
-    /// The request was refused.
-    Reject,
-}
-
-/// One decision, written as one JSON line to `--events FILE`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct DecisionEvent {
-    /// When the decision was made (RFC 3339).
-    #[serde(serialize_with = "rfc3339")]
-    pub time: OffsetDateTime,
-    /// Remote socket address, `ip:port`.
-    pub remote: String,
-    /// Display name of the peer certificate, if one was presented.
-    pub peer_cert: Option<String>,
-    /// SIP method.
-    pub method: String,
-    /// Call-ID.
-    pub call_id: String,
-    /// Sender (inbound) or target (outbound) domain.
-    pub domain: Option<String>,
-    /// Accept or reject.
-    pub verdict: VerdictKind,
-    /// SIP status sent (0 when the request was accepted and the status is the user's business).
-    pub status: u16,
-    /// ms-diagnostics code, if any.
-    pub ms_diagnostics_code: Option<u32>,
-    /// Full ms-diagnostics header value, if any.
-    pub ms_diagnostics: Option<String>,
-    /// `0x… SIPPROXY_E_…`, if a log record was written.
-    pub result_code: Option<String>,
-    /// Log record Data pairs.
-    #[serde(serialize_with = "pairs_as_map")]
-    pub log_data: Vec<(String, String)>,
-    /// Plain-language explanation and fix.
-    pub explanation: Option<String>,
-}
-
-/// The request-side facts of a decision event; the verdict fills in the rest (`policy::Verdict::to_event`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct EventContext {
-    /// When the decision was made.
-    pub time: OffsetDateTime,
-    /// Remote socket address, `ip:port`.
-    pub remote: String,
-    /// Display name of the peer certificate.
-    pub peer_cert: Option<String>,
-    /// SIP method.
-    pub method: String,
-    /// Call-ID.
-    pub call_id: String,
-    /// Sender (inbound) or target (outbound) domain.
-    pub domain: Option<String>,
-}
-
-impl DecisionEvent {
-    /// The event as one JSON line (no trailing newline).
-    pub fn to_json_line(&self) -> Result<String, serde_json::Error> {
-        serde_json::to_string(self)
     }
 }
 
@@ -798,6 +762,10 @@ Severity: error Text: Message cannot be routed because the peer's certificate do
             Hresult::CertWrongUsage.render(),
             "0x80090349 (SEC_E_CERT_WRONG_USAGE)"
         );
+        assert_eq!(
+            Hresult::NoCredentials.render(),
+            "0x8009030E (SEC_E_NO_CREDENTIALS)"
+        );
     }
 
     #[test]
@@ -827,6 +795,10 @@ Severity: error Text: Message cannot be routed because the peer's certificate do
             "1002;reason=\"From URI not authorized to communicate with federated partners\";source=\"sip.skype.lab\""
         );
         assert_eq!(
+            MsDiagnostic::e1005("sip.skype.lab").render(),
+            "1005;reason=\"Cannot route to destination domain\";source=\"sip.skype.lab\""
+        );
+        assert_eq!(
             MsDiagnostic::e1027("sip.skype.lab").render(),
             "1027;reason=\"Cannot route this type of SIP request to or from federated partners\";source=\"sip.skype.lab\""
         );
@@ -836,40 +808,5 @@ Severity: error Text: Message cannot be routed because the peer's certificate do
     fn peer_values_cannot_break_out_of_quotes_or_lines() {
         let d = MsDiagnostic::new(1008, &[("domain", "evil\"\r\nX-Injected: 1\\")]);
         assert_eq!(d.render(), "1008;domain=\"evil\\\"X-Injected: 1\\\\\"");
-    }
-
-    #[test]
-    fn event_json_line() {
-        let ev = DecisionEvent {
-            time: datetime!(2017-03-02 07:10:46.230 UTC),
-            remote: "10.48.36.47:25002".into(),
-            peer_cert: Some("vcse.steven.lab".into()),
-            method: "INVITE".into(),
-            call_id: "c1".into(),
-            domain: Some("acano.steven.lab".into()),
-            verdict: VerdictKind::Reject,
-            status: 504,
-            ms_diagnostics_code: Some(1009),
-            ms_diagnostics: Some("1009;…".into()),
-            result_code: Some(ResultCode::NO_SRV_MATCH.render()),
-            log_data: vec![
-                kv("domain", "acano.steven.lab"),
-                kv("fqdn1", "vcse.steven.lab:5061"),
-            ],
-            explanation: None,
-        };
-        let line = ev.to_json_line().unwrap();
-        assert!(
-            line.starts_with("{\"time\":\"2017-03-02T07:10:46.23Z\""),
-            "{line}"
-        );
-        assert!(line.contains("\"verdict\":\"reject\""), "{line}");
-        assert!(
-            line.contains(
-                "\"log_data\":{\"domain\":\"acano.steven.lab\",\"fqdn1\":\"vcse.steven.lab:5061\"}"
-            ),
-            "{line}"
-        );
-        assert!(!line.contains('\n'));
     }
 }

@@ -1,6 +1,17 @@
 //! One peer connection: TLS handshake and certificate judgement, then SIP requests one by one through the
-//! federation rules to the emulated users. Every read is bounded in size (the framer's limits) and in time
-//! (handshake, header and idle timeouts).
+//! federation rules to the emulated users (`calls`). Every read is bounded in size (the framer's limits) and in
+//! time (handshake, header and idle timeouts).
+//!
+//! Every answer the Edge sends, its own error answers included (400 for a request that does not parse or
+//! validate, 413, 513), goes through [`Conn::edge_response`]: all Vias copied, `received`,
+//! `ms-received-port` and `ms-received-cid` on the top one, a To tag, `Server`, `Content-Length`. Responses
+//! from the peer are never answered (RFC 3261 §18.1.2): answers to the Edge's own BYEs are taken, anything
+//! else is dropped, malformed or not.
+//!
+//! The order a request goes through: ACK (absorbed by its call and transaction) → INVITE retransmission
+//! (answered from its transaction) → request rate (503) → `Max-Forwards: 0` (483) → federation rules and
+//! destination (`policy`) → `Require` (420) → the users. Each answered step is one decision event carrying the
+//! status sent.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -15,57 +26,33 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::uas::{self, MethodClass};
-use super::{Edge, remote_text};
-use crate::config::UserAction;
+use super::calls::{Answer, Dialog, Timer};
+use super::limits::{self, RequestRate};
+use super::tx::InviteTransactions;
+use super::{Edge, handshake, remote_text, uas};
 use crate::diagnostics::{DecisionEvent, EventContext, MsDiagnostic, VerdictKind};
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
 use crate::policy::{self, InboundFacts, InboundPlan, Verdict};
 use crate::sip::{self, Frame, Framer, Message, ResponseBuilder};
 
-/// Timers the connection sets for itself (ringing, hang-up).
-#[derive(Debug)]
-enum Timer {
-    /// Ringing is over: the user acts (answer, decline...).
-    RingDone(String),
-    /// The Edge side ends the call with BYE.
-    Hangup(String),
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum State {
-    Ringing,
-    Answered,
-    Confirmed,
-    /// A final non-2xx was sent; waiting for the ACK.
-    Terminated,
-}
-
-#[derive(Debug)]
-struct Dialog {
-    invite: Message,
-    tag: String,
-    state: State,
-    action: UserAction,
-    hangup_after_ms: Option<u64>,
-}
-
-/// Most calls (dialogs) one connection may hold at once.
-const MAX_DIALOGS: usize = 1024;
+/// Most answers to its own BYEs the Edge waits for on one connection.
+const MAX_PENDING_BYES: usize = 64;
 
 /// A connection after a handshake the Edge accepted.
-struct Conn {
-    edge: Arc<Edge>,
-    remote: SocketAddr,
-    local: SocketAddr,
+pub(super) struct Conn {
+    pub(super) edge: Arc<Edge>,
+    pub(super) remote: SocketAddr,
+    pub(super) local: SocketAddr,
     cid: u64,
-    cert: CertFacts,
+    cert: Option<CertFacts>,
     cert_name: Option<String>,
-    dialogs: HashMap<String, Dialog>,
-    timers: mpsc::UnboundedSender<Timer>,
-    out: Vec<Bytes>,
-    window_start: Instant,
-    window_count: u32,
+    pub(super) dialogs: HashMap<String, Dialog>,
+    pub(super) timers: mpsc::UnboundedSender<Timer>,
+    pub(super) out: Vec<Bytes>,
+    rate: RequestRate,
+    invites: InviteTransactions,
+    /// Top Via branches of the BYEs the Edge sent, until their final answer.
+    pub(super) byes: Vec<String>,
 }
 
 /// Runs one accepted TCP connection to its end.
@@ -81,10 +68,12 @@ pub(super) async fn run(
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
     let limits = edge.config.limits.clone();
-    let handshake = tokio::time::timeout(
-        edge.ms(limits.handshake_timeout_ms),
-        edge.acceptor.accept(tcp),
-    );
+    let handshake = async {
+        // What the hello offers is read before rustls consumes it, to explain a version mismatch.
+        let offer = handshake::peek_offer(&tcp).await;
+        (offer, edge.acceptor.accept(tcp).await)
+    };
+    let handshake = tokio::time::timeout(edge.ms(limits.handshake_timeout_ms), handshake);
     let stream = tokio::select! {
         () = shutdown.cancelled() => return,
         r = handshake => match r {
@@ -92,11 +81,11 @@ pub(super) async fn run(
                 tracing::info!("TLS handshake not completed in {} ms: dropping the connection", limits.handshake_timeout_ms);
                 return;
             }
-            Ok(Err(e)) => {
-                handshake_failed(&edge, remote, cid, &e);
+            Ok((offer, Err(e))) => {
+                handshake::failed(&edge, remote, cid, &e, offer.as_ref());
                 return;
             }
-            Ok(Ok(s)) => s,
+            Ok((_, Ok(s))) => s,
         }
     };
     let chain = pki::peer_chain(stream.get_ref().1);
@@ -115,7 +104,7 @@ pub(super) async fn run(
             rustls_pki_types::UnixTime::now(),
         );
         if status != ChainStatus::Trusted {
-            reject_certificate(&edge, remote, cid, &status, cert.as_ref());
+            handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
             // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
             let _ = stream.get_ref().0.set_zero_linger();
             drop(stream);
@@ -129,62 +118,17 @@ pub(super) async fn run(
         remote,
         local,
         cid,
-        cert: cert.unwrap_or_default(),
+        cert,
         cert_name,
         dialogs: HashMap::new(),
         timers,
         out: Vec::new(),
-        window_start: Instant::now(),
-        window_count: 0,
+        rate: RequestRate::new(Instant::now()),
+        invites: InviteTransactions::default(),
+        byes: Vec::new(),
     };
     tracing::debug!("TLS established");
     conn.serve(stream, timer_rx, shutdown).await;
-}
-
-/// A handshake that failed: log why; a missing certificate is the Edge's business (record + event),
-/// anything else (plain TCP bytes, a TLS version mismatch) is only traced.
-fn handshake_failed(edge: &Edge, remote: SocketAddr, cid: u64, e: &std::io::Error) {
-    let tls = e.get_ref().and_then(|i| i.downcast_ref::<rustls::Error>());
-    match tls {
-        Some(rustls::Error::NoCertificatesPresented) => {
-            reject_certificate(edge, remote, cid, &ChainStatus::Missing, None);
-        }
-        Some(t) => {
-            tracing::info!(error = %t, "TLS handshake failed: closing (not a TLS peer, or no common parameters)")
-        }
-        None => tracing::info!(error = %e, "connection lost during the TLS handshake"),
-    }
-}
-
-/// Writes the handshake rejection record and event.
-fn reject_certificate(
-    edge: &Edge,
-    remote: SocketAddr,
-    cid: u64,
-    status: &ChainStatus,
-    cert: Option<&CertFacts>,
-) {
-    let peer = remote_text(remote);
-    let Some(rejection) = policy::handshake_rejection(status, cert, &peer) else {
-        return;
-    };
-    tracing::warn!(reason = ?status, "{}", rejection.explanation);
-    edge.write_record(&rejection.log, cid);
-    edge.publish(DecisionEvent {
-        time: time::OffsetDateTime::now_utc(),
-        remote: peer,
-        peer_cert: cert.map(CertFacts::display_name),
-        method: String::new(),
-        call_id: String::new(),
-        domain: None,
-        verdict: VerdictKind::Reject,
-        status: 0,
-        ms_diagnostics_code: None,
-        ms_diagnostics: None,
-        result_code: Some(rejection.log.result_code.render()),
-        log_data: rejection.log.data.clone(),
-        explanation: Some(rejection.explanation),
-    });
 }
 
 /// Bytes asked for per read.
@@ -213,8 +157,29 @@ async fn read_some(
     .await
 }
 
-fn text(b: &[u8]) -> String {
+pub(super) fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
+}
+
+/// True when raw bytes start like a status line (`SIP/2.0 …`): a response, however malformed.
+fn is_response(raw: &[u8]) -> bool {
+    raw.get(..4)
+        .is_some_and(|p| p.eq_ignore_ascii_case(b"SIP/"))
+}
+
+/// The top Via branch of a message, or empty.
+pub(super) fn branch(m: &Message) -> String {
+    m.top_via()
+        .ok()
+        .and_then(|v| v.branch().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A message the Edge answers: parsed, or raw bytes that did not parse.
+#[derive(Clone, Copy)]
+enum Src<'a> {
+    Parsed(&'a Message),
+    Raw(&'a [u8]),
 }
 
 impl Conn {
@@ -239,8 +204,11 @@ impl Conn {
         loop {
             // Everything complete in the buffer first.
             let mut close = false;
+            let mut progressed = false;
             loop {
-                match framer.decode(&mut buf) {
+                let frame = framer.decode(&mut buf);
+                progressed |= matches!(frame, Ok(Some(_)));
+                match frame {
                     Ok(Some(Frame::Message(m))) => self.handle(m).await,
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
@@ -272,6 +240,10 @@ impl Conn {
                     buf = BytesMut::new();
                 }
                 None
+            } else if progressed {
+                // A pipelining peer keeps the buffer busy: the header timeout is for a message that stalls,
+                // so it starts again with each message that completes.
+                Some(Instant::now())
             } else {
                 partial_since.or(Some(Instant::now()))
             };
@@ -343,34 +315,47 @@ impl Conn {
         }
     }
 
-    /// A best-effort answer (400 with Warning, 413, 513...) to something that did not parse.
+    /// Something that did not parse: its error status (400 with Warning, 413, 513...) when it is a request
+    /// with a Via; a response is dropped, never answered.
     fn bad_input(&mut self, raw: &[u8], error: &sip::SipError) {
-        let agent = self.edge.config.edge.fqdn.clone();
-        match sip::bad_request_from_raw(raw, error, &agent) {
+        if is_response(raw) {
+            tracing::info!(%error, "a malformed response from the peer: dropped (responses are never answered)");
+            return;
+        }
+        match self.error_answer(Src::Raw(raw), error) {
             Some(r) => self.out.push(r),
             None => tracing::info!("no Via in the malformed input: nothing to answer"),
         }
     }
 
-    /// A response with the Edge's Via handling, To tag, extra headers, Server and Content-Length.
-    fn respond(
-        &self,
-        req: &Message,
-        code: u16,
-        reason: &str,
-        tag: Option<&str>,
-        headers: &[(&str, &str)],
-        body: &[u8],
+    /// The Edge's answer to a request that failed parsing or validation: the error's status and reason with a
+    /// `Warning` naming the error, through the one response path.
+    fn error_answer(&self, src: Src<'_>, error: &sip::SipError) -> Option<Bytes> {
+        let (code, reason) = error.status();
+        let warning = error.warning(&self.edge.config.edge.fqdn);
+        let b = match src {
+            Src::Parsed(m) => ResponseBuilder::from_request(m, code, reason),
+            Src::Raw(raw) => ResponseBuilder::from_raw(raw, code, reason)?,
+        };
+        let tag = uas::to_tag();
+        Some(self.edge_response(b, Some(&tag), &[("Warning", &warning)], b""))
+    }
+
+    /// The marks of every Edge response on `b`: the top Via's `received`, `ms-received-port`,
+    /// `ms-received-cid` (and `rport` filled when present), the To tag (when To has none), extra headers,
+    /// `Server`, `Content-Length`.
+    fn edge_response<'a>(
+        &'a self,
+        b: ResponseBuilder<'a>,
+        tag: Option<&'a str>,
+        headers: &[(&'a str, &'a str)],
+        body: &'a [u8],
     ) -> Bytes {
-        tracing::debug!(code, reason, "response");
-        let received = self.remote.ip().to_string();
-        let port = self.remote.port().to_string();
-        let cid = format!("{:X}", self.cid);
-        let mut b = ResponseBuilder::from_request(req, code, reason)
+        let mut b = b
             .fill_rport(self.remote.port())
-            .top_via_param("received", &received)
-            .top_via_param("ms-received-port", &port)
-            .top_via_param("ms-received-cid", &cid);
+            .top_via_param("received", self.remote.ip().to_string())
+            .top_via_param("ms-received-port", self.remote.port().to_string())
+            .top_via_param("ms-received-cid", format!("{:X}", self.cid));
         if let Some(t) = tag {
             b = b.to_tag(t);
         }
@@ -382,26 +367,68 @@ impl Conn {
             .build()
     }
 
-    /// Requests per second per connection, the Edge's flood protection.
-    fn over_rate(&mut self) -> bool {
-        let now = Instant::now();
-        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
-            self.window_start = now;
-            self.window_count = 0;
+    /// A response to `req` through the one response path; an INVITE's latest answer is kept for its
+    /// retransmissions.
+    pub(super) fn respond(
+        &mut self,
+        req: &Message,
+        code: u16,
+        reason: &str,
+        tag: Option<&str>,
+        headers: &[(&str, &str)],
+        body: &[u8],
+    ) -> Bytes {
+        tracing::debug!(code, reason, "response");
+        let r = self.edge_response(
+            ResponseBuilder::from_request(req, code, reason),
+            tag,
+            headers,
+            body,
+        );
+        if req.method() == Some(b"INVITE") {
+            let call_id = req.call_id().map(|c| text(&c)).unwrap_or_default();
+            self.invites
+                .record(&branch(req), &call_id, r.clone(), Instant::now());
         }
-        self.window_count += 1;
-        self.window_count > self.edge.config.limits.max_requests_per_sec.max(1)
+        r
+    }
+
+    /// A response from the peer: the answer to one of the Edge's BYEs, or dropped.
+    fn response_received(&mut self, m: &Message) {
+        let code = m.status_code().unwrap_or_default();
+        let b = branch(m);
+        match self.byes.iter().position(|x| !b.is_empty() && *x == b) {
+            Some(i) => {
+                if code >= 200 {
+                    self.byes.swap_remove(i);
+                }
+                tracing::debug!(code, "answer to the Edge's BYE");
+            }
+            None => tracing::info!(
+                code,
+                "a response that matches no transaction of the Edge: dropped (RFC 3261 §18.1.2)"
+            ),
+        }
+    }
+
+    /// Remembers the branch of a BYE the Edge sends, to recognise its answer.
+    pub(super) fn bye_sent(&mut self, branch: String) {
+        if self.byes.len() >= MAX_PENDING_BYES {
+            self.byes.remove(0);
+        }
+        self.byes.push(branch);
     }
 
     async fn handle(&mut self, m: Message) {
         if !m.is_request() {
-            // Answers to our BYEs; nothing to do with them.
-            tracing::debug!(status = ?m.status_code(), "response received");
+            self.response_received(&m);
             return;
         }
         if let Err(e) = m.validate() {
             tracing::info!(error = %e, "invalid request");
-            self.bad_input(m.as_bytes(), &e);
+            if let Some(r) = self.error_answer(Src::Parsed(&m), &e) {
+                self.out.push(r);
+            }
             return;
         }
         let method = text(m.method().unwrap_or_default());
@@ -409,21 +436,51 @@ impl Conn {
         let span = tracing::info_span!("request", %method, %call_id);
         let _enter = span.enter();
         if method == "ACK" {
+            self.invites.acknowledged(&call_id);
             self.ack(&call_id);
             return;
         }
-        if self.over_rate() {
-            tracing::warn!(
-                max = self.edge.config.limits.max_requests_per_sec,
-                "request rate exceeded: 503"
-            );
-            let r = self.unavailable(&m, "1");
+        if method == "INVITE"
+            && let Some(r) = self
+                .invites
+                .retransmission(&branch(&m), &call_id, Instant::now())
+        {
+            tracing::debug!("INVITE retransmission: its last response again");
             self.out.push(r);
             return;
         }
+        let ctx = EventContext {
+            time: time::OffsetDateTime::now_utc(),
+            remote: remote_text(self.remote),
+            peer_cert: self.cert_name.clone(),
+            method: method.clone(),
+            call_id: call_id.clone(),
+            domain: sender_domain(&m),
+        };
+        let max = self.edge.config.limits.max_requests_per_sec;
+        let ends_held_call =
+            matches!(method.as_str(), "BYE" | "CANCEL") && self.dialogs.contains_key(&call_id);
+        if limits::counts_toward_rate(&method, ends_held_call)
+            && self.rate.over(Instant::now(), max)
+        {
+            let why = limits::rate_explanation(max);
+            let r = self.unavailable(&m, limits::RATE_RETRY_AFTER);
+            self.out.push(r);
+            self.publish_answer(ctx, Answer::explained(503, VerdictKind::Limit, why));
+            return;
+        }
+        if uas::too_many_hops(&m, &method) {
+            let why =
+                uas::too_many_hops_explanation(&text(m.request_uri_raw().unwrap_or_default()));
+            let r = self.respond(&m, 483, "Too Many Hops", Some(&uas::to_tag()), &[], b"");
+            self.out.push(r);
+            self.publish_answer(ctx, Answer::explained(483, VerdictKind::Reject, why));
+            return;
+        }
         drop(_enter);
-        let verdict = self.decide(&m, &method, &call_id).await;
+        let verdict = self.decide(&m, &ctx).await;
         let _enter = span.enter();
+        let mut event = verdict.to_event(ctx);
         match verdict {
             Verdict::Reject {
                 status,
@@ -443,20 +500,32 @@ impl Conn {
             }
             Verdict::Accept { matched_target } => {
                 tracing::info!(%matched_target, "federation rules pass");
-                self.accepted(m, &method, call_id);
+                let answer = self.accepted(m, &method, call_id);
+                event.status = answer.status;
+                event.verdict = answer.verdict;
+                if let Some(why) = answer.explanation {
+                    tracing::info!("{why}");
+                    event.explanation = Some(why);
+                }
             }
         }
+        self.edge.publish(event);
     }
 
-    /// The federation rules for one request, with the SRV lookup between the two phases; logs and publishes.
-    async fn decide(&mut self, m: &Message, method: &str, call_id: &str) -> Verdict {
-        let pai_host = m.p_asserted_identities().ok().and_then(|p| {
-            p.into_iter()
-                .find(|n| matches!(n.uri.scheme.as_str(), "sip" | "sips"))
-                .map(|n| n.uri.host())
+    /// Publishes an answer that did not come from the federation rules (limits, 483).
+    fn publish_answer(&self, ctx: EventContext, answer: Answer) {
+        if let Some(why) = &answer.explanation {
+            tracing::warn!("{why}");
+        }
+        self.edge.publish(DecisionEvent {
+            status: answer.status,
+            explanation: answer.explanation,
+            ..DecisionEvent::for_request(ctx, answer.verdict)
         });
-        let from_host = m.from().ok().map(|f| f.uri.host());
-        let domain = policy::sender_domain(pai_host.as_deref(), from_host.as_deref());
+    }
+
+    /// The federation rules for one request, with the SRV lookup between the two phases; writes the record.
+    async fn decide(&self, m: &Message, ctx: &EventContext) -> Verdict {
         let cseq = m
             .cseq()
             .map(|c| format!("{} {}", c.seq, c.method))
@@ -469,22 +538,29 @@ impl Conn {
             self.remote.port()
         );
         let mut facts = InboundFacts {
-            method: method.to_string(),
+            method: ctx.method.clone(),
             request_uri: text(m.request_uri_raw().unwrap_or_default()),
-            call_id: call_id.to_string(),
+            call_id: ctx.call_id.clone(),
             cseq,
             start_line: text(m.start_line()),
-            sender_domain: domain.clone(),
+            sender_domain: ctx.domain.clone(),
             peer,
             srv: None,
-            cert: &self.cert,
+            cert: self.cert.as_ref(),
+            request_host: m.request_uri().map(|u| u.host()).unwrap_or_default(),
+            local_ip: Some(self.local.ip()),
         };
         let verdict = match self.edge.policy.plan_inbound(&facts) {
             InboundPlan::Reject(v) => v,
             InboundPlan::UseFixedFqdn(_) => policy::decide_inbound(&facts, &self.edge.policy),
             InboundPlan::LookupSrv(name) => {
                 let answer = self.edge.lookup.srv(&name).await;
-                tracing::debug!(srv = %name, ?answer, "SRV lookup");
+                match &answer {
+                    Ok(records) => {
+                        tracing::debug!(srv = %name, records = records.len(), "SRV lookup")
+                    }
+                    Err(failure) => tracing::debug!(srv = %name, %failure, "SRV lookup failed"),
+                }
                 facts.srv = Some(answer);
                 policy::decide_inbound(&facts, &self.edge.policy)
             }
@@ -492,376 +568,34 @@ impl Conn {
         if let Some(record) = verdict.log() {
             self.edge.write_record(record, self.cid);
         }
-        if let Some(x) = verdict.explanation() {
-            tracing::warn!(status = ?verdict.status(), domain = ?domain, "{x}");
+        if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
+            let domain = ctx.domain.as_deref().unwrap_or("(none)");
+            tracing::warn!(status, domain, "{x}");
         }
-        self.edge.publish(verdict.to_event(EventContext {
-            time: time::OffsetDateTime::now_utc(),
-            remote: remote_text(self.remote),
-            peer_cert: self.cert_name.clone(),
-            method: method.to_string(),
-            call_id: call_id.to_string(),
-            domain,
-        }));
         verdict
     }
 
-    /// A request the federation rules let through reaches the emulated users.
-    fn accepted(&mut self, m: Message, method: &str, call_id: String) {
-        let class = uas::classify(method);
-        let r = match class {
-            MethodClass::Invite => return self.invite(m, call_id),
-            MethodClass::Ack => return self.ack(&call_id),
-            MethodClass::Absorb => return,
-            MethodClass::Bye => {
-                let known = self
-                    .dialogs
-                    .get(&call_id)
-                    .is_some_and(|d| matches!(d.state, State::Answered | State::Confirmed));
-                if known {
-                    self.dialogs.remove(&call_id);
-                    self.respond(&m, 200, "OK", None, &[], b"")
-                } else {
-                    self.respond(
-                        &m,
-                        481,
-                        "Call Leg/Transaction Does Not Exist",
-                        Some(&uas::to_tag()),
-                        &[],
-                        b"",
-                    )
-                }
-            }
-            MethodClass::Cancel => return self.cancel(&m, &call_id),
-            MethodClass::Options => self.respond(
-                &m,
-                200,
-                "OK",
-                Some(&uas::to_tag()),
-                &[
-                    ("Allow", uas::ALLOW),
-                    ("Supported", uas::SUPPORTED),
-                    ("Accept", "application/sdp"),
-                ],
-                b"",
-            ),
-            MethodClass::Ok200 => {
-                if method == "MESSAGE" && !self.user_exists(&m) {
-                    self.not_found(&m)
-                } else {
-                    self.respond(&m, 200, "OK", Some(&uas::to_tag()), &[], b"")
-                }
-            }
-            MethodClass::NotAllowed => self.respond(
-                &m,
-                405,
-                "Method Not Allowed",
-                Some(&uas::to_tag()),
-                &[("Allow", uas::ALLOW)],
-                b"",
-            ),
-            MethodClass::NotImplemented => self.respond(
-                &m,
-                501,
-                "Not Implemented",
-                Some(&uas::to_tag()),
-                &[("Allow", uas::ALLOW)],
-                b"",
-            ),
-        };
-        self.out.push(r);
-    }
-
-    fn user_exists(&self, m: &Message) -> bool {
-        self.user(m).is_some()
-    }
-
-    fn user(&self, m: &Message) -> Option<crate::config::UserConfig> {
-        let uri = m.request_uri().ok()?;
-        uas::find_user(&self.edge.config.users, &uri, &self.edge.config.edge.domain)
-    }
-
     /// 503 with `Retry-After` (seconds): a limit was reached, the peer may try again.
-    fn unavailable(&self, m: &Message, retry_after: &str) -> Bytes {
+    pub(super) fn unavailable(&mut self, m: &Message, retry_after: u32) -> Bytes {
+        let retry = retry_after.to_string();
         self.respond(
             m,
             503,
             "Service Unavailable",
             Some(&uas::to_tag()),
-            &[("Retry-After", retry_after)],
+            &[("Retry-After", &retry)],
             b"",
         )
     }
+}
 
-    fn not_found(&self, m: &Message) -> Bytes {
-        let diag = MsDiagnostic::e4005().render();
-        let headers: Vec<(&str, &str)> = if self.edge.policy.faithful {
-            Vec::new()
-        } else {
-            vec![("ms-diagnostics", diag.as_str())]
-        };
-        self.respond(m, 404, "Not Found", Some(&uas::to_tag()), &headers, b"")
-    }
-
-    fn invite(&mut self, m: Message, call_id: String) {
-        let in_dialog = m.to().ok().is_some_and(|t| t.tag().is_some());
-        if in_dialog {
-            // A re-INVITE (session refresh, hold): answer it within the dialog if we know it.
-            let tag = self.dialogs.get(&call_id).map(|d| d.tag.clone());
-            let r = match tag {
-                Some(tag) => self.ok_with_sdp(&m, &tag),
-                None => self.respond(
-                    &m,
-                    481,
-                    "Call Leg/Transaction Does Not Exist",
-                    Some(&uas::to_tag()),
-                    &[],
-                    b"",
-                ),
-            };
-            self.out.push(r);
-            return;
-        }
-        let Some(user) = self.user(&m) else {
-            tracing::info!("unknown user: 404 / 4005");
-            let r = self.not_found(&m);
-            self.out.push(r);
-            return;
-        };
-        if self.dialogs.len() >= MAX_DIALOGS {
-            // A peer that never ACKs its failed calls must not grow the table without bound.
-            self.dialogs.retain(|_, d| d.state != State::Terminated);
-        }
-        if self.dialogs.len() >= MAX_DIALOGS {
-            tracing::warn!(max = MAX_DIALOGS, "too many calls on one connection: 503");
-            let r = self.unavailable(&m, "5");
-            self.out.push(r);
-            return;
-        }
-        let tag = uas::to_tag();
-        let immediate = match user.action {
-            UserAction::Busy => Some((486, "Busy Here")),
-            UserAction::Unavailable => Some((480, "Temporarily Unavailable")),
-            _ => None,
-        };
-        if let Some((code, reason)) = immediate {
-            let r = self.respond(&m, code, reason, Some(&tag), &[], b"");
-            self.out.push(r);
-            self.dialogs.insert(
-                call_id,
-                Dialog {
-                    invite: m,
-                    tag,
-                    state: State::Terminated,
-                    action: user.action,
-                    hangup_after_ms: None,
-                },
-            );
-            return;
-        }
-        let contact = self.contact(&user.user);
-        let r = self.respond(
-            &m,
-            180,
-            "Ringing",
-            Some(&tag),
-            &[("Contact", &contact)],
-            b"",
-        );
-        self.out.push(r);
-        if user.action != UserAction::RingForever {
-            let tx = self.timers.clone();
-            let id = call_id.clone();
-            let ring = Duration::from_millis(user.ring_ms);
-            tokio::spawn(async move {
-                tokio::time::sleep(ring).await;
-                let _ = tx.send(Timer::RingDone(id));
-            });
-        }
-        self.dialogs.insert(
-            call_id,
-            Dialog {
-                invite: m,
-                tag,
-                state: State::Ringing,
-                action: user.action,
-                hangup_after_ms: user.hangup_after_ms,
-            },
-        );
-    }
-
-    fn contact(&self, user: &str) -> String {
-        let user = user
-            .trim_start_matches("sips:")
-            .trim_start_matches("sip:")
-            .split('@')
-            .next()
-            .unwrap_or("user");
-        format!(
-            "<sip:{user}@{}:{};transport=tls>",
-            self.edge.config.edge.fqdn,
-            self.local.port()
-        )
-    }
-
-    fn ok_with_sdp(&self, m: &Message, tag: &str) -> Bytes {
-        let ip = self.local.ip().to_string();
-        let sdp = uas::sdp_answer(m.body(), &ip);
-        let user = m
-            .request_uri()
-            .ok()
-            .and_then(|u| u.user)
-            .unwrap_or_else(|| "user".into());
-        let contact = self.contact(&user);
-        self.respond(
-            m,
-            200,
-            "OK",
-            Some(tag),
-            &[
-                ("Contact", &contact),
-                ("Allow", uas::ALLOW),
-                ("Content-Type", "application/sdp"),
-            ],
-            sdp.as_bytes(),
-        )
-    }
-
-    fn ack(&mut self, call_id: &str) {
-        match self.dialogs.get_mut(call_id).map(|d| d.state) {
-            Some(State::Answered) => {
-                if let Some(d) = self.dialogs.get_mut(call_id) {
-                    d.state = State::Confirmed;
-                }
-            }
-            Some(State::Terminated) => {
-                self.dialogs.remove(call_id);
-            }
-            _ => {}
-        }
-    }
-
-    fn cancel(&mut self, m: &Message, call_id: &str) {
-        let ringing = self
-            .dialogs
-            .get(call_id)
-            .filter(|d| d.state == State::Ringing)
-            .map(|d| (d.invite.clone(), d.tag.clone()));
-        match ringing {
-            Some((invite, tag)) => {
-                let ok = self.respond(m, 200, "OK", Some(&tag), &[], b"");
-                let terminated =
-                    self.respond(&invite, 487, "Request Terminated", Some(&tag), &[], b"");
-                self.out.push(ok);
-                self.out.push(terminated);
-                if let Some(d) = self.dialogs.get_mut(call_id) {
-                    d.state = State::Terminated;
-                }
-            }
-            None => {
-                let r = self.respond(
-                    m,
-                    481,
-                    "Call Leg/Transaction Does Not Exist",
-                    Some(&uas::to_tag()),
-                    &[],
-                    b"",
-                );
-                self.out.push(r);
-            }
-        }
-    }
-
-    fn timer(&mut self, t: Timer) {
-        match t {
-            Timer::RingDone(call_id) => {
-                let Some(d) = self.dialogs.get(&call_id) else {
-                    return;
-                };
-                if d.state != State::Ringing {
-                    return;
-                }
-                let (invite, tag, action, hangup) =
-                    (d.invite.clone(), d.tag.clone(), d.action, d.hangup_after_ms);
-                let (r, state) = match action {
-                    UserAction::Decline => (
-                        self.respond(&invite, 603, "Decline", Some(&tag), &[], b""),
-                        State::Terminated,
-                    ),
-                    _ => (self.ok_with_sdp(&invite, &tag), State::Answered),
-                };
-                self.out.push(r);
-                if let Some(d) = self.dialogs.get_mut(&call_id) {
-                    d.state = state;
-                }
-                if state == State::Answered
-                    && let Some(ms) = hangup
-                {
-                    let tx = self.timers.clone();
-                    tokio::spawn(async move {
-                        tokio::time::sleep(Duration::from_millis(ms)).await;
-                        let _ = tx.send(Timer::Hangup(call_id));
-                    });
-                }
-            }
-            Timer::Hangup(call_id) => {
-                let up = self
-                    .dialogs
-                    .get(&call_id)
-                    .is_some_and(|d| matches!(d.state, State::Answered | State::Confirmed));
-                if !up {
-                    return;
-                }
-                if let Some(d) = self.dialogs.remove(&call_id) {
-                    tracing::info!("hang-up timer: the Edge side ends the call with BYE");
-                    if let Some(bye) = self.bye(&d) {
-                        self.out.push(bye);
-                    }
-                }
-            }
-        }
-    }
-
-    /// A BYE from the emulated user within the dialog of `d` (UAS side: From/To swapped, route = Record-Route).
-    fn bye(&self, d: &Dialog) -> Option<Bytes> {
-        let inv = &d.invite;
-        let target = inv
-            .contacts()
-            .ok()
-            .and_then(|c| {
-                c.into_iter().find_map(|c| match c {
-                    sip::Contact::Addr(n) => Some(n.uri.as_str().to_string()),
-                    sip::Contact::Star => None,
-                })
-            })
-            .or_else(|| inv.from().ok().map(|f| f.uri.as_str().to_string()))?;
-        let from = format!("<{}>;tag={}", inv.to().ok()?.uri.as_str(), d.tag);
-        let to = text(inv.header(sip::HeaderKind::From)?.value().as_ref());
-        let call_id = text(&inv.call_id().ok()?);
-        let via = format!(
-            "SIP/2.0/TLS {}:{};branch=z9hG4bK{}",
-            self.local.ip(),
-            self.local.port(),
-            uas::hex(12)
-        );
-        let routes: Vec<String> = inv
-            .values(sip::HeaderKind::RecordRoute)
-            .iter()
-            .map(|v| text(v))
-            .collect();
-        let mut b = sip::RequestBuilder::new("BYE", &target)
-            .header("Via", &via)
-            .header("Max-Forwards", "70")
-            .header("From", &from)
-            .header("To", &to)
-            .header("Call-ID", &call_id)
-            .header("CSeq", "1 BYE");
-        for r in &routes {
-            b = b.header("Route", r);
-        }
-        Some(
-            b.header("User-Agent", &self.edge.config.edge.server_header)
-                .build(),
-        )
-    }
+/// The sender domain of a request: first `sip:`/`sips:` P-Asserted-Identity host, else From host.
+fn sender_domain(m: &Message) -> Option<String> {
+    let pai_host = m.p_asserted_identities().ok().and_then(|p| {
+        p.into_iter()
+            .find(|n| matches!(n.uri.scheme.as_str(), "sip" | "sips"))
+            .map(|n| n.uri.host())
+    });
+    let from_host = m.from().ok().map(|f| f.uri.host());
+    policy::sender_domain(pai_host.as_deref(), from_host.as_deref())
 }

@@ -8,10 +8,19 @@
 //! Client certificates are judged *after* the handshake ("accept any, then judge"): the chain is checked
 //! against the trust anchors (validity and trust only), and a refused one closes the connection with a TCP
 //! reset and no SIP answer, as the Edge does, with the exact reason logged. A missing certificate (when
-//! required) fails inside the handshake (rustls sends `certificate_required`). The clientAuth EKU rule is
-//! left to `policy` so that the lab sees a 504 that explains it instead of a reset.
+//! required) fails inside the handshake (rustls sends `certificate_required`); with `tls.client_cert` optional
+//! or none the peer gets in and Rule 2 explains that no certificate was presented. The clientAuth EKU rule is
+//! left to `policy` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
+//! because the peer offers only TLS versions the Edge does not accept is recorded too, with the versions
+//! read from its ClientHello (`handshake`).
+//!
+//! Decision events follow the schema of [`crate::diagnostics::DecisionEvent`] (`"schema": 1`).
 
+mod calls;
 mod conn;
+mod handshake;
+mod limits;
+mod tx;
 mod uas;
 
 use std::net::SocketAddr;
@@ -33,12 +42,13 @@ use crate::dns::Lookup;
 use crate::pki::{self, ClientAuthMode, TrustAnchors};
 use crate::policy::Policy;
 
-/// Why the Edge could not start or stopped.
+/// Why the Edge could not start or stopped. Causes are in the message and not `source`s, so that `anyhow`'s
+/// `{:#}` prints each once.
 #[derive(Debug, thiserror::Error)]
 pub enum EdgeError {
     /// The TLS configuration could not be built from the identity.
     #[error("Edge TLS configuration: {0}")]
-    Tls(#[from] pki::PkiError),
+    Tls(pki::PkiError),
     /// A log or events file could not be opened.
     #[error("{field}: cannot open {}: {cause}; check that its directory exists and is writable", path.display())]
     File {
@@ -51,7 +61,13 @@ pub enum EdgeError {
     },
     /// The listener failed.
     #[error("listener: {0}")]
-    Io(#[from] std::io::Error),
+    Io(std::io::Error),
+}
+
+impl From<pki::PkiError> for EdgeError {
+    fn from(e: pki::PkiError) -> Self {
+        EdgeError::Tls(e)
+    }
 }
 
 /// Everything an Edge is built from; the caller loads or generates each part.
@@ -208,6 +224,17 @@ impl Edge {
         text
     }
 
+    /// Makes sure the log and events files are on disk (at shutdown).
+    pub fn flush(&self) {
+        for f in [&self.log_file, &self.events_file].into_iter().flatten() {
+            if let Ok(f) = f.lock()
+                && let Err(e) = f.sync_data()
+            {
+                tracing::warn!(error = %e, "cannot flush a log file");
+            }
+        }
+    }
+
     /// Publishes a decision to the events file and the subscribers.
     fn publish(&self, event: DecisionEvent) {
         if let Some(f) = &self.events_file {
@@ -283,6 +310,18 @@ pub async fn serve(
         tasks.abort_all();
     }
     Ok(())
+}
+
+/// The `[[users]]` entries nobody can reach, with their domain: an `@domain` that is not the Edge's.
+pub fn unreachable_users(cfg: &EdgeConfig) -> Vec<(String, String)> {
+    let policy = Policy::from_config(cfg);
+    cfg.users
+        .iter()
+        .filter_map(|u| match uas::user_entry(&u.user) {
+            (_, Some(d)) if !policy.serves_host(d, None) => Some((u.user.clone(), d.to_owned())),
+            _ => None,
+        })
+        .collect()
 }
 
 /// The remote as written in events: `ip:port`.

@@ -85,7 +85,9 @@ mod tests {
                 port: 5061,
                 target: target.into(),
             }])),
-            cert,
+            cert: Some(cert),
+            request_host: "skype.lab".into(),
+            local_ip: None,
         }
     }
 

@@ -14,12 +14,18 @@
 //! - Rule 2 failure: 504 + 1010 with `PeerServer` and `SEC_E_WRONG_PRINCIPAL` + the seed's 0xc3e93d67 record;
 //! - clientAuth EKU missing: checked here, first, after the handshake (not in the TLS verifier) so the lab gets
 //!   a 504 that explains the EKU sunset instead of a bare reset: 1010 with `SEC_E_CERT_WRONG_USAGE` + synthetic
-//!   record 0xc3e93e05. The handshake verifier should therefore not enforce clientAuth itself.
+//!   record 0xc3e93e05. The handshake verifier should therefore not enforce clientAuth itself;
+//! - no client certificate (`tls.client_cert` optional or none): Rule 2 cannot hold, 504 + 1010 with
+//!   `SEC_E_NO_CREDENTIALS` and `PeerServer=""` + synthetic record 0xc3e93e10 (`inbound`);
+//! - a Request-URI outside the Edge's domain and FQDN, after the federation rules passed: `404 Not Found` with
+//!   1005 + synthetic record 0xc3e93e11 (`inbound`): the Edge does not relay between federated domains;
+//! - a peer that offers only TLS versions the Edge does not accept: the handshake fails, synthetic record
+//!   0xc3e93e12 (`handshake`).
 //!
 //! The diagnostic in a `Verdict` is what the Edge would show internally; leaving it out toward the peer in
 //! `faithful` mode is the listener's job.
 
-use crate::config::{EdgeConfig, Identity, PolicyConfig};
+use crate::config::{ClientCertMode, EdgeConfig, Identity, PolicyConfig};
 use crate::diagnostics::{
     DecisionEvent, EventContext, Hresult, LogRecord, MsDiagnostic, ResultCode, VerdictKind, Winsock,
 };
@@ -27,9 +33,12 @@ use crate::dns::{DnsFailure, SrvRecord, federation_srv_name};
 use crate::pki::{CertFacts, ChainProblem, ChainStatus};
 
 mod cert_text;
+mod handshake;
+mod inbound;
 mod names;
 mod srv;
 use cert_text::{cert_names, chain_problem, other_ca_same_name};
+pub use handshake::{OfferedTls, tls_version_name, tls_version_rejection};
 pub use names::{NameMatch, names_match};
 pub use srv::{
     NoSrv, Rule1Failure, SrvDecision, rule1_in_domain, rule1_pick, srv_decidedly_unavailable,
@@ -71,6 +80,8 @@ pub struct Policy {
     /// The DNS server the Edge asks, as explanations name it (e.g. `127.0.0.1:5353`); empty until
     /// [`Policy::with_dns_server`] sets it.
     pub dns_server: String,
+    /// Whether the Edge asks for a client certificate (explanations name the setting).
+    pub client_cert: ClientCertMode,
 }
 
 impl Policy {
@@ -91,6 +102,7 @@ impl Policy {
             require_client_auth_eku: cfg.require_client_auth_eku,
             faithful,
             dns_server: String::new(),
+            client_cert: ClientCertMode::Required,
         }
     }
 
@@ -102,7 +114,10 @@ impl Policy {
 
     /// Builds the policy from a whole configuration.
     pub fn from_config(cfg: &EdgeConfig) -> Self {
-        Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
+        Policy {
+            client_cert: cfg.tls.client_cert,
+            ..Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
+        }
     }
 
     /// How a domain is routed: blocked, fixed partner FQDN, SRV discovery, or not allowed.
@@ -317,10 +332,12 @@ impl Policy {
     /// The clientAuth EKU check (emulates the handshake, so it runs first; `tls-target` is the certificate name
     /// because no SRV target is known yet).
     fn inbound_client_auth(&self, facts: &InboundFacts) -> Option<Verdict> {
-        if !self.require_client_auth_eku || has_client_auth(facts.cert) {
+        // Without a certificate there is no EKU to judge; Rule 2 says what is missing.
+        let cert = facts.cert?;
+        if !self.require_client_auth_eku || has_client_auth(cert) {
             return None;
         }
-        let name = facts.cert.display_name();
+        let name = cert.display_name();
         Some(Verdict::Reject {
             status: 504,
             reason: SERVER_TIMEOUT,
@@ -494,28 +511,24 @@ impl Verdict {
         }
     }
 
-    /// The `--events` line for this verdict.
+    /// The `--events` line for this verdict. A rejection's status is the one sent; an acceptance has none yet
+    /// (the users answer: the listener fills in the status it sent).
     pub fn to_event(&self, ctx: EventContext) -> DecisionEvent {
         let diagnostic = self.diagnostic();
         let log = self.log();
+        let kind = if self.is_accept() {
+            VerdictKind::Accept
+        } else {
+            VerdictKind::Reject
+        };
         DecisionEvent {
-            time: ctx.time,
-            remote: ctx.remote,
-            peer_cert: ctx.peer_cert,
-            method: ctx.method,
-            call_id: ctx.call_id,
-            domain: ctx.domain,
-            verdict: if self.is_accept() {
-                VerdictKind::Accept
-            } else {
-                VerdictKind::Reject
-            },
-            status: self.status().unwrap_or(0),
+            status: self.status(),
             ms_diagnostics_code: diagnostic.map(|d| d.code),
             ms_diagnostics: diagnostic.map(MsDiagnostic::render),
             result_code: log.map(|l| l.result_code.render()),
             log_data: log.map(|l| l.data.clone()).unwrap_or_default(),
             explanation: self.explanation().map(str::to_owned),
+            ..DecisionEvent::for_request(ctx, kind)
         }
     }
 
@@ -547,8 +560,13 @@ pub struct InboundFacts<'a> {
     pub peer: String,
     /// SRV answer; `None` when no lookup was made (fixed FQDN, or before `plan_inbound`).
     pub srv: Option<Result<Vec<SrvRecord>, DnsFailure>>,
-    /// The peer's client certificate (chain trust was decided at the handshake).
-    pub cert: &'a CertFacts,
+    /// The peer's client certificate (chain trust was decided at the handshake); `None` when the peer
+    /// presented none (`tls.client_cert` optional or none).
+    pub cert: Option<&'a CertFacts>,
+    /// The Request-URI host, lower-case (empty for a URI without host, such as `tel:`).
+    pub request_host: String,
+    /// The Edge address the request arrived on (a Request-URI may name it).
+    pub local_ip: Option<std::net::IpAddr>,
 }
 
 /// The sender domain: the first sip:/sips: P-Asserted-Identity host, else the From host; lower-case, no trailing
@@ -560,8 +578,20 @@ pub fn sender_domain(first_pai_sip_host: Option<&str>, from_host: Option<&str>) 
         .or_else(|| from_host.map(norm).filter(|h| !h.is_empty()))
 }
 
-/// Phase 2 inbound: FEDERATION.md "Inbound" steps 2–6 with the SRV answer in `facts.srv`.
+/// Phase 2 inbound: FEDERATION.md "Inbound" steps 2–6 with the SRV answer in `facts.srv`, then the destination:
+/// a request that passes the federation rules must be for the Edge's own domain (or FQDN).
 pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
+    let verdict = federation_rules(facts, policy);
+    if verdict.is_accept()
+        && let Some(refused) = policy.inbound_destination(facts)
+    {
+        return refused;
+    }
+    verdict
+}
+
+/// Steps 2–6: sender domain, route, SRV (Rule 1), certificate (Rule 2).
+fn federation_rules(facts: &InboundFacts, policy: &Policy) -> Verdict {
     let target = match policy.plan_inbound(facts) {
         InboundPlan::Reject(v) => return v,
         InboundPlan::UseFixedFqdn(f) => f,
@@ -612,16 +642,19 @@ pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
 
 /// Rule 2 inbound: the peer's client certificate must name the target.
 fn rule2_inbound(facts: &InboundFacts, policy: &Policy, target: &str) -> Verdict {
-    let check = names_match(facts.cert, target, policy.allow_wildcard);
+    let Some(cert) = facts.cert else {
+        return policy.inbound_no_certificate(facts, target);
+    };
+    let check = names_match(cert, target, policy.allow_wildcard);
     if check.passes() {
         return Verdict::Accept {
             matched_target: target.to_owned(),
         };
     }
-    let name = facts.cert.display_name();
+    let name = cert.display_name();
     let explanation = match &check {
         NameMatch::WildcardRefused(p) => wildcard_explanation(target, p),
-        _ => rule2_explanation(target, facts.cert),
+        _ => rule2_explanation(target, cert),
     };
     Verdict::Reject {
         status: 504,

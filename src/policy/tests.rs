@@ -60,7 +60,9 @@ fn facts<'a>(
         sender_domain: Some(domain.into()),
         peer: peer.into(),
         srv,
-        cert,
+        cert: Some(cert),
+        request_host: "skype.lab".into(),
+        local_ip: None,
     }
 }
 
@@ -712,7 +714,7 @@ fn verdict_to_event() {
         call_id: f.call_id.clone(),
         domain: f.sender_domain.clone(),
     });
-    assert_eq!(ev.status, 504);
+    assert_eq!(ev.status, Some(504));
     assert_eq!(ev.ms_diagnostics_code, Some(1009));
     assert_eq!(
         ev.result_code.as_deref(),

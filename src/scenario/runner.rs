@@ -327,11 +327,12 @@ mod drive {
         if let Ok(Ok(event)) = tokio::time::timeout(EVENT_WAIT, events.recv()).await {
             // The Edge decided on a request (status set) yet the client saw the connection end: that is not a
             // handshake refusal, and saying so would hide the real problem.
-            if observed.handshake_refused && event.status != 0 {
+            if observed.handshake_refused
+                && let Some(status) = event.status
+            {
                 observed.handshake_refused = false;
                 observed.error = Some(format!(
-                    "the connection ended before the response, though the Edge answered {}",
-                    event.status
+                    "the connection ended before the response, though the Edge answered {status}"
                 ));
             }
             apply_event(&mut observed, &event);

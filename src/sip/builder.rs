@@ -68,10 +68,20 @@ impl<const N: usize> Small<bool, N> {
     }
 }
 
-/// Builds a response to a parsed request, copying Via (all), From, To, Call-ID and CSeq.
+/// What a response answers: a parsed request, or the raw head of one that did not parse.
+#[derive(Debug, Clone, Copy)]
+enum Source<'a> {
+    Parsed(&'a Message),
+    Raw(&'a [u8]),
+}
+
+/// Builds a response to a request, copying Via (all), From, To, Call-ID and CSeq. The request is a parsed
+/// [`Message`] ([`ResponseBuilder::from_request`]) or the raw bytes of one that failed to parse
+/// ([`ResponseBuilder::from_raw`]); both get the same Via parameters, To tag and headers, so a server has one
+/// response path for every answer.
 #[derive(Debug, Clone)]
 pub struct ResponseBuilder<'a> {
-    req: &'a Message,
+    src: Source<'a>,
     code: u16,
     reason: &'a str,
     via_params: Small<(&'a str, Option<Cow<'a, str>>), 4>,
@@ -84,8 +94,22 @@ pub struct ResponseBuilder<'a> {
 impl<'a> ResponseBuilder<'a> {
     /// Starts a response with this status code and reason phrase.
     pub fn from_request(req: &'a Message, code: u16, reason: &'a str) -> Self {
+        Self::new(Source::Parsed(req), code, reason)
+    }
+
+    /// Starts a response to a message that did not parse, from its raw bytes: the Via, From, To, Call-ID and
+    /// CSeq lines of its head are copied (folded lines joined, compact names expanded). `None` when the head
+    /// has no Via line (nowhere to send a response).
+    pub fn from_raw(raw: &'a [u8], code: u16, reason: &'a str) -> Option<Self> {
+        raw_headers(raw)
+            .iter()
+            .any(|(k, _)| *k == HeaderKind::Via)
+            .then(|| Self::new(Source::Raw(raw), code, reason))
+    }
+
+    fn new(src: Source<'a>, code: u16, reason: &'a str) -> Self {
         ResponseBuilder {
-            req,
+            src,
             code,
             reason,
             via_params: Small::new(),
@@ -142,10 +166,15 @@ impl<'a> ResponseBuilder<'a> {
         Bytes::from(out)
     }
 
-    /// An upper bound of the response size: the copied lines come from the request head (a
-    /// compact name grows by at most 8 bytes, `i` → `Call-ID`), plus everything added here.
+    /// An upper bound of the response size for a parsed request: the copied lines come from the request head
+    /// (a compact name grows by at most 8 bytes, `i` → `Call-ID`), plus everything added here.
     fn size_bound(&self) -> usize {
-        let mut n = self.req.body.start + 8 * self.req.headers.len() + 64;
+        let mut n = match self.src {
+            Source::Parsed(req) => req.body.start + 8 * req.headers.len() + 64,
+            // Raw heads are error answers, and may be as large as the head limit: start small and grow
+            // rather than reserve for lines that are not copied.
+            Source::Raw(_) => 512,
+        };
         n += self.reason.len() + self.body.len();
         for (name, value) in self.via_params.iter() {
             n += name.len() + value.as_ref().map_or(0, |v| v.len()) + 2;
@@ -165,41 +194,53 @@ impl<'a> ResponseBuilder<'a> {
         push_clean(out, self.reason.as_bytes());
         out.extend_from_slice(b"\r\n");
         let mut first_via = true;
-        for h in self.req.headers() {
-            match h.kind {
-                HeaderKind::Via => {
-                    out.extend_from_slice(b"Via: ");
-                    let v = trim(h.raw_value);
-                    if first_via {
-                        first_via = false;
-                        self.write_top_via(out, v);
-                    } else {
-                        out.extend_from_slice(v);
-                    }
-                    out.extend_from_slice(b"\r\n");
+        match self.src {
+            Source::Parsed(req) => {
+                for h in req.headers() {
+                    self.write_copied(out, h.kind, trim(h.raw_value), &mut first_via);
                 }
-                HeaderKind::From | HeaderKind::CallId | HeaderKind::CSeq => {
-                    out.extend_from_slice(long(h.kind).as_bytes());
-                    out.extend_from_slice(b": ");
-                    out.extend_from_slice(trim(h.raw_value));
-                    out.extend_from_slice(b"\r\n");
+            }
+            Source::Raw(raw) => {
+                for (kind, v) in raw_headers(raw) {
+                    self.write_copied(out, kind, trim(&v), &mut first_via);
                 }
-                HeaderKind::To => {
-                    out.extend_from_slice(b"To: ");
-                    let v = trim(h.raw_value);
-                    out.extend_from_slice(v);
-                    if let Some(tag) = self.to_tag
-                        && !has_tag(&unfold(v))
-                    {
-                        out.extend_from_slice(b";tag=");
-                        push_clean(out, tag.as_bytes());
-                    }
-                    out.extend_from_slice(b"\r\n");
-                }
-                _ => {}
             }
         }
         write_tail(out, self.headers.iter().copied(), self.body);
+    }
+
+    /// Writes one request header the response copies (Via, From, To, Call-ID, CSeq); skips the others.
+    fn write_copied(&self, out: &mut Vec<u8>, kind: HeaderKind, v: &[u8], first_via: &mut bool) {
+        match kind {
+            HeaderKind::Via => {
+                out.extend_from_slice(b"Via: ");
+                if *first_via {
+                    *first_via = false;
+                    self.write_top_via(out, v);
+                } else {
+                    out.extend_from_slice(v);
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            HeaderKind::From | HeaderKind::CallId | HeaderKind::CSeq => {
+                out.extend_from_slice(long(kind).as_bytes());
+                out.extend_from_slice(b": ");
+                out.extend_from_slice(v);
+                out.extend_from_slice(b"\r\n");
+            }
+            HeaderKind::To => {
+                out.extend_from_slice(b"To: ");
+                out.extend_from_slice(v);
+                if let Some(tag) = self.to_tag
+                    && !has_tag(&unfold(v))
+                {
+                    out.extend_from_slice(b";tag=");
+                    push_clean(out, tag.as_bytes());
+                }
+                out.extend_from_slice(b"\r\n");
+            }
+            _ => {}
+        }
     }
 
     fn write_top_via(&self, out: &mut Vec<u8>, v: &[u8]) {
@@ -317,35 +358,36 @@ impl<'a> RequestBuilder<'a> {
     }
 }
 
-/// Best-effort response for a message that failed parsing: copies the raw Via, From, To, Call-ID
-/// and CSeq lines (folds included), adds `extra` headers and `Content-Length: 0`. `None` without Via.
+/// Best-effort response for a message that failed parsing: copies the raw Via, From, To, Call-ID and CSeq
+/// lines (folds included), adds `extra` headers and `Content-Length: 0`. `None` without Via. The same as
+/// [`ResponseBuilder::from_raw`] with the `extra` headers and nothing else.
 pub fn response_from_raw(
     raw: &[u8],
     code: u16,
     reason: &str,
     extra: &[(&str, &str)],
 ) -> Option<Bytes> {
+    let mut b = ResponseBuilder::from_raw(raw, code, reason)?;
+    for (n, v) in extra {
+        b = b.header(n, v);
+    }
+    Some(b.build())
+}
+
+/// The Via, From, To, Call-ID and CSeq header lines of a raw head, in order, each with its folded
+/// continuation lines joined by a space (the start line and every other line are skipped).
+fn raw_headers(raw: &[u8]) -> Vec<(HeaderKind, Vec<u8>)> {
     let head_end = memchr::memmem::find(raw, b"\r\n\r\n").map_or(raw.len(), |p| p + 2);
-    let head = &raw[..head_end];
-    let mut out = Vec::with_capacity(512);
-    out.extend_from_slice(b"SIP/2.0 ");
-    push_u(&mut out, u64::from(code));
-    out.push(b' ');
-    push_clean(&mut out, reason.as_bytes());
-    out.extend_from_slice(b"\r\n");
-    let mut has_via = false;
+    let mut out: Vec<(HeaderKind, Vec<u8>)> = Vec::new();
     let mut copying = false;
-    for line in head.split(|&b| b == b'\n').skip(1) {
+    for line in raw[..head_end].split(|&b| b == b'\n').skip(1) {
         let line = line.strip_suffix(b"\r").unwrap_or(line);
         if line.first().is_some_and(|&b| is_ws(b)) {
-            if copying {
-                out.push(b' ');
-                out.extend_from_slice(trim(line));
+            if copying && let Some((_, v)) = out.last_mut() {
+                v.push(b' ');
+                v.extend_from_slice(trim(line));
             }
             continue;
-        }
-        if copying {
-            out.extend_from_slice(b"\r\n");
         }
         copying = false;
         let Some(colon) = memchr::memchr(b':', line) else {
@@ -360,21 +402,11 @@ pub fn response_from_raw(
                 | HeaderKind::CallId
                 | HeaderKind::CSeq
         ) {
-            has_via |= kind == HeaderKind::Via;
             copying = true;
-            out.extend_from_slice(long(kind).as_bytes());
-            out.extend_from_slice(b": ");
-            out.extend_from_slice(trim(&line[colon + 1..]));
+            out.push((kind, trim(&line[colon + 1..]).to_vec()));
         }
     }
-    if copying {
-        out.extend_from_slice(b"\r\n");
-    }
-    if !has_via {
-        return None;
-    }
-    write_tail(&mut out, extra.iter().copied(), b"");
-    Some(Bytes::from(out))
+    out
 }
 
 fn long(kind: HeaderKind) -> &'static str {
@@ -439,4 +471,33 @@ fn push_u(out: &mut Vec<u8>, mut n: u64) {
         }
     }
     out.extend_from_slice(&buf[i..]);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_heads_get_the_same_via_params_tag_and_headers_as_parsed_requests() {
+        let raw = b"OPTIONS sip:a@b SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;rport\r\n ;branch=z9hG4bK9\r\nVia: SIP/2.0/TLS 10.0.0.2\r\nt: <sip:a@b>\r\nf: <sip:x@y>;tag=1\r\nCSeq: x OPTIONS\r\ni: abc\r\nX-Other: dropped\r\n\r\n";
+        let out = ResponseBuilder::from_raw(raw, 400, "Bad Request")
+            .unwrap()
+            .fill_rport(40000)
+            .top_via_param("received", "127.0.0.1")
+            .to_tag("T1")
+            .header("Server", "RTC/6.0")
+            .build();
+        assert_eq!(
+            String::from_utf8_lossy(&out),
+            "SIP/2.0 400 Bad Request\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;rport=40000;branch=z9hG4bK9;received=127.0.0.1\r\nVia: SIP/2.0/TLS 10.0.0.2\r\nTo: <sip:a@b>;tag=T1\r\nFrom: <sip:x@y>;tag=1\r\nCSeq: x OPTIONS\r\nCall-ID: abc\r\nServer: RTC/6.0\r\nContent-Length: 0\r\n\r\n"
+        );
+        assert!(
+            ResponseBuilder::from_raw(
+                b"OPTIONS sip:a@b SIP/2.0\r\nTo: <sip:a@b>\r\n\r\n",
+                400,
+                "Bad"
+            )
+            .is_none()
+        );
+    }
 }
