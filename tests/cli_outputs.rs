@@ -109,6 +109,11 @@ fn a_closed_output_ends_each_command_quietly() {
         .unwrap();
     let cert = dir.path().join("vcse.pem");
     let data = dir.path().join("data");
+    // A port where nothing listens: bound by the OS, then let go (no fixed port another test could hold).
+    let closed = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap();
     let commands: Vec<Vec<String>> = vec![
         vec!["scenario".into(), "run".into()],
         vec!["scenario".into(), "list".into()],
@@ -117,7 +122,7 @@ fn a_closed_output_ends_each_command_quietly() {
         vec![
             "load".into(),
             "--target".into(),
-            "127.0.0.1:1".into(),
+            closed.to_string(),
             "--requests".into(),
             "2".into(),
             "--lab-cert-cn".into(),
