@@ -14,5 +14,6 @@ pub mod outbound;
 pub mod peer;
 pub mod pki;
 pub mod policy;
+pub mod report;
 pub mod scenario;
 pub mod sip;
