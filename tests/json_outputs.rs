@@ -225,7 +225,10 @@ async fn call_json_has_a_line_per_step_and_the_result_with_its_fix() {
         "{result}"
     );
     assert_eq!(result["fix"], v["fix"]);
-    line(v, "cert", "FAIL");
+    assert_eq!(
+        line(v, "cert", "FAIL")["detail"],
+        "vcse.steven.lab: does not name vcse.cms.steven.lab (its chain is trusted)"
+    );
 }
 
 #[tokio::test]

@@ -561,10 +561,15 @@ async fn connect_phase(
         .and_then(|leaf| CertFacts::from_der(leaf).ok())
         .unwrap_or_default();
     if let Err(v) = ctx.policy.decide_outbound_cert(&target, &facts, &status) {
+        // A trusted chain fails on Rule 2: say that, not the chain's (good) state.
+        let problem = match &status {
+            ChainStatus::Trusted => format!("does not name {target} (its chain is trusted)"),
+            other => other.problem(),
+        };
         run.step(
             "cert",
             false,
-            format!("{}: {}", facts.display_name(), status.problem()),
+            format!("{}: {problem}", facts.display_name()),
         );
         let class = match &status {
             ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,
