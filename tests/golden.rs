@@ -5,6 +5,7 @@
 //! They pin the behaviour across refactors: a change that alters what a user reads shows up here as a diff.
 //! After an intended change of output, regenerate with `UPDATE_GOLDEN=1 cargo test --test golden` and read the
 //! diff before committing it.
+#![allow(clippy::unwrap_used)]
 
 #[path = "common/outbound_lab.rs"]
 mod lab;
