@@ -14,6 +14,7 @@ pub mod hep;
 pub mod keylog;
 pub mod metrics;
 pub mod pcap;
+pub mod segments;
 
 use std::path::PathBuf;
 
