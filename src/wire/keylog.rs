@@ -65,11 +65,8 @@ impl KeyLogWriter {
             path: path.to_path_buf(),
             cause,
         };
-        match std::fs::symlink_metadata(path) {
-            Ok(m) if m.file_type().is_symlink() => {
-                return Err(WireError::KeyLogSymlink(path.to_path_buf()));
-            }
-            Ok(_) | Err(_) => {}
+        if std::fs::symlink_metadata(path).is_ok_and(|m| m.file_type().is_symlink()) {
+            return Err(WireError::KeyLogSymlink(path.to_path_buf()));
         }
         let mut options = std::fs::OpenOptions::new();
         options.create(true).append(true);

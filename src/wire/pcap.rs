@@ -108,8 +108,8 @@ pub struct PcapWriter {
 }
 
 impl PcapWriter {
-    /// Creates `path` (mode 0600, truncated), writes the pcapng header and starts the writer thread.
-    /// Must be called inside a tokio runtime only for the async methods; opening itself is synchronous.
+    /// Creates `path` (mode 0600, truncated), writes the pcapng header and starts the writer thread
+    /// (synchronous: a bad path fails here, at start-up, with the file named).
     pub fn open(path: &Path, limits: PcapLimits) -> Result<PcapWriter, WireError> {
         let file = Output::create(path, &BTreeMap::new())?;
         let (tx, rx) = mpsc::channel(limits.queue.max(1));
