@@ -1,7 +1,7 @@
 //! The decrypted-SIP pcapng against tshark: a call's messages over two connections (IPv4 and IPv6) come out
 //! in order with their addresses, ports, methods, statuses and Call-ID; the TCP is clean (no analysis flags,
 //! good checksums); the peer's certificate name from the name resolution block is shown; a big message is
-//! reassembled; the size cap rotates (or stops) as documented.
+//! reassembled; the size cap rotates (or stops) as documented; sngrep reads the file as one dialog.
 #![allow(clippy::unwrap_used)]
 
 #[path = "common/wire_tools.rs"]
@@ -305,4 +305,46 @@ async fn an_unwritable_path_names_the_file_and_the_fix() {
     assert!(e.starts_with("pcap "), "{e}");
     assert!(e.contains("no-such-dir"), "{e}");
     assert!(e.contains("check that its directory exists"), "{e}");
+}
+
+#[tokio::test]
+async fn sngrep_reads_the_file_as_one_dialog_of_six_messages() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("call.pcapng");
+    let writer = PcapWriter::open(&file, PcapLimits::default()).unwrap();
+    write_call(&writer).await;
+    writer.shutdown().await.unwrap();
+    // sngrep reads the file, counts the dialogs it finds and writes their SIP packets out again.
+    let out = dir.path().join("sngrep.pcap");
+    let run = std::process::Command::new(wire_tools::require("sngrep"))
+        .args(["-N", "-I"])
+        .arg(&file)
+        .arg("-O")
+        .arg(&out)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&run.stdout).replace('\r', "\n");
+    assert!(run.status.success(), "sngrep failed: {said}");
+    assert_eq!(
+        said.trim_end().lines().last(),
+        Some("Dialog count: 1"),
+        "{said}"
+    );
+    assert_eq!(
+        fields(
+            &out,
+            &[],
+            "sip",
+            &["sip.Method", "sip.Status-Code", "sip.Call-ID"]
+        ),
+        [
+            format!("INVITE\t\t{CALL_ID}"),
+            format!("\t180\t{CALL_ID}"),
+            format!("\t200\t{CALL_ID}"),
+            format!("ACK\t\t{CALL_ID}"),
+            format!("BYE\t\t{CALL_ID}"),
+            format!("\t200\t{CALL_ID}"),
+        ]
+    );
 }
