@@ -16,3 +16,4 @@ pub mod pki;
 pub mod policy;
 pub mod scenario;
 pub mod sip;
+pub mod wire;
