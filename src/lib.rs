@@ -17,3 +17,4 @@ pub mod policy;
 pub mod report;
 pub mod scenario;
 pub mod sip;
+pub mod wire;

@@ -46,6 +46,9 @@ enum Command {
     Scenario(cli::scenario::ScenarioCommand),
     /// Load generator: mutual-TLS connections sending INVITEs or OPTIONS to an Edge.
     Load(cli::load::LoadArgs),
+    /// Write the manual pages, one per command, generated from these definitions (for packaging).
+    #[command(hide = true)]
+    Man(cli::man::ManArgs),
 }
 
 /// The log filter when neither `--log` nor `RUST_LOG` gives one: `info`, with the per-query lines of the DNS
@@ -119,6 +122,7 @@ fn main() -> ExitCode {
         Command::Dns(a) => cli::dns::run(a),
         Command::Scenario(a) => cli::scenario::run(a),
         Command::Load(a) => cli::load::run(a),
+        Command::Man(a) => cli::man::run(a, <Args as clap::CommandFactory>::command()),
     };
     match result {
         Ok(code) => code,

@@ -7,6 +7,7 @@ pub mod certs;
 pub mod check;
 pub mod dns;
 pub mod load;
+pub mod man;
 pub mod scenario;
 pub mod serve;
 

@@ -12,8 +12,11 @@
 //!
 //! Session resumption is off on both sides: resumed handshakes skip the verifiers, and every connection
 //! must present its certificate as a real Edge would see it.
+//!
+//! Every configuration built here logs its TLS secrets to the process's key log when one is set
+//! ([`set_key_log`], e.g. an `SSLKEYLOGFILE` writer from `crate::wire::keylog`); by default none is.
 
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 
 use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signature};
@@ -21,7 +24,7 @@ use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
     CertificateError, ClientConfig, CommonState, DigitallySignedStruct, DistinguishedName, Error,
-    ServerConfig, SignatureScheme,
+    KeyLog, ServerConfig, SignatureScheme,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
@@ -96,6 +99,22 @@ pub enum ClientAuthMode {
 /// The only crypto provider edgesim uses.
 pub fn provider() -> Arc<CryptoProvider> {
     Arc::new(rustls::crypto::aws_lc_rs::default_provider())
+}
+
+/// The key log every configuration built from now on gets (none by default): one per process, as
+/// `SSLKEYLOGFILE` is, so the Edge, the caller and the load generator all log without each being told.
+static KEY_LOG: RwLock<Option<Arc<dyn KeyLog>>> = RwLock::new(None);
+
+/// Sets (or with `None` clears) the key log of every TLS configuration built after this call.
+pub fn set_key_log(log: Option<Arc<dyn KeyLog>>) {
+    if let Ok(mut slot) = KEY_LOG.write() {
+        *slot = log;
+    }
+}
+
+/// The process's key log, if one is set.
+fn key_log() -> Option<Arc<dyn KeyLog>> {
+    KEY_LOG.read().ok().and_then(|slot| slot.clone())
 }
 
 const VERSIONS: &[&rustls::SupportedProtocolVersion] =
@@ -290,6 +309,9 @@ fn finish_server(
         .with_single_cert(identity.chain.clone(), identity.key.clone_key())?;
     cfg.session_storage = Arc::new(NoServerSessionStorage {});
     cfg.send_tls13_tickets = 0;
+    if let Some(log) = key_log() {
+        cfg.key_log = log;
+    }
     Ok(Arc::new(cfg))
 }
 
@@ -367,6 +389,9 @@ pub fn client_config_with_versions(
         None => builder.with_no_client_auth(),
     };
     cfg.resumption = rustls::client::Resumption::disabled();
+    if let Some(log) = key_log() {
+        cfg.key_log = log;
+    }
     Ok(Arc::new(cfg))
 }
 
