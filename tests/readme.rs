@@ -1,5 +1,6 @@
 //! The README and `docs/` stand alone: the Rust example in the README is `tests/scenario_as_test.rs` (which
-//! `cargo test` compiles and runs), and every relative link points to a file inside the repository.
+//! `cargo test` compiles and runs), and every relative link of the Markdown documents points to a file inside
+//! the repository.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -50,7 +51,14 @@ fn relative_links(text: &str) -> Vec<String> {
 #[test]
 fn every_relative_link_stays_in_the_repository_and_exists() {
     let root = Path::new(env!("CARGO_MANIFEST_DIR"));
-    for doc in ["README.md", "docs/json.md", "docs/federation.md"] {
+    for doc in [
+        "README.md",
+        "docs/json.md",
+        "docs/federation.md",
+        "scenarios/README.md",
+        "benches/README.md",
+        "deploy/README.md",
+    ] {
         let text = read(doc);
         let dir = root.join(doc).parent().unwrap().to_owned();
         for target in relative_links(&text) {
