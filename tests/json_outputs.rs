@@ -285,6 +285,34 @@ async fn certs_inspect_json_splits_the_eku_fix_and_errors_are_documents_too() {
         "vcse.steven.lab is in the certificate's SAN"
     );
 
+    // A wildcard match only --allow-wildcard accepts: a WARN (a real Edge refuses it), exit 0.
+    let wild = ca
+        .issue(&LeafSpec::new("*.steven.lab").key(KeyType::EcdsaP256))
+        .unwrap();
+    let wild_file = dir.path().join("wild.pem");
+    std::fs::write(&wild_file, &wild.cert_pem).unwrap();
+    let run = edgesim(strings(&[
+        "certs",
+        "inspect",
+        &wild_file.display().to_string(),
+        "--fqdn",
+        "vcse.steven.lab",
+        "--allow-wildcard",
+        "--json",
+    ]))
+    .await;
+    assert_eq!(run.code, Some(0), "{}", run.err);
+    assert_envelope(&run, "certs inspect", "WARN");
+    let name = line(&run.v, "name vcse.steven.lab", "WARN");
+    assert_eq!(
+        name["detail"],
+        "vcse.steven.lab matches the wildcard *.steven.lab (wildcards allowed by configuration)"
+    );
+    assert_eq!(
+        name["fix"],
+        "a real Edge refuses wildcard matches: name vcse.steven.lab explicitly in the certificate's SAN"
+    );
+
     // A file that is not there: an ERROR document, exit 2, the message also on stderr.
     let absent = dir.path().join("absent.pem").display().to_string();
     let run = edgesim(strings(&["certs", "inspect", &absent, "--json"])).await;
