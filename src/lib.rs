@@ -14,6 +14,7 @@ pub mod outbound;
 pub mod peer;
 pub mod pki;
 pub mod policy;
+pub mod report;
 pub mod scenario;
 pub mod sip;
 pub mod wire;

@@ -210,9 +210,9 @@ async fn check_and_certs_inspect_count_the_same_days_left() {
     let line = report
         .area("cert")
         .into_iter()
-        .find(|l| l.text.contains("days left"))
+        .find(|l| l.detail.contains("days left"))
         .unwrap_or_else(|| panic!("no days left in\n{}", report.render()));
-    let from_check = days_left_in(&line.text);
+    let from_check = days_left_in(&line.detail);
 
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("vcse.pem");
@@ -231,7 +231,7 @@ async fn check_and_certs_inspect_count_the_same_days_left() {
         .lines()
         .find(|l| l.starts_with("PASS validity:"))
         .unwrap_or_else(|| panic!("{text}"));
-    assert_eq!(from_check, 20, "{}", line.text);
+    assert_eq!(from_check, 20, "{}", line.detail);
     assert_eq!(v["days_left"], serde_json::json!(from_check));
     assert_eq!(days_left_in(validity), from_check, "{validity}");
 }

@@ -82,11 +82,18 @@ fn issue_server_only_warns_about_client_auth_removal() {
     let (code, out, _) = edgesim(&["certs", "inspect", &format!("{d}/srv.pem"), "--json"]);
     assert_eq!(code, 1);
     let v: serde_json::Value = serde_json::from_str(&out).unwrap();
-    assert_eq!(v["pass"], false);
+    assert_eq!(v["status"], "FAIL");
     assert_eq!(v["facts"]["san_dns"][0], "vcse.steven.lab");
-    let eku = &v["checks"][1];
+    let eku = &v["lines"][1];
     assert_eq!(eku["rule"], "eku");
+    assert_eq!(eku["status"], "FAIL");
     assert!(eku["detail"].as_str().unwrap().contains("FN74362"));
+    assert!(
+        eku["fix"]
+            .as_str()
+            .unwrap()
+            .starts_with("reissue it with both Server and Client Authentication EKUs")
+    );
 
     let (code, _, err) = edgesim(&["certs", "inspect", "/nonexistent/peer.pem"]);
     assert_eq!(code, 2);

@@ -512,13 +512,13 @@ async fn cli_call_and_check_print_the_response_and_exit_per_class() {
     let out = run(common(&["check", "cms.steven.lab", "--json"])).await;
     assert_eq!(out.status.code(), Some(1));
     let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(v["ok"], false);
+    assert_eq!(v["status"], "FAIL");
     assert!(
-        v["report"]["lines"]
+        v["lines"]
             .as_array()
             .unwrap()
             .iter()
-            .any(|l| l["status"] == "FAIL" && l["area"] == "rule1")
+            .any(|l| l["status"] == "FAIL" && l["rule"] == "rule1")
     );
 
     let out = run(vec!["call".into(), "not-a-uri".into()]).await;

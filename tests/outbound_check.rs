@@ -17,7 +17,7 @@ fn not_pass(r: &Report) -> Vec<String> {
     r.lines
         .iter()
         .filter(|l| l.status != Status::Pass)
-        .map(|l| format!("{:?} {} {} / {:?}", l.status, l.area, l.text, l.fix))
+        .map(|l| format!("{:?} {} {} / {:?}", l.status, l.rule, l.detail, l.fix))
         .collect()
 }
 
@@ -25,7 +25,7 @@ fn fails(r: &Report, area: &str) -> Vec<(String, Option<String>)> {
     r.area(area)
         .into_iter()
         .filter(|l| l.status == Status::Fail)
-        .map(|l| (l.text.clone(), l.fix.clone()))
+        .map(|l| (l.detail.clone(), l.fix.clone()))
         .collect()
 }
 
@@ -82,7 +82,7 @@ async fn tls12_only_peer_still_passes() {
     let r = check(&lab.ctx(&dns), "acano.steven.lab").await;
     assert!(not_pass(&r).is_empty(), "{}", r.render());
     assert!(
-        r.area("tls")[1].text.contains("TLS 1.3 not offered"),
+        r.area("tls")[1].detail.contains("TLS 1.3 not offered"),
         "{}",
         r.render()
     );
@@ -175,7 +175,7 @@ async fn server_auth_only_certificate_is_flagged_by_name() {
         .filter(|l| l.status == Status::Warn)
         .collect();
     assert_eq!(warns.len(), 1, "{}", r.render());
-    assert!(warns[0].text.contains("days left"), "{}", warns[0].text);
+    assert!(warns[0].detail.contains("days left"), "{}", warns[0].detail);
 }
 
 #[tokio::test]
@@ -232,7 +232,11 @@ async fn peer_refusing_the_edge_certificate_fails_tls_lines() {
 fn inbound(r: &Report) -> (Status, String, Option<String>) {
     let lines = r.area("inbound");
     assert_eq!(lines.len(), 1, "{}", r.render());
-    (lines[0].status, lines[0].text.clone(), lines[0].fix.clone())
+    (
+        lines[0].status,
+        lines[0].detail.clone(),
+        lines[0].fix.clone(),
+    )
 }
 
 async fn check_with(

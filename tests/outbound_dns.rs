@@ -28,7 +28,7 @@ fn lines(
 ) -> Vec<(Status, String, Option<String>)> {
     r.area(area)
         .into_iter()
-        .map(|l| (l.status, l.text.clone(), l.fix.clone()))
+        .map(|l| (l.status, l.detail.clone(), l.fix.clone()))
         .collect()
 }
 

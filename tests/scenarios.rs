@@ -197,11 +197,21 @@ fn cli_json_and_exit_codes() {
     let out = edgesim(&["scenario", "run", "--json", wrong.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
-    assert_eq!(json["passed"], false);
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["command"], "scenario run");
+    assert_eq!(json["status"], "FAIL");
     assert_eq!(json["failures"], 2);
-    assert_eq!(
-        json["files"][0]["cases"][0]["observed"]["status"],
-        serde_json::json!(504)
+    assert_eq!(json["files"][0]["failures"], 2);
+    let case = &json["lines"][0];
+    assert_eq!(case["status"], "FAIL");
+    assert_eq!(case["rule"], "rule 1 wrongly expected to pass");
+    assert_eq!(case["observed"]["status"], serde_json::json!(504));
+    assert!(
+        case["detail"]
+            .as_str()
+            .unwrap()
+            .contains("status: expected 200, got 504"),
+        "{case}"
     );
 
     let bad = dir.path().join("bad.toml");
@@ -215,5 +225,31 @@ fn cli_json_and_exit_codes() {
             bad.display()
         )),
         "{stderr}"
+    );
+    // Under --json the same error is a JSON document, the exit code still 2.
+    let out = edgesim(&["scenario", "run", "--json", bad.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let json: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(json["schema"], 1);
+    assert_eq!(json["command"], "scenario run");
+    assert_eq!(json["status"], "ERROR");
+    assert_eq!(json["lines"], serde_json::json!([]));
+    let error = &json["error"];
+    assert_eq!(error["file"], bad.display().to_string());
+    assert_eq!(
+        (error["line"].clone(), error["column"].clone()),
+        (14.into(), 13.into())
+    );
+    assert_eq!(error["field"], "case.direction");
+    assert!(
+        error["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("case #1 \"rule 1 wrongly expected to pass\": field `case.direction`: unknown variant `sideways`"),
+        "{error}"
+    );
+    assert!(
+        error["hint"].as_str().is_some_and(|h| !h.is_empty()),
+        "{error}"
     );
 }

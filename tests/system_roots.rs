@@ -40,16 +40,16 @@ async fn check_chain(
             String::from_utf8_lossy(&out.stderr)
         )
     });
-    let line = v["report"]["lines"]
+    let line = v["lines"]
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["area"] == "cert" && l["text"].as_str().unwrap().contains("the chain of"))
+        .find(|l| l["rule"] == "cert" && l["detail"].as_str().unwrap().contains("the chain of"))
         .unwrap_or_else(|| panic!("no chain line in {v:#}"))
         .clone();
     (
         line["status"].as_str().unwrap().to_string(),
-        line["text"].as_str().unwrap().to_string(),
+        line["detail"].as_str().unwrap().to_string(),
         out.status.code(),
     )
 }

@@ -18,6 +18,7 @@ use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings};
 use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
 use edgesim::policy::Policy;
+use edgesim::report::{Envelope, ErrorInfo, Line, Status, split_fix};
 
 /// The Edge settings shared by `call` and `check`.
 #[derive(clap::Args, Debug, Clone)]
@@ -45,7 +46,8 @@ pub struct EdgeArgs {
     /// The `serve` data directory with the lab CA and Edge certificate (ca.pem, edge.chain.pem, edge.key).
     #[arg(long, value_name = "DIR", default_value = "edgesim-data")]
     pub data_dir: PathBuf,
-    /// Print the result as JSON.
+    /// Print one JSON document instead of text (the shared layout of docs/json.md; an ERROR document when the
+    /// command cannot run).
     #[arg(long)]
     pub json: bool,
 }
@@ -184,8 +186,125 @@ pub(crate) fn print_notes(notes: &[String]) {
     }
 }
 
-/// Runs `edgesim call`.
+/// With `--json`, an error that stops `command` before its result is printed as the `ERROR` document
+/// ([`edgesim::report::error_json`]) on stdout, as well as on stderr as without `--json`; the exit code stays 2.
+/// A closed stdout is left to `main`.
+pub(crate) fn json_errors(
+    command: &'static str,
+    json: bool,
+    result: anyhow::Result<ExitCode>,
+) -> anyhow::Result<ExitCode> {
+    json_errors_with(command, json, result, |e| {
+        ErrorInfo::message(format!("{e:#}"))
+    })
+}
+
+/// [`json_errors`] with the `error` object made by `info`.
+pub(crate) fn json_errors_with(
+    command: &'static str,
+    json: bool,
+    result: anyhow::Result<ExitCode>,
+    info: impl FnOnce(&anyhow::Error) -> ErrorInfo,
+) -> anyhow::Result<ExitCode> {
+    let e = match result {
+        Err(e) if json && !broken_pipe(&e) => e,
+        other => return other,
+    };
+    println!("{}", edgesim::report::error_json(command, &info(&e))?);
+    eprintln!("edgesim: {e:#}");
+    Ok(ExitCode::from(super::EXIT_USAGE))
+}
+
+fn broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
+}
+
+/// The `command` of its `--json` document.
+const COMMAND: &str = "call";
+
+/// The fields of `call --json` between the envelope's `status` and its `lines` (one per step the Edge took,
+/// then the `result`).
+#[derive(serde::Serialize)]
+struct CallJson<'a> {
+    /// The callee.
+    target: &'a str,
+    /// The kind of result (`connected`, `srv-mismatch`, `cert-mismatch` …).
+    class: outbound::OutcomeClass,
+    /// The exit code.
+    exit_code: u8,
+    /// The final status the Skype client receives, and its reason phrase.
+    final_status: u16,
+    reason: &'a str,
+    /// The `ms-diagnostics` the client receives.
+    ms_diagnostics: Option<&'a str>,
+    /// What happened, without the fix.
+    explanation: String,
+    /// What to change (the `Fix:` of the explanation).
+    fix: Option<String>,
+    /// The SRV target (or fixed FQDN) used, once known.
+    srv_target: Option<&'a str>,
+    /// Methods sent to the peer, in order.
+    sent: &'a [String],
+    /// The final response as the Skype client log shows it.
+    response_text: &'a str,
+    /// How the call ran (the DNS server asked, the certificates used).
+    notes: &'a [String],
+}
+
+/// The `call --json` document: each step a line (a failed step is a FAIL, or a WARN after a connected call,
+/// such as an unanswered BYE), then a `result` line with the explanation and its fix.
+fn call_json(
+    target: &str,
+    out: &outbound::CallOutcome,
+    notes: &[String],
+) -> anyhow::Result<String> {
+    let connected = out.class == outbound::OutcomeClass::Connected;
+    let (explanation, fix) = split_fix(&out.explanation);
+    let mut lines: Vec<Line> = out
+        .steps
+        .iter()
+        .map(|s| {
+            let status = match (s.ok, connected) {
+                (true, _) => Status::Pass,
+                (false, true) => Status::Warn,
+                (false, false) => Status::Fail,
+            };
+            Line::new(status, &s.name, &s.detail, None)
+        })
+        .collect();
+    lines.push(Line::new(
+        Status::pass_if(connected),
+        "result",
+        format!("{} {}: {explanation}", out.final_status, out.reason),
+        fix.clone(),
+    ));
+    let body = CallJson {
+        target,
+        class: out.class,
+        exit_code: out.class.exit_code(),
+        final_status: out.final_status,
+        reason: &out.reason,
+        ms_diagnostics: out.ms_diagnostics.as_deref(),
+        explanation,
+        fix,
+        srv_target: out.target.as_deref(),
+        sent: &out.sent,
+        response_text: &out.response_text,
+        notes,
+    };
+    Ok(Envelope::new(COMMAND, body, lines).to_json()?)
+}
+
+/// Runs `edgesim call`; with `--json`, a failure to start is an `ERROR` document too.
 pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
+    let json = args.edge.json;
+    json_errors(COMMAND, json, run_call(args))
+}
+
+fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     if outbound::target_domain(&args.target).is_none() {
         anyhow::bail!(
             "{}: not a SIP URI with a domain — give the callee as sip:user@domain",
@@ -212,8 +331,7 @@ pub fn run(args: CallArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let out = rt.block_on(outbound::call(&ctx, &req));
     if args.edge.json {
-        let value = serde_json::json!({ "outcome": out, "exit_code": out.class.exit_code(), "notes": notes });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        println!("{}", call_json(&args.target, &out, &notes)?);
     } else {
         if args.verbose {
             for s in &out.steps {

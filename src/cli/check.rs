@@ -5,6 +5,7 @@ use std::process::ExitCode;
 use std::time::Duration;
 
 use edgesim::outbound::check;
+use edgesim::report::Envelope;
 
 use super::call::{EdgeArgs, build_context, print_notes};
 
@@ -20,8 +21,25 @@ pub struct CheckArgs {
     pub edge: EdgeArgs,
 }
 
-/// Runs `edgesim check`.
+/// The `command` of its `--json` document.
+const COMMAND: &str = "check";
+
+/// The fields of `check --json` between the envelope's `status` and its `lines`.
+#[derive(serde::Serialize)]
+struct CheckJson<'a> {
+    /// The domain checked.
+    domain: &'a str,
+    /// How the check ran (the DNS server asked, the certificates used), as printed on stderr without --json.
+    notes: &'a [String],
+}
+
+/// Runs `edgesim check`; with `--json`, a failure to start is an `ERROR` document too.
 pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
+    let json = args.edge.json;
+    super::call::json_errors(COMMAND, json, run_check(args))
+}
+
+fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let domain = args.domain.trim().trim_end_matches('.');
     if domain.is_empty() || domain.contains(['@', ':', '/', ' ']) {
         anyhow::bail!(
@@ -36,9 +54,14 @@ pub fn run(args: CheckArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let report = rt.block_on(check::check(&ctx, domain));
     if args.edge.json {
-        let value =
-            serde_json::json!({ "report": report, "notes": notes, "ok": !report.has_fail() });
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        let body = CheckJson {
+            domain: &report.domain,
+            notes: &notes,
+        };
+        println!(
+            "{}",
+            Envelope::new(COMMAND, body, report.lines.clone()).to_json()?
+        );
     } else {
         print!("{}", report.render());
     }

@@ -13,6 +13,7 @@ use std::time::Duration;
 use anyhow::{Context, bail};
 use edgesim::load::{self, LoadSpec, Outcome, Progress, RequestTemplate, Stop};
 use edgesim::pki::{self, Identity, KeyType, LabCa, LeafSpec};
+use edgesim::report::Envelope;
 use rustls_pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
 
@@ -98,7 +99,7 @@ pub struct LoadArgs {
     /// Keep each connection open, idle, this many seconds after its last answer.
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     hold: f64,
-    /// Print the summary as JSON.
+    /// Print the summary as one JSON document (the shared layout of docs/json.md).
     #[arg(long)]
     json: bool,
 }
@@ -139,8 +140,16 @@ fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
     Ok(Some(Identity::from(&issued)))
 }
 
-/// Runs `edgesim load`.
+/// The `command` of its `--json` document.
+const COMMAND: &str = "load";
+
+/// Runs `edgesim load`; with `--json`, a failure to start is an `ERROR` document too.
 pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
+    let json = a.json;
+    super::call::json_errors(COMMAND, json, run_load(a))
+}
+
+fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
     let target = rt
         .block_on(tokio::net::lookup_host(&a.target))
@@ -205,7 +214,8 @@ pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
         report
     });
     let text = if a.json {
-        format!("{}\n", serde_json::to_string_pretty(&report)?)
+        let lines = report.lines();
+        format!("{}\n", Envelope::new(COMMAND, &report, lines).to_json()?)
     } else {
         report.render()
     };

@@ -4,9 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use edgesim::report::ErrorInfo;
 use edgesim::scenario::format::{Direction, MsDiagExpect, ScenarioFile};
-use edgesim::scenario::report::{render_json, render_table_width};
-use edgesim::scenario::{ScenarioReport, run_scenario, seed_lab};
+use edgesim::scenario::report::{self, render_json, render_table_width};
+use edgesim::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
 
 /// Exit code when a case's outcome differs from its expectation.
 pub const EXIT_MISMATCH: u8 = 1;
@@ -34,7 +35,8 @@ pub enum ScenarioCommand {
         /// Scenario files or directories.
         #[arg(value_name = "FILE|DIR")]
         paths: Vec<PathBuf>,
-        /// Print one JSON document (for CI) instead of the table.
+        /// Print one JSON document (for CI) instead of the table: the shared layout of docs/json.md, an ERROR
+        /// document naming the file, line and field when a scenario does not load.
         #[arg(long)]
         json: bool,
         /// Run only the cases whose name contains this text (case-insensitive).
@@ -60,7 +62,16 @@ pub enum ScenarioCommand {
 /// Runs `edgesim scenario`.
 pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
     match command {
-        ScenarioCommand::Run { paths, json, only } => run_files(&paths, json, only.as_deref()),
+        // With --json, a file that does not load (or a lab that cannot be built) is an ERROR document.
+        ScenarioCommand::Run { paths, json, only } => super::call::json_errors_with(
+            report::COMMAND,
+            json,
+            run_files(&paths, json, only.as_deref()),
+            |e| match e.downcast_ref::<ScenarioError>() {
+                Some(se) => report::error_info(se),
+                None => ErrorInfo::message(format!("{e:#}")),
+            },
+        ),
         ScenarioCommand::List { paths } => {
             for file in load_all(&paths)? {
                 println!("{}", file.path.display());

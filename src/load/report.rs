@@ -1,4 +1,4 @@
-//! Counting (per worker, merged at the end) and the run's summary, as text or JSON.
+//! Counting (per worker, merged at the end) and the run's summary, as text or the lines of `load --json`.
 
 use std::collections::BTreeMap;
 use std::fmt::Write as _;
@@ -8,6 +8,7 @@ use hdrhistogram::Histogram;
 use serde::Serialize;
 
 use super::LoadSpec;
+use crate::report::{Line, Status};
 
 /// Histogram range: 1 µs to 120 s, 3 significant digits.
 fn histogram() -> Histogram<u64> {
@@ -236,8 +237,56 @@ impl LoadReport {
         }
     }
 
-    /// What the summary explains beyond the counts: the 503s of a rate limit, a missing client certificate.
+    /// What the summary explains beyond the counts (the 503s of a rate limit, refused connections, a missing
+    /// client certificate), as printed after `note`.
     pub fn notes(&self) -> Vec<String> {
+        self.explained().into_iter().map(|(_, text)| text).collect()
+    }
+
+    /// The lines of `load --json` ([`crate::report`]): `requests` (PASS when every request was answered and
+    /// nothing failed, FAIL otherwise), then one line per note: `rate-limit` (WARN), `connect` (FAIL),
+    /// `client-cert` (WARN).
+    pub fn lines(&self) -> Vec<Line> {
+        let unanswered = self.attempted.saturating_sub(self.answered);
+        let errors: Vec<String> = self
+            .errors
+            .iter()
+            .map(|(k, v)| format!("{k} ×{v}"))
+            .collect();
+        let counts = format!(
+            "attempted {}, answered {}, unanswered {unanswered}, errors: {}",
+            self.attempted,
+            self.answered,
+            or_none(&errors)
+        );
+        let requests = match self.outcome() {
+            Outcome::Complete => Line::pass("requests", counts),
+            Outcome::Partial => Line::new(
+                Status::Fail,
+                "requests",
+                counts,
+                Some(
+                    "the errors say what failed; for a slow server raise --timeout-ms or lower --rate and --window"
+                        .to_owned(),
+                ),
+            ),
+            Outcome::NothingAnswered => Line::new(
+                Status::Fail,
+                "requests",
+                counts,
+                Some(format!(
+                    "check that a SIP-over-TLS server listens on {} and accepts the client certificate (its log says why it refused)",
+                    self.target
+                )),
+            ),
+        };
+        std::iter::once(requests)
+            .chain(self.explained().into_iter().map(|(line, _)| line))
+            .collect()
+    }
+
+    /// Each note as a line and as the text printed for people (the same words).
+    fn explained(&self) -> Vec<(Line, String)> {
         let mut notes = Vec::new();
         let unavailable = self.count("503");
         if unavailable > 0 {
@@ -249,28 +298,41 @@ impl LoadReport {
                     s => format!("Retry-After {s} s ×{n}"),
                 })
                 .collect();
-            notes.push(format!(
+            let detail = format!(
                 "503 ×{unavailable} ({}): an edgesim Edge answers 503 Service Unavailable, with Retry-After, when \
                  one connection sends more than limits.max_requests_per_sec requests in a second (20 by \
-                 default, the Edge's rate for a discovered partner); lower --rate, spread the load over more \
-                 --connections, or raise limits.max_requests_per_sec in the Edge's configuration.",
+                 default, the Edge's rate for a discovered partner)",
                 after.join(", ")
+            );
+            let fix = "lower --rate, spread the load over more --connections, or raise \
+                       limits.max_requests_per_sec in the Edge's configuration";
+            let text = format!("{detail}; {fix}.");
+            notes.push((
+                Line::new(Status::Warn, "rate-limit", detail, Some(fix.to_owned())),
+                text,
             ));
         }
         if let Some(n) = self.errors.get("connect: connection refused") {
-            notes.push(format!(
-                "{n} connection(s) refused: nothing listens on {} (is `edgesim serve` running, with this \
-                 --listen address?).",
+            let detail = format!(
+                "{n} connection(s) refused: nothing listens on {}",
                 self.target
-            ));
+            );
+            let text =
+                format!("{detail} (is `edgesim serve` running, with this --listen address?).");
+            let fix = format!(
+                "start `edgesim serve` with --listen {}, or give --target the address it listens on",
+                self.target
+            );
+            notes.push((Line::new(Status::Fail, "connect", detail, Some(fix)), text));
         }
         if !self.client_certificate && self.error_count() > 0 {
-            notes.push(
-                "no client certificate was presented; an Edge with tls.client_cert = \"required\" (the \
-                 default) refuses such a handshake: pass --lab-cert-cn NAME (issued from the lab CA in \
-                 --ca-dir) or --cert FILE --key FILE."
-                    .to_owned(),
-            );
+            let detail = "no client certificate was presented; an Edge with tls.client_cert = \"required\" (the \
+                          default) refuses such a handshake";
+            let fix = "pass --lab-cert-cn NAME (issued from the lab CA in --ca-dir) or --cert FILE --key FILE";
+            notes.push((
+                Line::new(Status::Warn, "client-cert", detail, Some(fix.to_owned())),
+                format!("{detail}: {fix}."),
+            ));
         }
         notes
     }
@@ -381,5 +443,102 @@ fn or_none(items: &[String]) -> String {
         "none".into()
     } else {
         items.join(", ")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn report() -> LoadReport {
+        LoadReport {
+            target: "127.0.0.1:5061".into(),
+            method: "OPTIONS".into(),
+            connections: 1,
+            window: 1,
+            mode: "persistent".into(),
+            target_rate: None,
+            elapsed_secs: 1.0,
+            client_certificate: true,
+            attempted: 4,
+            sent: 4,
+            answered: 4,
+            provisional: 0,
+            rate: 4.0,
+            responses: BTreeMap::from([("200".into(), 1), ("503".into(), 3)]),
+            diagnostics: BTreeMap::new(),
+            retry_after: BTreeMap::from([("1".into(), 3)]),
+            latency_ms: Percentiles::default(),
+            handshakes: 1,
+            handshake_rate: 1.0,
+            handshake_ms: Percentiles::default(),
+            errors: BTreeMap::new(),
+        }
+    }
+
+    #[test]
+    fn the_rate_limit_note_is_a_warn_line_in_the_same_words() {
+        let r = report();
+        let lines = r.lines();
+        assert_eq!(
+            lines[0],
+            Line::pass(
+                "requests",
+                "attempted 4, answered 4, unanswered 0, errors: none"
+            )
+        );
+        assert_eq!(lines[1].status, Status::Warn);
+        assert_eq!(lines[1].rule, "rate-limit");
+        let fix = lines[1].fix.clone().unwrap();
+        assert_eq!(
+            fix,
+            "lower --rate, spread the load over more --connections, or raise limits.max_requests_per_sec in \
+             the Edge's configuration"
+        );
+        assert_eq!(r.notes(), vec![format!("{}; {fix}.", lines[1].detail)]);
+        assert!(
+            lines[1]
+                .detail
+                .starts_with("503 ×3 (Retry-After 1 s ×3): an edgesim Edge answers 503"),
+            "{}",
+            lines[1].detail
+        );
+    }
+
+    #[test]
+    fn refused_connections_fail_the_run_with_the_address_to_fix() {
+        let mut r = report();
+        r.responses.clear();
+        r.retry_after.clear();
+        r.answered = 0;
+        r.sent = 0;
+        r.errors.insert("connect: connection refused".into(), 4);
+        let lines = r.lines();
+        assert_eq!(r.outcome(), Outcome::NothingAnswered);
+        assert_eq!(
+            lines[0].detail,
+            "attempted 4, answered 0, unanswered 4, errors: connect: connection refused ×4"
+        );
+        assert_eq!(lines[0].status, Status::Fail);
+        assert_eq!(
+            lines[1],
+            Line::new(
+                Status::Fail,
+                "connect",
+                "4 connection(s) refused: nothing listens on 127.0.0.1:5061",
+                Some(
+                    "start `edgesim serve` with --listen 127.0.0.1:5061, or give --target the address it listens on"
+                        .into()
+                ),
+            )
+        );
+        assert_eq!(
+            r.notes(),
+            vec![
+                "4 connection(s) refused: nothing listens on 127.0.0.1:5061 (is `edgesim serve` running, with \
+                 this --listen address?)."
+                    .to_owned()
+            ]
+        );
     }
 }

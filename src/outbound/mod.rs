@@ -149,8 +149,9 @@ impl CallRequest {
     }
 }
 
-/// What kind of result a call had (each maps to an exit code of `edgesim call`).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// What kind of result a call had (each maps to an exit code of `edgesim call`); serialised as its
+/// [`OutcomeClass::name`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum OutcomeClass {
     /// The peer answered 2xx.
     Connected,
@@ -178,7 +179,33 @@ pub enum OutcomeClass {
     Timeout,
 }
 
+impl Serialize for OutcomeClass {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(self.name())
+    }
+}
+
 impl OutcomeClass {
+    /// A stable name for `--json`: `connected`, `rejected`, `no-srv`, `srv-mismatch`, `cert-mismatch`,
+    /// `cert-untrusted`, `cert-expired`, `no-address`, `connect-failed`, `handshake-reset`, `blocked`,
+    /// `timeout` (a rejection's status is the outcome's `final_status`).
+    pub fn name(self) -> &'static str {
+        match self {
+            OutcomeClass::Connected => "connected",
+            OutcomeClass::Rejected(_) => "rejected",
+            OutcomeClass::NoSrv => "no-srv",
+            OutcomeClass::SrvMismatch => "srv-mismatch",
+            OutcomeClass::CertMismatch => "cert-mismatch",
+            OutcomeClass::CertUntrusted => "cert-untrusted",
+            OutcomeClass::CertExpired => "cert-expired",
+            OutcomeClass::NoAddress => "no-address",
+            OutcomeClass::ConnectFailed => "connect-failed",
+            OutcomeClass::HandshakeReset => "handshake-reset",
+            OutcomeClass::Blocked => "blocked",
+            OutcomeClass::Timeout => "timeout",
+        }
+    }
+
     /// The exit code of `edgesim call` for this class (0 connected; 10–17 failures; 2 is usage).
     pub fn exit_code(self) -> u8 {
         match self {
@@ -534,10 +561,15 @@ async fn connect_phase(
         .and_then(|leaf| CertFacts::from_der(leaf).ok())
         .unwrap_or_default();
     if let Err(v) = ctx.policy.decide_outbound_cert(&target, &facts, &status) {
+        // A trusted chain fails on Rule 2: say that, not the chain's (good) state.
+        let problem = match &status {
+            ChainStatus::Trusted => format!("does not name {target} (its chain is trusted)"),
+            other => other.problem(),
+        };
         run.step(
             "cert",
             false,
-            format!("{}: {}", facts.display_name(), status.problem()),
+            format!("{}: {problem}", facts.display_name()),
         );
         let class = match &status {
             ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,

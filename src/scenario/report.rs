@@ -4,7 +4,9 @@ use std::fmt::Write as _;
 
 use serde::Serialize;
 
+use super::ScenarioError;
 use super::runner::ScenarioReport;
+use crate::report::{Envelope, ErrorInfo, Line, Status, split_fix};
 
 fn width(s: &str) -> usize {
     s.chars().count()
@@ -168,28 +170,189 @@ pub fn render_table_width(report: &ScenarioReport, cols: usize) -> String {
     out
 }
 
-/// The JSON document for CI: every report plus totals.
+/// The `command` of the `scenario run --json` document.
+pub const COMMAND: &str = "scenario run";
+
+/// One case as a line of the shared `--json` vocabulary ([`crate::report`]), with the case's own fields.
+///
+/// `rule` is the case name; `status` PASS or FAIL; `detail` the differences (FAIL) or the outcome (PASS);
+/// `fix` the Edge's own advice for the lab the case builds (the `Fix:` of its explanation), also on a PASS:
+/// a case that models a broken lab passes when the Edge refuses it as a real Edge does.
 #[derive(Debug, Serialize)]
-pub struct JsonSummary<'a> {
-    /// True when every case of every file passed.
-    pub passed: bool,
+pub struct CaseLine<'a> {
+    /// `status`, `rule`, `detail`, `fix`.
+    #[serde(flatten)]
+    pub line: Line,
+    /// The scenario file of the case.
+    pub file: &'a str,
+    /// `inbound` or `outbound`.
+    pub direction: super::Direction,
+    /// The case's description.
+    pub description: Option<&'a str>,
+    /// The expectation, summarised (`504 · 1009 · 0xc3e93d6f`).
+    pub expected: &'a str,
+    /// The observation, summarised the same way.
+    pub got: &'a str,
+    /// Each expectation that did not hold (empty on PASS).
+    pub differences: &'a [String],
+    /// The Edge's explanation without its fix.
+    pub explanation: Option<String>,
+    /// Everything observed.
+    pub observed: &'a super::Observed,
+    /// Wall time of the case, ms.
+    pub elapsed_ms: u64,
+}
+
+impl AsRef<Line> for CaseLine<'_> {
+    fn as_ref(&self) -> &Line {
+        &self.line
+    }
+}
+
+/// One file of the run, without its cases (they are the document's lines).
+#[derive(Debug, Serialize)]
+pub struct FileSummary<'a> {
+    /// The file.
+    pub path: &'a str,
+    /// Its title.
+    pub title: Option<&'a str>,
     /// Cases run.
     pub cases: usize,
     /// Cases failed.
     pub failures: usize,
-    /// The reports.
-    pub files: &'a [ScenarioReport],
+    /// Wall time of the file, ms.
+    pub elapsed_ms: u64,
 }
 
-/// Renders reports as one pretty JSON document.
-pub fn render_json(reports: &[ScenarioReport]) -> Result<String, serde_json::Error> {
-    let summary = JsonSummary {
-        passed: reports.iter().all(ScenarioReport::passed),
+/// The fields of `scenario run --json` between the envelope's `status` and its `lines`.
+#[derive(Debug, Serialize)]
+pub struct JsonSummary<'a> {
+    /// Cases run.
+    pub cases: usize,
+    /// Cases failed.
+    pub failures: usize,
+    /// The files run.
+    pub files: Vec<FileSummary<'a>>,
+}
+
+fn case_line<'a>(file: &'a str, c: &'a super::CaseResult) -> CaseLine<'a> {
+    let (explanation, fix) = match &c.explanation {
+        Some(x) => {
+            let (what, fix) = split_fix(x);
+            (Some(what), fix)
+        }
+        None => (None, None),
+    };
+    let detail = if c.pass {
+        format!("{}, as expected", c.got)
+    } else if c.detail.is_empty() {
+        format!("expected {}, got {}", c.expected, c.got)
+    } else {
+        // One line: the table's multi-line differences with their layout folded into single spaces.
+        let differences = c.detail.join("; ");
+        format!(
+            "expected {}, got {}: {}",
+            c.expected,
+            c.got,
+            differences.split_whitespace().collect::<Vec<_>>().join(" ")
+        )
+    };
+    CaseLine {
+        line: Line::new(Status::pass_if(c.pass), &c.name, detail, fix),
+        file,
+        direction: c.direction,
+        description: c.description.as_deref(),
+        expected: &c.expected,
+        got: &c.got,
+        differences: &c.detail,
+        explanation,
+        observed: &c.observed,
+        elapsed_ms: c.elapsed_ms,
+    }
+}
+
+/// The `scenario run --json` document: the envelope, totals and files, every case of every file a line.
+pub fn json_document(reports: &[ScenarioReport]) -> Envelope<JsonSummary<'_>, CaseLine<'_>> {
+    let body = JsonSummary {
         cases: reports.iter().map(|r| r.cases.len()).sum(),
         failures: reports.iter().map(ScenarioReport::failures).sum(),
-        files: reports,
+        files: reports
+            .iter()
+            .map(|r| FileSummary {
+                path: &r.path,
+                title: r.title.as_deref(),
+                cases: r.cases.len(),
+                failures: r.failures(),
+                elapsed_ms: r.elapsed_ms,
+            })
+            .collect(),
     };
-    serde_json::to_string_pretty(&summary)
+    let lines = reports
+        .iter()
+        .flat_map(|r| r.cases.iter().map(|c| case_line(&r.path, c)))
+        .collect();
+    Envelope::new(COMMAND, body, lines)
+}
+
+/// Renders reports as one pretty JSON document ([`json_document`]).
+pub fn render_json(reports: &[ScenarioReport]) -> Result<String, serde_json::Error> {
+    json_document(reports).to_json()
+}
+
+/// The `error` object of the `ERROR` document for a scenario that does not load or a lab that cannot be
+/// built: the file, line, column, key and hint as the error knows them.
+pub fn error_info(e: &ScenarioError) -> ErrorInfo {
+    let file = |p: &std::path::Path| Some(p.display().to_string());
+    match e {
+        ScenarioError::Io { path, cause } => ErrorInfo {
+            file: file(path),
+            ..ErrorInfo::message(format!("cannot read the scenario: {cause}"))
+        },
+        ScenarioError::Parse {
+            path,
+            line,
+            column,
+            field,
+            message,
+            hint,
+        } => ErrorInfo {
+            message: format!("{field}{message}"),
+            file: file(path),
+            line: Some(*line),
+            column: Some(*column),
+            field: backticked_field(field),
+            hint: Some(hint.clone()),
+        },
+        ScenarioError::Invalid {
+            path,
+            line,
+            column,
+            field,
+            message,
+        } => ErrorInfo {
+            message: format!("field `{field}`: {message}"),
+            file: file(path),
+            line: Some(*line),
+            column: Some(*column),
+            field: Some(field.clone()),
+            hint: None,
+        },
+        ScenarioError::Cert { path, name, cause } => ErrorInfo {
+            file: file(path),
+            field: Some(format!("certs.{name}")),
+            ..ErrorInfo::message(format!("certificate `{name}`: {cause}"))
+        },
+        ScenarioError::Lab { path, message } => ErrorInfo {
+            file: file(path),
+            ..ErrorInfo::message(message.clone())
+        },
+    }
+}
+
+/// `x.y` of "… field `x.y`: ".
+fn backticked_field(text: &str) -> Option<String> {
+    let rest = &text[text.find("field `")? + "field `".len()..];
+    Some(rest[..rest.find('`')?].to_owned())
 }
 
 #[cfg(test)]
@@ -236,8 +399,22 @@ mod tests {
              \x20 FAIL long case name\n\
              \x20   status: expected 504, got 200\n"
         );
-        let json = render_json(&[report]).unwrap();
-        assert!(json.contains("\"failures\": 1"), "{json}");
+        let v: serde_json::Value = serde_json::from_str(&render_json(&[report]).unwrap()).unwrap();
+        assert_eq!(v["schema"], 1);
+        assert_eq!(v["command"], "scenario run");
+        assert_eq!(v["status"], "FAIL");
+        assert_eq!(v["failures"], 1);
+        assert_eq!(v["files"][0]["path"], "lab.toml");
+        let line = &v["lines"][1];
+        assert_eq!(line["status"], "FAIL");
+        assert_eq!(line["rule"], "long case name");
+        assert_eq!(
+            line["detail"],
+            "expected 504 · 1009, got 200: status: expected 504, got 200"
+        );
+        assert_eq!(line["fix"], serde_json::Value::Null);
+        assert_eq!(line["file"], "lab.toml");
+        assert_eq!(v["lines"][0]["detail"], "504 · 1009, as expected");
     }
 
     fn long_report() -> ScenarioReport {

@@ -21,38 +21,12 @@ mod cert;
 mod dns;
 mod net;
 
-/// PASS, WARN or FAIL.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "UPPERCASE")]
-pub enum Status {
-    Pass,
-    Warn,
-    Fail,
-}
+/// PASS, WARN or FAIL: the shared `--json` vocabulary.
+pub use crate::report::Status;
 
-impl Status {
-    /// `PASS`, `WARN` or `FAIL`.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Status::Pass => "PASS",
-            Status::Warn => "WARN",
-            Status::Fail => "FAIL",
-        }
-    }
-}
-
-/// One line of the report.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct CheckLine {
-    /// What was checked: `dns-srv`, `rule1`, `dns-a`, `tcp`, `tls`, `cert`, `inbound`, `sip`, `edge-cert`.
-    pub area: String,
-    /// The verdict.
-    pub status: Status,
-    /// What was found.
-    pub text: String,
-    /// The concrete fix, for WARN and FAIL.
-    pub fix: Option<String>,
-}
+/// One line of the report: `rule` is what was checked (`dns-srv`, `rule1`, `dns-a`, `tcp`, `tls`, `cert`,
+/// `inbound`, `sip`, `edge-cert`), `detail` what was found, `fix` the concrete fix for WARN and FAIL.
+pub type CheckLine = crate::report::Line;
 
 /// The readiness report for one domain.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
@@ -64,17 +38,12 @@ pub struct Report {
 }
 
 impl Report {
-    fn push(&mut self, area: &str, status: Status, text: impl Into<String>, fix: Option<String>) {
-        self.lines.push(CheckLine {
-            area: area.to_string(),
-            status,
-            text: text.into(),
-            fix,
-        });
+    fn push(&mut self, rule: &str, status: Status, detail: impl Into<String>, fix: Option<String>) {
+        self.lines.push(CheckLine::new(status, rule, detail, fix));
     }
 
-    fn pass(&mut self, area: &str, text: impl Into<String>) {
-        self.push(area, Status::Pass, text, None);
+    fn pass(&mut self, rule: &str, detail: impl Into<String>) {
+        self.push(rule, Status::Pass, detail, None);
     }
 
     /// True when any line is FAIL.
@@ -82,9 +51,14 @@ impl Report {
         self.lines.iter().any(|l| l.status == Status::Fail)
     }
 
-    /// Lines of one area.
-    pub fn area(&self, area: &str) -> Vec<&CheckLine> {
-        self.lines.iter().filter(|l| l.area == area).collect()
+    /// Lines of one rule (the area checked: `cert`, `tls` …).
+    pub fn area(&self, rule: &str) -> Vec<&CheckLine> {
+        self.lines.iter().filter(|l| l.rule == rule).collect()
+    }
+
+    /// The worst status of the lines.
+    pub fn status(&self) -> Status {
+        crate::report::worst(&self.lines)
     }
 
     /// The report for people: one line each, the fix indented under it.
@@ -94,7 +68,12 @@ impl Report {
             self.domain
         );
         for l in &self.lines {
-            out.push_str(&format!("{} {:<9} {}\n", l.status.as_str(), l.area, l.text));
+            out.push_str(&format!(
+                "{} {:<9} {}\n",
+                l.status.as_str(),
+                l.rule,
+                l.detail
+            ));
             if let Some(fix) = &l.fix {
                 out.push_str(&format!("     {:<9} fix: {fix}\n", ""));
             }
