@@ -2,7 +2,7 @@
 //!
 //! The data's path: bytes arrive on a TLS connection (`edge`), are framed and parsed (`sip`), the
 //! sender's domain is looked up in DNS (`dns`), the peer certificate is read (`pki`), the federation
-//! rules decide (`policy`), and the answer carries the Edge's diagnostics (`diagnostics`).
+//! rules decide (`rules`), and the answer carries the Edge's diagnostics (`diagnostics`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 pub mod config;
@@ -13,8 +13,8 @@ pub mod load;
 pub mod outbound;
 pub mod peer;
 pub mod pki;
-pub mod policy;
 pub mod report;
+pub mod rules;
 pub mod scenario;
 pub mod sip;
 pub mod wire;

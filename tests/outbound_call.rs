@@ -11,7 +11,7 @@ use edgesim::config::{Identity as EdgeIdentity, PolicyConfig};
 use edgesim::outbound::{CallMethod, CallRequest, OutcomeClass, call};
 use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{KeyType, LabCa, LeafSpec};
-use edgesim::policy::Policy;
+use edgesim::rules::Policy;
 use lab::{Lab, a, closed_port, dns, dns_route, srv};
 
 const FROM: &str = "sip:alice@skype.lab";

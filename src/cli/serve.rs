@@ -174,7 +174,7 @@ fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut 
     };
     let file = file.display();
     let fqdn = &cfg.edge.fqdn;
-    if !edgesim::policy::names_match(&leaf, fqdn, false).passes() {
+    if !edgesim::rules::names_match(&leaf, fqdn, false).passes() {
         notes.push(format!(
             "warning: the Edge certificate {file} does not name edge.fqdn = {fqdn} (in its SAN): peers that connect to {fqdn} will refuse it. Fix: reissue it with {fqdn} in the SAN, or set edge.fqdn."
         ));

@@ -10,7 +10,7 @@
 //!
 //! The order a request goes through: ACK (absorbed by its call and transaction) → INVITE retransmission
 //! (answered from its transaction) → request rate (503) → `Max-Forwards: 0` (483) → federation rules and
-//! destination (`policy`) → `Require` (420) → the users. Each answered step is one decision event carrying the
+//! destination (`rules`) → `Require` (420) → the users. Each answered step is one decision event carrying the
 //! status sent.
 
 use std::collections::HashMap;
@@ -32,7 +32,7 @@ use super::tx::InviteTransactions;
 use super::{Edge, handshake, remote_text, uas};
 use crate::diagnostics::{DecisionEvent, EventContext, MsDiagnostic, VerdictKind};
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
-use crate::policy::{self, InboundFacts, InboundPlan, Verdict};
+use crate::rules::{self, InboundFacts, InboundPlan, Verdict};
 use crate::sip::{self, Frame, Framer, Message, ResponseBuilder};
 
 /// Most answers to its own BYEs the Edge waits for on one connection.
@@ -552,7 +552,7 @@ impl Conn {
         };
         let verdict = match self.edge.policy.plan_inbound(&facts) {
             InboundPlan::Reject(v) => v,
-            InboundPlan::UseFixedFqdn(_) => policy::decide_inbound(&facts, &self.edge.policy),
+            InboundPlan::UseFixedFqdn(_) => rules::decide_inbound(&facts, &self.edge.policy),
             InboundPlan::LookupSrv(name) => {
                 let answer = self.edge.lookup.srv(&name).await;
                 match &answer {
@@ -562,7 +562,7 @@ impl Conn {
                     Err(failure) => tracing::debug!(srv = %name, %failure, "SRV lookup failed"),
                 }
                 facts.srv = Some(answer);
-                policy::decide_inbound(&facts, &self.edge.policy)
+                rules::decide_inbound(&facts, &self.edge.policy)
             }
         };
         if let Some(record) = verdict.log() {
@@ -597,5 +597,5 @@ fn sender_domain(m: &Message) -> Option<String> {
             .map(|n| n.uri.host())
     });
     let from_host = m.from().ok().map(|f| f.uri.host());
-    policy::sender_domain(pai_host.as_deref(), from_host.as_deref())
+    rules::sender_domain(pai_host.as_deref(), from_host.as_deref())
 }

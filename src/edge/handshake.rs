@@ -10,7 +10,7 @@ use tokio::net::TcpStream;
 use super::{Edge, remote_text};
 use crate::diagnostics::{DecisionEvent, VerdictKind};
 use crate::pki::{CertFacts, ChainStatus};
-use crate::policy::{self, HandshakeRejection, OfferedTls};
+use crate::rules::{self, HandshakeRejection, OfferedTls};
 
 /// How much of the first bytes is peeked: a ClientHello up to its extensions fits in most cases; a longer one
 /// is still judged by its `legacy_version`.
@@ -36,7 +36,7 @@ pub(super) fn failed(
 ) {
     let peer = remote_text(remote);
     if let Some(rejection) =
-        offer.and_then(|o| policy::tls_version_rejection(o, &edge.config.tls.versions, &peer))
+        offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))
     {
         publish_rejection(edge, remote, cid, &rejection, None);
         return;
@@ -63,7 +63,7 @@ pub(super) fn reject_certificate(
     cert: Option<&CertFacts>,
 ) {
     let peer = remote_text(remote);
-    if let Some(rejection) = policy::handshake_rejection(status, cert, &peer) {
+    if let Some(rejection) = rules::handshake_rejection(status, cert, &peer) {
         publish_rejection(edge, remote, cid, &rejection, cert);
     }
 }

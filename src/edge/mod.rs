@@ -10,7 +10,7 @@
 //! reset and no SIP answer, as the Edge does, with the exact reason logged. A missing certificate (when
 //! required) fails inside the handshake (rustls sends `certificate_required`); with `tls.client_cert` optional
 //! or none the peer gets in and Rule 2 explains that no certificate was presented. The clientAuth EKU rule is
-//! left to `policy` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
+//! left to `rules` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
 //! because the peer offers only TLS versions the Edge does not accept is recorded too, with the versions
 //! read from its ClientHello (`handshake`).
 //!
@@ -40,7 +40,7 @@ use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
 use crate::diagnostics::{DecisionEvent, LogContext, LogRecord};
 use crate::dns::Lookup;
 use crate::pki::{self, ClientAuthMode, TrustAnchors};
-use crate::policy::Policy;
+use crate::rules::Policy;
 
 /// Why the Edge could not start or stopped. Causes are in the message and not `source`s, so that `anyhow`'s
 /// `{:#}` prints each once.

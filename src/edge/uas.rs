@@ -22,7 +22,7 @@
 //! domain is the Edge's. Without any `[[users]]`, every user part answers.
 
 use crate::config::{UserAction, UserConfig};
-use crate::policy::Policy;
+use crate::rules::Policy;
 use crate::sip::{Message, Uri};
 
 /// What the emulated users support (the `Allow` header).

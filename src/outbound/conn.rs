@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::pki::{self, Identity, PkiError, peer_chain};
-use crate::policy::ConnectFailure;
+use crate::rules::ConnectFailure;
 
 /// Which TLS versions a connection may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]

@@ -4,7 +4,7 @@
 //! [`call`] walks the Edge's path: policy route, SRV lookup, Rule 1, A/AAAA, TCP, TLS with the Edge
 //! certificate as client certificate (SNI = SRV target), chain + Rule 2 on the server certificate, then the
 //! INVITE (or OPTIONS), provisional and final responses, ACK, hold, BYE. Every rule decision comes from
-//! [`crate::policy`]; this module only does the I/O and records the steps.
+//! [`crate::rules`]; this module only does the I/O and records the steps.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -16,7 +16,7 @@ use serde::Serialize;
 use crate::diagnostics::MsDiagnostic;
 use crate::dns::Lookup;
 use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_chain};
-use crate::policy::{ConnectFailure, OutboundPlan, Policy, Route, Verdict};
+use crate::rules::{ConnectFailure, OutboundPlan, Policy, Route, Verdict};
 use crate::sip::{Framer, Message};
 
 pub mod check;

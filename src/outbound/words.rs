@@ -2,7 +2,7 @@
 //! No `{:?}` of a library value reaches what `call` and `check` print; these functions are the one wording.
 
 use crate::dns::SrvRecord;
-use crate::policy::Route;
+use crate::rules::Route;
 
 /// How the policy routes a domain, in words.
 pub fn route(route: &Route) -> String {
@@ -25,7 +25,7 @@ pub fn tls_version(version: rustls::ProtocolVersion) -> String {
 
 /// An SRV target as written in DNS: `.` for RFC 2782's "decidedly not available", else the name.
 pub fn srv_target(record: &SrvRecord) -> &str {
-    if crate::policy::srv_decidedly_unavailable(record) {
+    if crate::rules::srv_decidedly_unavailable(record) {
         "."
     } else {
         &record.target

@@ -85,7 +85,7 @@ impl CertFacts {
 /// What [`CertFacts::display_name`] shows for a certificate that names nothing the Edge reads.
 pub const NO_NAME: &str = "(no name)";
 
-/// Outcome of checking a chain against the trust anchors (name rules are `policy`'s job, not this one's).
+/// Outcome of checking a chain against the trust anchors (name rules are `rules`'s job, not this one's).
 ///
 /// `Display` is for people: what is wrong, then the fix after a dash ([`ChainStatus::problem`] and
 /// [`ChainStatus::fix`] give the two halves).

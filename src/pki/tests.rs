@@ -3,7 +3,7 @@
 use rustls_pki_types::UnixTime;
 
 use super::*;
-use crate::policy::{NameMatch, names_match};
+use crate::rules::{NameMatch, names_match};
 
 fn ca() -> LabCa {
     LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap()

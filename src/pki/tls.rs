@@ -3,7 +3,7 @@
 //! Two ways to treat the peer's certificate:
 //! - **judge afterwards** ([`server_config`], [`client_config`]): the handshake accepts any chain but still
 //!   checks the CertificateVerify signature (the peer holds the key). After the handshake, take
-//!   [`peer_chain`] and decide with [`super::verify_chain`] and [`crate::policy::names_match`]; to act like the
+//!   [`peer_chain`] and decide with [`super::verify_chain`] and [`crate::rules::names_match`]; to act like the
 //!   Edge on an untrusted/expired/missing client certificate, drop the connection without a SIP answer.
 //!   This way the reason can be logged precisely.
 //! - **strict** ([`strict_server_config`] with [`StrictClientVerifier`]): rustls refuses the client in the

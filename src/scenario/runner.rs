@@ -211,7 +211,7 @@ mod drive {
     use crate::outbound::{CallRequest, OutboundContext, Timeouts};
     use crate::peer::client::{ExpresswayRequest, PeerClient, PeerError};
     use crate::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec, reason_phrase};
-    use crate::policy::Policy;
+    use crate::rules::Policy;
     use crate::scenario::expect::render_data;
 
     /// Connecting, handshaking, and waiting for a final response each get this long.

@@ -11,7 +11,7 @@ use edgesim::dns::{DnsServer, HickoryLookup, Lookup, RecordSpec, ResolverSetting
 use edgesim::outbound::{OutboundContext, Timeouts};
 use edgesim::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
 use edgesim::pki::{IssuedCert, KeyType, LabCa, LeafSpec, TrustAnchors};
-use edgesim::policy::Policy;
+use edgesim::rules::Policy;
 use tokio::net::TcpListener;
 
 pub const EDGE_FQDN: &str = "sip.skype.lab";

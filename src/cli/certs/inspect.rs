@@ -10,8 +10,8 @@ use std::process::ExitCode;
 
 use anyhow::bail;
 use edgesim::pki::{self, CertFacts, ChainProblem, ChainStatus, TrustAnchors, Usage};
-use edgesim::policy::NameMatch;
 use edgesim::report::{Envelope, Line, Status};
+use edgesim::rules::NameMatch;
 use rustls_pki_types::UnixTime;
 
 /// The `command` of its `--json` document.
@@ -181,10 +181,10 @@ fn chain_check(status: &ChainStatus, cas: &[PathBuf], issuer: &str) -> Check {
     Check::worded(Status::pass_if(pass), "chain", detail)
 }
 
-/// The name rule for `fqdn`: [`edgesim::policy::names_match`], the Edge's own check.
+/// The name rule for `fqdn`: [`edgesim::rules::names_match`], the Edge's own check.
 fn name_check(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> Check {
     let rule = format!("name {fqdn}");
-    let m = edgesim::policy::names_match(facts, fqdn, allow_wildcard);
+    let m = edgesim::rules::names_match(facts, fqdn, allow_wildcard);
     match &m {
         // Allowed here, refused by every real Edge: worth a warning, not a failure.
         NameMatch::Wildcard(_) => Check::worded(

@@ -6,7 +6,7 @@ use rustls_pki_types::UnixTime;
 use super::{Report, Status};
 use crate::outbound::OutboundContext;
 use crate::pki::{CertFacts, ChainStatus, Usage, verify_chain};
-use crate::policy::{NameMatch, names_match};
+use crate::rules::{NameMatch, names_match};
 
 /// The opening of every line about a missing Client Authentication EKU (one wording for all of them).
 const CLIENT_AUTH_REMOVAL: &str = "Public CAs stop issuing clientAuth (2026–2027; Cisco FN74362)";

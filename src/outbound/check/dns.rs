@@ -5,7 +5,7 @@ use std::net::IpAddr;
 use super::{Report, Status};
 use crate::dns::{DnsFailure, SrvRecord};
 use crate::outbound::{OutboundContext, words};
-use crate::policy::{
+use crate::rules::{
     NoSrv, SrvDecision, rule1_in_domain, rule1_pick, srv_decidedly_unavailable, srv_decision,
 };
 

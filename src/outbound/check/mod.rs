@@ -2,7 +2,7 @@
 //!
 //! DNS SRV, Rule 1 per target, A/AAAA, TCP, TLS 1.2 and 1.3 separately, the certificate (names, SAN vs CN,
 //! wildcard, EKUs, validity, chain), and a SIP OPTIONS ping. Each line is PASS, WARN or FAIL with the fix.
-//! Rules come from [`crate::policy`]; this module only gathers facts and words them.
+//! Rules come from [`crate::rules`]; this module only gathers facts and words them.
 //!
 //! Choices: a DNS server that fails (SERVFAIL, REFUSED, no answer) is reported as that, naming the server,
 //! never as a missing record; an SRV target of `.` (RFC 2782) alone is a FAIL (no usable SRV, 1008), next to

@@ -7,7 +7,7 @@ use rustls_pki_types::CertificateDer;
 use super::{Report, Status};
 use crate::outbound::OutboundContext;
 use crate::outbound::conn::{self, ConnectError, TlsVersions};
-use crate::policy::ConnectFailure;
+use crate::rules::ConnectFailure;
 
 /// TCP to every address of the target. An address that fails while another answers is a WARN naming it (the
 /// Edge tries the addresses in order and connects through the one that answers); all failing is a FAIL.

@@ -63,7 +63,7 @@ mod tests {
     use crate::config::{Identity, PolicyConfig};
     use crate::dns::SrvRecord;
     use crate::pki::{CertFacts, ChainProblem, ChainStatus};
-    use crate::policy::{InboundFacts, Policy, decide_inbound, handshake_rejection};
+    use crate::rules::{InboundFacts, Policy, decide_inbound, handshake_rejection};
 
     fn policy() -> Policy {
         Policy::new(&Identity::default(), &PolicyConfig::default(), false)

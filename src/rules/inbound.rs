@@ -103,7 +103,7 @@ mod tests {
     use crate::config::{Identity, PolicyConfig};
     use crate::dns::SrvRecord;
     use crate::pki::CertFacts;
-    use crate::policy::decide_inbound;
+    use crate::rules::decide_inbound;
 
     fn policy(mode: ClientCertMode) -> Policy {
         Policy {
