@@ -5,6 +5,7 @@
 //! rules decide (`rules`), and the answer carries the Edge's diagnostics (`diagnostics`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod check;
 pub mod config;
 pub mod diagnostics;
 pub mod dns;

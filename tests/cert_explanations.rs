@@ -206,7 +206,7 @@ async fn check_and_certs_inspect_count_the_same_days_left() {
         peer.local_addr().port(),
     )
     .await;
-    let report = edgesim::outbound::check::check(&lab.ctx(&dns), "acano.steven.lab").await;
+    let report = edgesim::check::check(&lab.ctx(&dns), "acano.steven.lab").await;
     let line = report
         .area("cert")
         .into_iter()

@@ -19,7 +19,6 @@ use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_c
 use crate::rules::{ConnectFailure, OutboundPlan, Policy, Route, Verdict};
 use crate::sip::{Framer, Message};
 
-pub mod check;
 pub mod conn;
 pub mod msg;
 pub mod words;

@@ -14,8 +14,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use super::{CallMethod, CallRequest, OutboundContext};
 use crate::dns::federation_srv_name;
+use crate::outbound::{self, CallMethod, CallRequest, OutboundContext};
 
 mod cert;
 mod dns;
@@ -143,13 +143,13 @@ async fn options_ping(
         method: CallMethod::Options,
         hold_ms: 0,
     };
-    let out = super::call_to(ctx, &req, target, port, addrs.to_vec()).await;
+    let out = outbound::call_to(ctx, &req, target, port, addrs.to_vec()).await;
     match out.class {
-        super::OutcomeClass::Connected => r.pass(
+        outbound::OutcomeClass::Connected => r.pass(
             "sip",
             format!("OPTIONS {} → {} {}", req.target, out.final_status, out.reason),
         ),
-        super::OutcomeClass::Rejected(code) => r.push(
+        outbound::OutcomeClass::Rejected(code) => r.push(
             "sip",
             Status::Warn,
             format!(
@@ -161,9 +161,9 @@ async fn options_ping(
                 ctx.policy.edge_domain
             )),
         ),
-        super::OutcomeClass::CertMismatch
-        | super::OutcomeClass::CertUntrusted
-        | super::OutcomeClass::CertExpired => r.push(
+        outbound::OutcomeClass::CertMismatch
+        | outbound::OutcomeClass::CertUntrusted
+        | outbound::OutcomeClass::CertExpired => r.push(
             "sip",
             Status::Warn,
             format!(
