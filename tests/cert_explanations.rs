@@ -10,9 +10,9 @@ mod edge_lab;
 mod outbound_lab;
 
 use edge_lab::{SRV_ACANO, T, invite, lab, srv};
+use edgesim::lab::peer::client::{PeerClient, PeerError};
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::outbound::{CallRequest, OutcomeClass, call};
-use edgesim::peer::client::{PeerClient, PeerError};
-use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, MAX_INTERMEDIATES};
 
 /// Words of webpki's Debug output that the old messages carried.

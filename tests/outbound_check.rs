@@ -5,7 +5,7 @@
 mod lab;
 
 use edgesim::check::{Report, Status, check};
-use edgesim::peer::server::{PeerBehaviour, PeerServerSpec, PeerTlsVersions};
+use edgesim::lab::peer::server::{PeerBehaviour, PeerServerSpec, PeerTlsVersions};
 use edgesim::pki::{EkuChoice, LeafSpec};
 use lab::{Lab, dns_route};
 

@@ -10,8 +10,8 @@ use std::net::Ipv4Addr;
 
 use edgesim::check::{Status, check};
 use edgesim::dns::RecordSpec;
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::outbound::{CallRequest, OutcomeClass, call};
-use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{KeyType, LabCa, LeafSpec};
 use lab::{Lab, a, a_at, dns, srv};
 

@@ -7,7 +7,7 @@ mod lab;
 
 use lab::{Lab, dns_route};
 
-use edgesim::peer::server::PeerBehaviour;
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::pki::LeafSpec;
 
 /// Runs `edgesim check acano.steven.lab --json` with the roots environment pointing at `roots`; returns the
@@ -164,7 +164,7 @@ impl Drop for Kill {
 
 #[tokio::test]
 async fn serve_trusts_the_system_roots_with_the_config_key() {
-    use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+    use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
     use edgesim::pki::Identity;
     use std::time::Duration;
 

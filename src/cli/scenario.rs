@@ -4,10 +4,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use edgesim::lab::scenario::format::{Direction, MsDiagExpect, ScenarioFile};
+use edgesim::lab::scenario::report::{self, render_json, render_table_width};
+use edgesim::lab::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
 use edgesim::report::ErrorInfo;
-use edgesim::scenario::format::{Direction, MsDiagExpect, ScenarioFile};
-use edgesim::scenario::report::{self, render_json, render_table_width};
-use edgesim::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
 
 /// Exit code when a case's outcome differs from its expectation.
 pub const EXIT_MISMATCH: u8 = 1;
@@ -325,8 +325,8 @@ fn on(b: bool) -> &'static str {
     if b { "on" } else { "off" }
 }
 
-fn record(r: &edgesim::scenario::format::ScenarioRecord) -> String {
-    use edgesim::scenario::format::ScenarioRecord as R;
+fn record(r: &edgesim::lab::scenario::format::ScenarioRecord) -> String {
+    use edgesim::lab::scenario::format::ScenarioRecord as R;
     match r {
         R::Srv {
             name,

@@ -17,7 +17,7 @@ use edgesim::config::{EdgeConfig, UserAction, UserConfig};
 use edgesim::diagnostics::DecisionEvent;
 use edgesim::dns::{DnsServer, FaultKind, HickoryLookup, RecordSpec, ResolverSettings, ZoneSet};
 use edgesim::edge::{Edge, EdgeParts};
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;

@@ -8,8 +8,8 @@ use std::time::Duration;
 
 use edgesim::config::{Identity as EdgeIdentity, PolicyConfig};
 use edgesim::dns::{DnsServer, HickoryLookup, Lookup, RecordSpec, ResolverSettings, ZoneSet};
+use edgesim::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
 use edgesim::outbound::{OutboundContext, Timeouts};
-use edgesim::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
 use edgesim::pki::{IssuedCert, KeyType, LabCa, LeafSpec, TrustAnchors};
 use edgesim::rules::Policy;
 use tokio::net::TcpListener;

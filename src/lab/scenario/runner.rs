@@ -208,11 +208,11 @@ mod drive {
     use crate::diagnostics::DecisionEvent;
     use crate::dns::Lookup;
     use crate::edge::{Edge, EdgeParts};
+    use crate::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
+    use crate::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec, reason_phrase};
+    use crate::lab::scenario::expect::render_data;
     use crate::outbound::{CallRequest, OutboundContext, Timeouts};
-    use crate::peer::client::{ExpresswayRequest, PeerClient, PeerError};
-    use crate::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec, reason_phrase};
     use crate::rules::Policy;
-    use crate::scenario::expect::render_data;
 
     /// Connecting, handshaking, and waiting for a final response each get this long.
     const STEP: Duration = Duration::from_secs(5);

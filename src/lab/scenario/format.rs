@@ -1080,7 +1080,7 @@ status = 504
 
     #[test]
     fn seed_lab_parses() {
-        let f = crate::scenario::seed_lab().unwrap();
+        let f = crate::lab::scenario::seed_lab().unwrap();
         assert_eq!(f.scenario.cases.len(), 6);
     }
 

@@ -22,7 +22,7 @@ pub use format::{Case, Direction, Expect, Scenario, ScenarioFile};
 pub use runner::{CaseResult, ScenarioReport, run_embedded, run_file, run_scenario};
 
 /// The seed lab, embedded: `edgesim scenario run` without a file runs it.
-pub const SEED_LAB: &str = include_str!("../../scenarios/seed-lab.toml");
+pub const SEED_LAB: &str = include_str!("../../../scenarios/seed-lab.toml");
 
 /// The name the embedded seed lab goes by in reports and errors.
 pub const SEED_LAB_NAME: &str = "scenarios/seed-lab.toml (embedded)";

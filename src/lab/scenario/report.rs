@@ -358,7 +358,7 @@ fn backticked_field(text: &str) -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::scenario::{CaseResult, Direction, Observed};
+    use crate::lab::scenario::{CaseResult, Direction, Observed};
 
     fn result(name: &str, pass: bool) -> CaseResult {
         CaseResult {
