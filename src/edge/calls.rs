@@ -10,7 +10,7 @@ use super::conn::{Conn, text};
 use super::uas::{self, MethodClass};
 use crate::config::UserAction;
 use crate::diagnostics::{MsDiagnostic, VerdictKind};
-use crate::sip::{self, Message};
+use crate::sip::{self, Message, ua};
 
 /// Timers the connection sets for itself (ringing, hang-up).
 #[derive(Debug)]
@@ -90,7 +90,7 @@ impl Conn {
                     &m,
                     420,
                     "Bad Extension",
-                    Some(&uas::to_tag()),
+                    Some(&ua::edge_tag()),
                     &[("Unsupported", &list)],
                     b"",
                 );
@@ -124,7 +124,7 @@ impl Conn {
                     &m,
                     200,
                     "OK",
-                    Some(&uas::to_tag()),
+                    Some(&ua::edge_tag()),
                     &[
                         ("Allow", uas::ALLOW),
                         ("Supported", uas::SUPPORTED),
@@ -139,7 +139,7 @@ impl Conn {
                     return self.not_found(&m);
                 }
                 (
-                    self.respond(&m, 200, "OK", Some(&uas::to_tag()), &[], b""),
+                    self.respond(&m, 200, "OK", Some(&ua::edge_tag()), &[], b""),
                     200,
                 )
             }
@@ -148,7 +148,7 @@ impl Conn {
                     &m,
                     405,
                     "Method Not Allowed",
-                    Some(&uas::to_tag()),
+                    Some(&ua::edge_tag()),
                     &[("Allow", uas::ALLOW)],
                     b"",
                 ),
@@ -159,7 +159,7 @@ impl Conn {
                     &m,
                     501,
                     "Not Implemented",
-                    Some(&uas::to_tag()),
+                    Some(&ua::edge_tag()),
                     &[("Allow", uas::ALLOW)],
                     b"",
                 ),
@@ -185,7 +185,7 @@ impl Conn {
             m,
             481,
             "Call Leg/Transaction Does Not Exist",
-            Some(&uas::to_tag()),
+            Some(&ua::edge_tag()),
             &[],
             b"",
         )
@@ -199,7 +199,7 @@ impl Conn {
         } else {
             vec![("ms-diagnostics", diag.as_str())]
         };
-        let r = self.respond(m, 404, "Not Found", Some(&uas::to_tag()), &headers, b"");
+        let r = self.respond(m, 404, "Not Found", Some(&ua::edge_tag()), &headers, b"");
         self.out.push(r);
         let uri = text(m.request_uri_raw().unwrap_or_default());
         let why = uas::unknown_user_explanation(&uri, &self.edge.config.users);
@@ -233,7 +233,7 @@ impl Conn {
             tracing::warn!("{why}");
             return Answer::explained(503, VerdictKind::Limit, why);
         }
-        let tag = uas::to_tag();
+        let tag = ua::edge_tag();
         let immediate = match user.action {
             UserAction::Busy => Some((486, "Busy Here")),
             UserAction::Unavailable => Some((480, "Temporarily Unavailable")),
@@ -298,7 +298,7 @@ impl Conn {
 
     fn ok_with_sdp(&mut self, m: &Message, tag: &str) -> Bytes {
         let ip = self.local.ip().to_string();
-        let sdp = uas::sdp_answer(m.body(), &ip);
+        let sdp = ua::user_sdp_answer(m.body(), &ip);
         let user = m
             .request_uri()
             .ok()
@@ -427,7 +427,7 @@ impl Conn {
         let from = format!("<{}>;tag={}", inv.to().ok()?.uri.as_str(), d.tag);
         let to = text(inv.header(sip::HeaderKind::From)?.value().as_ref());
         let call_id = text(&inv.call_id().ok()?);
-        let branch = format!("z9hG4bK{}", uas::hex(12));
+        let branch = ua::branch();
         let via = format!(
             "SIP/2.0/TLS {}:{};branch={branch}",
             self.local.ip(),

@@ -33,7 +33,7 @@ use super::{Edge, handshake, remote_text, uas};
 use crate::diagnostics::{DecisionEvent, EventContext, MsDiagnostic, VerdictKind};
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
 use crate::rules::{self, InboundFacts, InboundPlan, Verdict};
-use crate::sip::{self, Frame, Framer, Message, ResponseBuilder};
+use crate::sip::{self, Frame, Framer, Message, ResponseBuilder, ua};
 
 /// Most answers to its own BYEs the Edge waits for on one connection.
 const MAX_PENDING_BYES: usize = 64;
@@ -337,7 +337,7 @@ impl Conn {
             Src::Parsed(m) => ResponseBuilder::from_request(m, code, reason),
             Src::Raw(raw) => ResponseBuilder::from_raw(raw, code, reason)?,
         };
-        let tag = uas::to_tag();
+        let tag = ua::edge_tag();
         Some(self.edge_response(b, Some(&tag), &[("Warning", &warning)], b""))
     }
 
@@ -472,7 +472,7 @@ impl Conn {
         if uas::too_many_hops(&m, &method) {
             let why =
                 uas::too_many_hops_explanation(&text(m.request_uri_raw().unwrap_or_default()));
-            let r = self.respond(&m, 483, "Too Many Hops", Some(&uas::to_tag()), &[], b"");
+            let r = self.respond(&m, 483, "Too Many Hops", Some(&ua::edge_tag()), &[], b"");
             self.out.push(r);
             self.publish_answer(ctx, Answer::explained(483, VerdictKind::Reject, why));
             return;
@@ -495,7 +495,7 @@ impl Conn {
                 {
                     headers.push(("ms-diagnostics", d.as_str()));
                 }
-                let r = self.respond(&m, status, reason, Some(&uas::to_tag()), &headers, b"");
+                let r = self.respond(&m, status, reason, Some(&ua::edge_tag()), &headers, b"");
                 self.out.push(r);
             }
             Verdict::Accept { matched_target } => {
@@ -582,7 +582,7 @@ impl Conn {
             m,
             503,
             "Service Unavailable",
-            Some(&uas::to_tag()),
+            Some(&ua::edge_tag()),
             &[("Retry-After", &retry)],
             b"",
         )

@@ -306,7 +306,7 @@ impl Run<'_> {
         to_tag: Option<&str>,
         server: &str,
     ) -> CallOutcome {
-        let tag = to_tag.map_or_else(msg::edge_to_tag, str::to_string);
+        let tag = to_tag.map_or_else(crate::sip::ua::edge_tag, str::to_string);
         let response_text = self
             .dialog
             .client_view(status, reason, &tag, diag.as_deref(), server);

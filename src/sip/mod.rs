@@ -11,6 +11,7 @@ mod framer;
 mod headers;
 mod message;
 mod text;
+pub mod ua;
 mod uri;
 
 pub use builder::{RequestBuilder, ResponseBuilder, response_from_raw};

@@ -1,6 +1,6 @@
 //! The requests a load run sends, and the ACK/BYE that close an INVITE.
 
-use crate::sip::{HeaderKind, Message, RequestBuilder};
+use crate::sip::{HeaderKind, Message, RequestBuilder, ua};
 
 /// What every request of a run looks like; Via branch, tags, Call-ID and CSeq differ per request.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -15,13 +15,16 @@ pub struct RequestTemplate {
     pub body: Option<(String, Vec<u8>)>,
 }
 
-const SDP: &str = "v=0\r\no=edgesim 0 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nb=AS:6000\r\nt=0 0\r\nm=audio 52700 RTP/SAVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\na=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:3P8Jd8wQ0SG8Q1BzP7qN3Q8JmZ3X0s3Ld2hWzq0b\r\na=sendrecv\r\n";
-
 impl RequestTemplate {
     /// `method` from `from` to `to`; an INVITE carries an SDP offer like an Expressway's.
     pub fn new(method: &str, from: &str, to: &str) -> Self {
         let method = method.to_ascii_uppercase();
-        let body = (method == "INVITE").then(|| ("application/sdp".to_owned(), SDP.into()));
+        let body = (method == "INVITE").then(|| {
+            (
+                "application/sdp".to_owned(),
+                ua::expressway_sdp_offer("127.0.0.1").into(),
+            )
+        });
         RequestTemplate {
             method,
             from: from.to_owned(),

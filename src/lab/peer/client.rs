@@ -17,7 +17,7 @@ use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
 use crate::pki;
-use crate::sip::{self, Frame, Framer, Limits};
+use crate::sip::{self, Frame, Framer, Limits, ua};
 
 /// Why talking to the Edge failed, in the terms a lab engineer uses.
 #[derive(Debug, thiserror::Error)]
@@ -261,26 +261,6 @@ pub struct ExpresswayRequest {
     pub extra_headers: Vec<(String, String)>,
 }
 
-fn random_hex(bytes: usize) -> String {
-    use rand::Rng;
-    let mut rng = rand::rng();
-    (0..bytes)
-        .map(|_| format!("{:02x}", rng.random::<u8>()))
-        .collect()
-}
-
-fn uuid_like() -> String {
-    let h = random_hex(16);
-    format!(
-        "{}-{}-{}-{}-{}",
-        &h[0..8],
-        &h[8..12],
-        &h[12..16],
-        &h[16..20],
-        &h[20..32]
-    )
-}
-
 impl ExpresswayRequest {
     /// A request with fresh Call-ID, tag and branch, as `vcse` at 10.48.36.47 would send it.
     pub fn new(method: &str, from: &str, to: &str) -> ExpresswayRequest {
@@ -289,20 +269,20 @@ impl ExpresswayRequest {
             request_uri: to.to_string(),
             from: from.to_string(),
             from_display: None,
-            from_tag: random_hex(8),
+            from_tag: ua::expressway_tag(),
             to: to.to_string(),
             to_tag: None,
             pai: None,
-            call_id: uuid_like(),
+            call_id: ua::uuid(),
             cseq: 1,
             via_host: "10.48.36.47".to_string(),
-            branch: random_hex(16),
-            proxy_call_id: uuid_like(),
+            branch: ua::branch_id(),
+            proxy_call_id: ua::uuid(),
             // The hop from the Expressway-C over the traversal zone, as the seed trace shows it.
             second_via: format!(
                 "SIP/2.0/TLS 10.48.36.46:5061;egress-zone=TraversalZoneClient1;branch=z9hG4bK{};proxy-call-id={};received=10.48.36.46;rport=28119;ingress-zone=TraversalZoneServer1",
-                random_hex(16),
-                uuid_like()
+                ua::branch_id(),
+                ua::uuid()
             ),
             body: None,
             content_type: None,
@@ -329,11 +309,11 @@ impl ExpresswayRequest {
         match method {
             "CANCEL" => {}
             // ACK of a 2xx is a new transaction; ACK of a non-2xx reuses the INVITE's branch.
-            "ACK" if to_tag.is_some() => r.branch = random_hex(16),
+            "ACK" if to_tag.is_some() => r.branch = ua::branch_id(),
             "ACK" => {}
             _ => {
                 r.cseq = self.cseq.saturating_add(1);
-                r.branch = random_hex(16);
+                r.branch = ua::branch_id();
             }
         }
         r
@@ -341,11 +321,7 @@ impl ExpresswayRequest {
 
     /// The default SDP offer (audio, SRTP, as in the seed trace).
     pub fn sdp_offer(host: &str) -> String {
-        format!(
-            "v=0\r\no=tandberg 0 1 IN IP4 {host}\r\ns=-\r\nc=IN IP4 {host}\r\nb=AS:6000\r\nt=0 0\r\n\
-             m=audio 52700 RTP/SAVP 8 0 101\r\na=rtpmap:101 telephone-event/8000\r\n\
-             a=crypto:1 AES_CM_128_HMAC_SHA1_80 inline:3P8Jd8wQ0SG8Q1BzP7qN3Q8JmZ3X0s3Ld2hWzq0b\r\na=sendrecv\r\n"
-        )
+        ua::expressway_sdp_offer(host)
     }
 
     /// Serializes the request in the Expressway-E's header order.

@@ -19,7 +19,7 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
 use crate::pki::{self, ClientAuthMode, Identity, PkiError, TrustAnchors, Usage, peer_chain};
-use crate::sip::{Frame, Framer, Message, ResponseBuilder};
+use crate::sip::{Frame, Framer, Message, ResponseBuilder, ua};
 
 /// How the emulated Expressway-E treats a connection and the requests on it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,7 +386,7 @@ async fn serve_sip<S: AsyncRead + AsyncWrite + Unpin>(
 ) {
     let mut framer = Framer::default();
     let mut buf = BytesMut::with_capacity(8 * 1024);
-    let to_tag = format!("{:016x}", rand::random::<u64>());
+    let to_tag = ua::expressway_tag();
     loop {
         let frame = match framer.decode(&mut buf) {
             Ok(Some(frame)) => frame,
@@ -418,34 +418,6 @@ async fn serve_sip<S: AsyncRead + AsyncWrite + Unpin>(
     }
 }
 
-/// The standard reason phrase for a status code (RFC 3261 §21), for answers that give none.
-pub fn reason_phrase(status: u16) -> &'static str {
-    match status {
-        100 => "Trying",
-        180 => "Ringing",
-        183 => "Session Progress",
-        200 => "OK",
-        400 => "Bad Request",
-        403 => "Forbidden",
-        404 => "Not Found",
-        408 => "Request Timeout",
-        480 => "Temporarily Unavailable",
-        486 => "Busy Here",
-        487 => "Request Terminated",
-        488 => "Not Acceptable Here",
-        500 => "Server Internal Error",
-        503 => "Service Unavailable",
-        504 => "Server Time-out",
-        600 => "Busy Everywhere",
-        603 => "Decline",
-        604 => "Does Not Exist Anywhere",
-        _ => "Unknown",
-    }
-}
-
-/// A minimal SDP answer from the "Expressway" (audio, PCMU), enough for the Edge to see a session.
-const SDP_ANSWER: &str = "v=0\r\no=tandberg 0 1 IN IP4 127.0.0.1\r\ns=-\r\nc=IN IP4 127.0.0.1\r\nt=0 0\r\nm=audio 50000 RTP/AVP 0 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:101 telephone-event/8000\r\na=sendrecv\r\n";
-
 fn responses(req: &Message, spec: &PeerServerSpec, to_tag: &str) -> Vec<bytes::Bytes> {
     let method = req.method().unwrap_or_default().to_ascii_uppercase();
     let server = spec.server_header.as_str();
@@ -458,7 +430,7 @@ fn responses(req: &Message, spec: &PeerServerSpec, to_tag: &str) -> Vec<bytes::B
     let (code, reason, diag) = match &spec.behaviour {
         PeerBehaviour::Answer(code, reason) => (*code, reason.as_str(), None),
         PeerBehaviour::AnswerWithDiagnostics(code, header) => {
-            (*code, reason_phrase(*code), Some(header.as_str()))
+            (*code, ua::reason_phrase(*code), Some(header.as_str()))
         }
         _ => return Vec::new(),
     };
@@ -481,7 +453,7 @@ fn responses(req: &Message, spec: &PeerServerSpec, to_tag: &str) -> Vec<bytes::B
                         .header("Allow", "INVITE, ACK, BYE, CANCEL, OPTIONS, INFO, UPDATE")
                         .header("Server", server)
                         .header("Content-Type", "application/sdp")
-                        .body(SDP_ANSWER.as_bytes())
+                        .body(ua::EXPRESSWAY_SDP_ANSWER.as_bytes())
                         .build(),
                 );
             } else {

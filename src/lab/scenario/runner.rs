@@ -209,10 +209,11 @@ mod drive {
     use crate::dns::Lookup;
     use crate::edge::{Edge, EdgeParts};
     use crate::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
-    use crate::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec, reason_phrase};
+    use crate::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
     use crate::lab::scenario::expect::render_data;
     use crate::outbound::{CallRequest, OutboundContext, Timeouts};
     use crate::rules::Policy;
+    use crate::sip::ua::reason_phrase;
 
     /// Connecting, handshaking, and waiting for a final response each get this long.
     const STEP: Duration = Duration::from_secs(5);
