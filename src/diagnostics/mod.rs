@@ -30,13 +30,69 @@ fn quote_safe(value: &str) -> String {
     out
 }
 
-/// Renders `k="v";k2="v2"`, the compact form shared by ms-diagnostics parameters and log `Data:`.
-fn render_params(params: &[(String, String)]) -> String {
+/// Renders `k="v";k2="v2"`, the compact form shared by ms-diagnostics parameters and log `Data:` (values made
+/// safe by escaping `"` and `\`, control characters dropped). [`parse_params`] reads it back.
+pub fn render_params(params: &[(String, String)]) -> String {
     params
         .iter()
         .map(|(k, v)| format!("{k}=\"{}\"", quote_safe(v)))
         .collect::<Vec<_>>()
         .join(";")
+}
+
+/// Reads `k="v";k2=v2` back into pairs, the inverse of [`render_params`]: `;` inside quotes does not split,
+/// `\"` and `\\` inside quotes are one character, unquoted values are trimmed. A part without `=` is skipped.
+pub fn parse_params(text: &str) -> Vec<(String, String)> {
+    let mut out = Vec::new();
+    let mut chars = text.chars().peekable();
+    loop {
+        let mut key = String::new();
+        while let Some(&c) = chars.peek() {
+            if c == '=' || c == ';' {
+                break;
+            }
+            key.push(c);
+            chars.next();
+        }
+        let has_value = chars.next() == Some('=');
+        let mut value = String::new();
+        if has_value {
+            while chars.peek().is_some_and(|c| c.is_whitespace()) {
+                chars.next();
+            }
+            if chars.peek() == Some(&'"') {
+                chars.next();
+                while let Some(c) = chars.next() {
+                    match c {
+                        '\\' => value.extend(chars.next()),
+                        '"' => break,
+                        c => value.push(c),
+                    }
+                }
+                // Anything between the closing quote and the next `;` is not part of the value.
+                for c in chars.by_ref() {
+                    if c == ';' {
+                        break;
+                    }
+                }
+            } else {
+                for c in chars.by_ref() {
+                    if c == ';' {
+                        break;
+                    }
+                    value.push(c);
+                }
+                value = value.trim().to_owned();
+            }
+        }
+        let key = key.trim();
+        if has_value && !key.is_empty() {
+            out.push((key.to_owned(), value));
+        }
+        if chars.peek().is_none() {
+            return out;
+        }
+    }
 }
 
 /// Drops control characters from a free-text log field (start line, call-id, peer).
@@ -234,6 +290,24 @@ impl MsDiagnostic {
         } else {
             format!("{};{}", self.code, render_params(&self.params))
         }
+    }
+
+    /// Reads a header value back (`1009;reason="…";domain="…"`), the inverse of [`MsDiagnostic::render`]:
+    /// escaped quotes and backslashes inside quoted values are unescaped. `None` when it does not start with a
+    /// code.
+    pub fn parse(value: &str) -> Option<Self> {
+        let value = value.trim();
+        let (head, rest) = value.split_once(';').unwrap_or((value, ""));
+        let code = head.trim().parse().ok()?;
+        Some(MsDiagnostic {
+            code,
+            params: parse_params(rest),
+        })
+    }
+
+    /// The code at the start of a header value (`1009;reason=…` → 1009), without reading the parameters.
+    pub fn code_of(value: &str) -> Option<u32> {
+        value.split(';').next()?.trim().parse().ok()
     }
 
     /// The value of a parameter, by exact name.
@@ -802,6 +876,36 @@ Severity: error Text: Message cannot be routed because the peer's certificate do
             MsDiagnostic::e1027("sip.skype.lab").render(),
             "1027;reason=\"Cannot route this type of SIP request to or from federated partners\";source=\"sip.skype.lab\""
         );
+    }
+
+    #[test]
+    fn parse_reads_back_what_render_wrote() {
+        let d = MsDiagnostic::e1010(
+            Hresult::WrongPrincipal,
+            "vcse.cms.steven.lab",
+            "odd \"name\\ ; here",
+            "sip.skype.lab",
+        );
+        let text = d.render();
+        assert!(
+            text.contains(r#"PeerServer="odd \"name\\ ; here""#),
+            "{text}"
+        );
+        assert_eq!(MsDiagnostic::parse(&text), Some(d));
+        assert_eq!(MsDiagnostic::code_of(&text), Some(1010));
+        let bare = MsDiagnostic::parse(" 4005 ").unwrap();
+        assert_eq!((bare.code, bare.params.len()), (4005, 0));
+        assert_eq!(MsDiagnostic::parse("reason=\"x\""), None);
+        assert_eq!(
+            parse_params(r#"a="1;2";b = plain ;c;d="""#),
+            vec![
+                ("a".to_owned(), "1;2".to_owned()),
+                ("b".to_owned(), "plain".to_owned()),
+                ("d".to_owned(), String::new())
+            ]
+        );
+        let data = vec![kv("certName", "a\"b"), kv("info", "x")];
+        assert_eq!(parse_params(&render_params(&data)), data);
     }
 
     #[test]

@@ -63,13 +63,11 @@ fn io_kind(stage: &str, e: &io::Error) -> String {
     format!("{stage}: {what}")
 }
 
-/// The ms-diagnostics code (the number before the first `;`) of a response, if it has one.
+/// The ms-diagnostics code of a response, if it has one (read by the ms-diagnostics parser).
 fn diagnostic_code(m: &Message) -> Option<String> {
     let h = m.header_named("ms-diagnostics")?;
-    let v = h.value();
-    let text = String::from_utf8_lossy(&v);
-    let code = text.split(';').next()?.trim();
-    (!code.is_empty()).then(|| code.to_owned())
+    let value = String::from_utf8_lossy(&h.value()).into_owned();
+    crate::diagnostics::MsDiagnostic::code_of(&value).map(|c| c.to_string())
 }
 
 /// The `Retry-After` of a response (its delta-seconds, without comment or parameters), if it has one.

@@ -3,6 +3,7 @@
 use serde::Serialize;
 
 use super::format::{Expect, HandshakeExpect, MsDiagExpect};
+use crate::diagnostics::MsDiagnostic;
 
 /// What one case run produced.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
@@ -23,52 +24,6 @@ pub struct Observed {
     pub explanation: Option<String>,
     /// The run itself went wrong (a timeout, a socket error): never a pass.
     pub error: Option<String>,
-}
-
-/// The code at the start of an ms-diagnostics value (`1009;reason=…` → 1009).
-pub fn diag_code(value: &str) -> Option<u32> {
-    let head = value.split(';').next()?.trim();
-    head.parse().ok()
-}
-
-/// The parameters of an ms-diagnostics value, unquoted; `;` inside quotes does not split.
-pub fn diag_params(value: &str) -> Vec<(String, String)> {
-    let mut parts = Vec::new();
-    let mut current = String::new();
-    let mut quoted = false;
-    for c in value.chars() {
-        match c {
-            '"' => {
-                quoted = !quoted;
-                current.push(c);
-            }
-            ';' if !quoted => parts.push(std::mem::take(&mut current)),
-            _ => current.push(c),
-        }
-    }
-    parts.push(current);
-    parts
-        .into_iter()
-        .skip(1)
-        .filter_map(|p| {
-            let (k, v) = p.split_once('=')?;
-            let v = v.trim();
-            let v = v
-                .strip_prefix('"')
-                .and_then(|v| v.strip_suffix('"'))
-                .unwrap_or(v);
-            Some((k.trim().to_owned(), v.to_owned()))
-        })
-        .collect()
-}
-
-/// Renders log Data pairs as the Edge does: `k="v";k2="v2"`.
-pub fn render_data(pairs: &[(String, String)]) -> String {
-    pairs
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{v}\""))
-        .collect::<Vec<_>>()
-        .join(";")
 }
 
 /// The hex part of a Result-Code (`0xC3E93D6F SIPPROXY_…` → `0xc3e93d6f`).
@@ -124,10 +79,9 @@ pub fn compare(expect: &Expect, got: &Observed) -> Vec<String> {
                 out.push(format!("ms-diagnostics: expected {code}, got none"))
             }
             (MsDiagExpect::Code { code, params }, Some(g)) => {
-                if diag_code(g) != Some(*code) {
-                    out.push(format!("ms-diagnostics: expected code {code}, got {g}"));
-                } else {
-                    let have = diag_params(g);
+                let have = MsDiagnostic::parse(g).filter(|d| d.code == *code);
+                if let Some(have) = have {
+                    let have = have.params;
                     for (k, v) in params {
                         match have.iter().find(|(hk, _)| hk.eq_ignore_ascii_case(k)) {
                             Some((_, hv)) if hv == v => {}
@@ -139,6 +93,8 @@ pub fn compare(expect: &Expect, got: &Observed) -> Vec<String> {
                             )),
                         }
                     }
+                } else {
+                    out.push(format!("ms-diagnostics: expected code {code}, got {g}"));
                 }
             }
         }
@@ -217,7 +173,7 @@ pub fn summarize_observed(o: &Observed) -> String {
     if let Some(s) = o.status {
         parts.push(s.to_string());
     }
-    if let Some(c) = o.ms_diagnostics.as_deref().and_then(diag_code) {
+    if let Some(c) = o.ms_diagnostics.as_deref().and_then(MsDiagnostic::code_of) {
         parts.push(c.to_string());
     }
     if let Some(rc) = &o.result_code {
@@ -254,7 +210,11 @@ mod tests {
 
     #[test]
     fn params_split_outside_quotes_only() {
-        let p = diag_params("1010;reason=\"a;b\";HRESULT=\"0x80090322 (SEC_E_WRONG_PRINCIPAL)\"");
+        let p = MsDiagnostic::parse(
+            "1010;reason=\"a;b\";HRESULT=\"0x80090322 (SEC_E_WRONG_PRINCIPAL)\"",
+        )
+        .unwrap()
+        .params;
         assert_eq!(
             p,
             vec![
@@ -265,8 +225,8 @@ mod tests {
                 )
             ]
         );
-        assert_eq!(diag_code(E1009), Some(1009));
-        assert_eq!(diag_code("x;y"), None);
+        assert_eq!(MsDiagnostic::code_of(E1009), Some(1009));
+        assert_eq!(MsDiagnostic::code_of("x;y"), None);
     }
 
     #[test]
@@ -356,6 +316,28 @@ mod tests {
             ..Expect::default()
         };
         assert_eq!(compare(&wrong, &got).len(), 1);
+    }
+
+    #[test]
+    fn escaped_values_compare_as_the_edge_renders_them() {
+        // A certificate name with a quote: the Edge's record escapes it, and so does the observation.
+        let name = "vcse \"lab\"";
+        let pairs = vec![("certName".to_owned(), name.to_owned())];
+        let got = Observed {
+            status: Some(504),
+            ms_diagnostics: Some(MsDiagnostic::new(1010, &[("PeerServer", name)]).render()),
+            log_data: Some(crate::diagnostics::render_params(&pairs)),
+            ..Observed::default()
+        };
+        let mut params = BTreeMap::new();
+        params.insert("PeerServer".to_owned(), name.to_owned());
+        let e = Expect {
+            status: Some(504),
+            ms_diagnostics: Some(MsDiagExpect::Code { code: 1010, params }),
+            log_data: Some("certName=\"vcse \\\"lab\\\"\"".to_owned()),
+            ..Expect::default()
+        };
+        assert_eq!(compare(&e, &got), Vec::<String>::new());
     }
 
     #[test]

@@ -533,7 +533,7 @@ impl MsDiagExpect {
         match self {
             MsDiagExpect::Absent => None,
             MsDiagExpect::Code { code, .. } => Some(*code),
-            MsDiagExpect::Exact(v) => super::expect::diag_code(v),
+            MsDiagExpect::Exact(v) => crate::diagnostics::MsDiagnostic::code_of(v),
         }
     }
 }
@@ -563,7 +563,7 @@ impl<'de> Deserialize<'de> for MsDiagExpect {
                 if v.eq_ignore_ascii_case("none") {
                     return Ok(MsDiagExpect::Absent);
                 }
-                if super::expect::diag_code(v).is_none() {
+                if crate::diagnostics::MsDiagnostic::code_of(v).is_none() {
                     return Err(E::custom(format!(
                         "`{v}` does not start with an ms-diagnostics code; expected {EXPECTING}"
                     )));

@@ -206,11 +206,11 @@ mod drive {
     use super::*;
     use crate::config::EdgeConfig;
     use crate::diagnostics::DecisionEvent;
+    use crate::diagnostics::render_params;
     use crate::dns::Lookup;
     use crate::edge::{Edge, EdgeParts};
     use crate::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
     use crate::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
-    use crate::lab::scenario::expect::render_data;
     use crate::outbound::{CallRequest, OutboundContext, Timeouts};
     use crate::rules::Policy;
     use crate::sip::ua::reason_phrase;
@@ -365,7 +365,7 @@ mod drive {
     fn apply_event(observed: &mut Observed, event: &DecisionEvent) {
         observed.result_code = event.result_code.clone();
         if event.result_code.is_some() || !event.log_data.is_empty() {
-            observed.log_data = Some(render_data(&event.log_data));
+            observed.log_data = Some(render_params(&event.log_data));
         }
         observed.explanation = event.explanation.clone();
     }
