@@ -227,9 +227,17 @@ async fn check_and_certs_inspect_count_the_same_days_left() {
     };
     let v: serde_json::Value = serde_json::from_str(&inspect(true)).unwrap();
     let text = inspect(false);
+    // Fewer than 30 days left: both warn, as the same rule of the rulebook judges both (inspect used to
+    // pass such a certificate while check warned).
+    assert_eq!(
+        line.status,
+        edgesim::report::Status::Warn,
+        "{}",
+        line.detail
+    );
     let validity = text
         .lines()
-        .find(|l| l.starts_with("PASS validity:"))
+        .find(|l| l.starts_with("WARN validity:"))
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(from_check, 20, "{}", line.detail);
     assert_eq!(v["days_left"], serde_json::json!(from_check));

@@ -1,8 +1,9 @@
 //! `edgesim check`: is a domain ready to federate with a Skype for Business / Lync Edge, both directions?
 //!
 //! DNS SRV, Rule 1 per target, A/AAAA, TCP, TLS 1.2 and 1.3 separately, the certificate (names, SAN vs CN,
-//! wildcard, EKUs, validity, chain), and a SIP OPTIONS ping. Each line is PASS, WARN or FAIL with the fix.
-//! Rules come from [`crate::rules`]; this module only gathers facts and words them.
+//! wildcard, EKUs, validity, chain), and a SIP OPTIONS ping. This module gathers the facts, asks the rulebook
+//! ([`crate::rules`]) and prints every finding it returns as [`Finding::check_lines`]: PASS, WARN or FAIL with
+//! the fix, and the status and codes the Edge itself answers with.
 //!
 //! Choices: a DNS server that fails (SERVFAIL, REFUSED, no answer) is reported as that, naming the server,
 //! never as a missing record; an SRV target of `.` (RFC 2782) alone is a FAIL (no usable SRV, 1008), next to
@@ -14,8 +15,8 @@ use std::net::IpAddr;
 
 use serde::Serialize;
 
-use crate::dns::federation_srv_name;
 use crate::outbound::{self, CallMethod, CallRequest, OutboundContext};
+use crate::rules::{self, DomainName, Finding};
 
 mod cert;
 mod dns;
@@ -38,12 +39,9 @@ pub struct Report {
 }
 
 impl Report {
-    fn push(&mut self, rule: &str, status: Status, detail: impl Into<String>, fix: Option<String>) {
-        self.lines.push(CheckLine::new(status, rule, detail, fix));
-    }
-
-    fn pass(&mut self, rule: &str, detail: impl Into<String>) {
-        self.push(rule, Status::Pass, detail, None);
+    /// Adds the lines of a finding.
+    fn push(&mut self, finding: &Finding) {
+        self.lines.extend(finding.check_lines());
     }
 
     /// True when any line is FAIL.
@@ -78,42 +76,36 @@ impl Report {
                 out.push_str(&format!("     {:<9} fix: {fix}\n", ""));
             }
         }
-        let fails = self
-            .lines
-            .iter()
-            .filter(|l| l.status == Status::Fail)
-            .count();
-        let warns = self
-            .lines
-            .iter()
-            .filter(|l| l.status == Status::Warn)
-            .count();
-        out.push_str(&format!("{fails} FAIL, {warns} WARN\n"));
+        let count = |s: Status| self.lines.iter().filter(|l| l.status == s).count();
+        out.push_str(&format!(
+            "{} FAIL, {} WARN\n",
+            count(Status::Fail),
+            count(Status::Warn)
+        ));
         out
     }
 }
 
 /// Runs every check for `domain` and returns the report.
 pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
-    let domain = domain.trim().trim_end_matches('.').to_ascii_lowercase();
+    let domain = DomainName::new(domain);
     let mut r = Report {
-        domain: domain.clone(),
+        domain: domain.to_string(),
         lines: Vec::new(),
     };
     cert::check_edge_cert(ctx, &mut r);
-    let srv_name = federation_srv_name(&domain);
-    let Some(records) = dns::srv_records(ctx, &mut r, &domain, &srv_name).await else {
+    let Some(records) = dns::srv_records(ctx, &mut r, &domain).await else {
         return r;
     };
-    let Some(chosen) = dns::rule1_lines(ctx, &mut r, &domain, &srv_name, &records) else {
+    let Some(chosen) = dns::rule1_lines(ctx, &mut r, &domain, &records) else {
         return r;
     };
-    let chosen_addrs = dns::address_lines(ctx, &mut r, &records, &chosen).await;
+    let chosen_addrs = dns::address_lines(ctx, &mut r, &domain, &records, &chosen).await;
     if chosen_addrs.is_empty() {
         return r;
     }
 
-    let target = chosen.target.clone();
+    let target = DomainName::new(&chosen.target);
     let port = chosen.port;
     let Some(ip) = net::tcp_lines(ctx, &mut r, &target, port, &chosen_addrs).await else {
         return r;
@@ -122,7 +114,6 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
         return r;
     };
     cert::check_certificate(ctx, &mut r, &target, &chain);
-    cert::check_inbound_chain(ctx, &mut r, &target, &chain);
 
     // SIP OPTIONS over a fresh connection, as the Edge would send it.
     options_ping(ctx, &mut r, &domain, &target, port, &chosen_addrs).await;
@@ -132,8 +123,8 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
 async fn options_ping(
     ctx: &OutboundContext,
     r: &mut Report,
-    domain: &str,
-    target: &str,
+    domain: &DomainName,
+    target: &DomainName,
     port: u16,
     addrs: &[IpAddr],
 ) {
@@ -143,42 +134,11 @@ async fn options_ping(
         method: CallMethod::Options,
         hold_ms: 0,
     };
-    let out = outbound::call_to(ctx, &req, target, port, addrs.to_vec()).await;
-    match out.class {
-        outbound::OutcomeClass::Connected => r.pass(
-            "sip",
-            format!("OPTIONS {} → {} {}", req.target, out.final_status, out.reason),
-        ),
-        outbound::OutcomeClass::Rejected(code) => r.push(
-            "sip",
-            Status::Warn,
-            format!(
-                "OPTIONS {} → {code} {}: the peer answers SIP but refuses OPTIONS",
-                req.target, out.reason
-            ),
-            Some(format!(
-                "allow OPTIONS from {} on the Expressway-E (search rules / zones) if the Edge's monitoring needs it",
-                ctx.policy.edge_domain
-            )),
-        ),
-        outbound::OutcomeClass::CertMismatch
-        | outbound::OutcomeClass::CertUntrusted
-        | outbound::OutcomeClass::CertExpired => r.push(
-            "sip",
-            Status::Warn,
-            format!(
-                "OPTIONS {} not sent: the Edge does not send SIP to a peer whose certificate it refuses (see the cert lines)",
-                req.target
-            ),
-            None,
-        ),
-        _ => r.push(
-            "sip",
-            Status::Fail,
-            format!("OPTIONS {} failed: {}", req.target, out.explanation),
-            Some(format!(
-                "check that {target}:{port} answers SIP over TLS and accepts the Edge's client certificate"
-            )),
-        ),
-    }
+    let out = outbound::call_to(ctx, &req, target.as_str(), port, addrs.to_vec()).await;
+    r.push(&rules::outbound::options_ping(
+        &req.target,
+        out.finding,
+        target,
+        port,
+    ));
 }

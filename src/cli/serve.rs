@@ -180,12 +180,13 @@ fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut 
         ));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if !leaf.is_valid_at(now) {
+    if edgesim::rules::cert::validity(&leaf, now, None).refuses() {
         notes.push(format!(
             "warning: the Edge certificate {file} is outside its validity period: peers will refuse it. Fix: renew it."
         ));
     }
-    if !(leaf.allows_server_auth() && leaf.allows_client_auth()) {
+    let eku = |role| edgesim::rules::eku_allows(&leaf, role);
+    if !(eku(edgesim::rules::Role::Server) && eku(edgesim::rules::Role::Client)) {
         notes.push(format!(
             "warning: the Edge certificate {file} lacks the Server or the Client Authentication EKU: federation uses it both ways (TLS server inbound, TLS client outbound). Fix: issue it with both."
         ));

@@ -256,6 +256,8 @@ pub mod reason {
     pub const NO_SRV_MATCH: &str = "No match for domain in DNS SRV results";
     /// 1010.
     pub const CERT_TRUST: &str = "Certificate trust with another server could not be established";
+    /// 1014. Synthetic: the spec table lists it; no field trace was found.
+    pub const NO_A_RECORD: &str = "Unable to resolve DNS A record";
     /// 1027.
     pub const REQUEST_TYPE_NOT_FEDERATED: &str =
         "Cannot route this type of SIP request to or from federated partners";
@@ -381,6 +383,18 @@ impl MsDiagnostic {
                 ("tls-target", tls_target),
                 ("PeerServer", peer_server),
                 ("HRESULT", &hresult.render()),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1014 (synthetic: no field trace was found): the SRV target `fqdn` has no A/AAAA record.
+    pub fn e1014(fqdn: &str, source: &str) -> Self {
+        Self::new(
+            1014,
+            &[
+                ("reason", reason::NO_A_RECORD),
+                ("fqdn", fqdn),
                 ("source", source),
             ],
         )

@@ -9,7 +9,8 @@ use bytes::Bytes;
 use super::conn::{Conn, text};
 use super::uas::{self, MethodClass};
 use crate::config::UserAction;
-use crate::diagnostics::{MsDiagnostic, VerdictKind};
+use crate::diagnostics::VerdictKind;
+use crate::sip::ua::{EDGE_ALLOW, EDGE_SUPPORTED};
 use crate::sip::{self, Message, ua};
 
 /// Timers the connection sets for itself (ringing, hang-up).
@@ -82,22 +83,10 @@ impl Conn {
     /// A request the federation rules let through reaches the emulated users.
     pub(super) fn accepted(&mut self, m: Message, method: &str, call_id: String) -> Answer {
         let class = uas::classify(method);
-        if class != MethodClass::Absorb {
-            let unsupported = uas::unsupported_extensions(&m, method);
-            if !unsupported.is_empty() {
-                let list = unsupported.join(", ");
-                let r = self.respond(
-                    &m,
-                    420,
-                    "Bad Extension",
-                    Some(&ua::edge_tag()),
-                    &[("Unsupported", &list)],
-                    b"",
-                );
-                self.out.push(r);
-                let why = uas::bad_extension_explanation(&unsupported);
-                return Answer::explained(420, VerdictKind::Accept, why);
-            }
+        if class != MethodClass::Absorb
+            && let Some(f) = uas::extension_refusal(&m, method)
+        {
+            return self.refuse(&m, &f);
         }
         let (r, code) = match class {
             MethodClass::Invite => return self.invite(m, call_id),
@@ -126,8 +115,8 @@ impl Conn {
                     "OK",
                     Some(&ua::edge_tag()),
                     &[
-                        ("Allow", uas::ALLOW),
-                        ("Supported", uas::SUPPORTED),
+                        ("Allow", EDGE_ALLOW),
+                        ("Supported", EDGE_SUPPORTED),
                         ("Accept", "application/sdp"),
                     ],
                     b"",
@@ -149,7 +138,7 @@ impl Conn {
                     405,
                     "Method Not Allowed",
                     Some(&ua::edge_tag()),
-                    &[("Allow", uas::ALLOW)],
+                    &[("Allow", EDGE_ALLOW)],
                     b"",
                 ),
                 405,
@@ -160,7 +149,7 @@ impl Conn {
                     501,
                     "Not Implemented",
                     Some(&ua::edge_tag()),
-                    &[("Allow", uas::ALLOW)],
+                    &[("Allow", EDGE_ALLOW)],
                     b"",
                 ),
                 501,
@@ -193,17 +182,9 @@ impl Conn {
 
     /// 404 with 4005 for a user the Edge does not have.
     fn not_found(&mut self, m: &Message) -> Answer {
-        let diag = MsDiagnostic::e4005().render();
-        let headers: Vec<(&str, &str)> = if self.edge.policy.faithful {
-            Vec::new()
-        } else {
-            vec![("ms-diagnostics", diag.as_str())]
-        };
-        let r = self.respond(m, 404, "Not Found", Some(&ua::edge_tag()), &headers, b"");
-        self.out.push(r);
         let uri = text(m.request_uri_raw().unwrap_or_default());
-        let why = uas::unknown_user_explanation(&uri, &self.edge.config.users);
-        Answer::explained(404, VerdictKind::Accept, why)
+        let f = uas::unknown_user(&uri, &self.edge.config.users);
+        self.refuse(m, &f)
     }
 
     fn invite(&mut self, m: Message, call_id: String) -> Answer {
@@ -227,11 +208,12 @@ impl Conn {
             self.dialogs.retain(|_, d| d.state != State::Terminated);
         }
         if self.dialogs.len() >= MAX_DIALOGS {
-            let r = self.unavailable(&m, super::limits::CALLS_RETRY_AFTER);
-            self.out.push(r);
-            let why = super::limits::calls_explanation(MAX_DIALOGS);
-            tracing::warn!("{why}");
-            return Answer::explained(503, VerdictKind::Limit, why);
+            let f = crate::rules::users::too_many_calls(MAX_DIALOGS);
+            let answer = self.refuse(&m, &f);
+            if let Some(why) = &answer.explanation {
+                tracing::warn!("{why}");
+            }
+            return answer;
         }
         let tag = ua::edge_tag();
         let immediate = match user.action {
@@ -312,7 +294,7 @@ impl Conn {
             Some(tag),
             &[
                 ("Contact", &contact),
-                ("Allow", uas::ALLOW),
+                ("Allow", EDGE_ALLOW),
                 ("Content-Type", "application/sdp"),
             ],
             sdp.as_bytes(),

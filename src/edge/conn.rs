@@ -27,12 +27,12 @@ use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
 use super::calls::{Answer, Dialog, Timer};
-use super::limits::{self, RequestRate};
+use super::limits::RequestRate;
 use super::tx::InviteTransactions;
 use super::{Edge, handshake, remote_text, uas};
-use crate::diagnostics::{DecisionEvent, EventContext, MsDiagnostic, VerdictKind};
+use crate::diagnostics::{DecisionEvent, EventContext};
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
-use crate::rules::{self, InboundFacts, InboundPlan, Verdict};
+use crate::rules::{self, Decision, Finding, InboundFacts, Step, Verdict};
 use crate::sip::{self, Frame, Framer, Message, ResponseBuilder, ua};
 
 /// Most answers to its own BYEs the Edge waits for on one connection.
@@ -460,46 +460,29 @@ impl Conn {
         let max = self.edge.config.limits.max_requests_per_sec;
         let ends_held_call =
             matches!(method.as_str(), "BYE" | "CANCEL") && self.dialogs.contains_key(&call_id);
-        if limits::counts_toward_rate(&method, ends_held_call)
-            && self.rate.over(Instant::now(), max)
-        {
-            let why = limits::rate_explanation(max);
-            let r = self.unavailable(&m, limits::RATE_RETRY_AFTER);
-            self.out.push(r);
-            self.publish_answer(ctx, Answer::explained(503, VerdictKind::Limit, why));
-            return;
-        }
-        if uas::too_many_hops(&m, &method) {
-            let why =
-                uas::too_many_hops_explanation(&text(m.request_uri_raw().unwrap_or_default()));
-            let r = self.respond(&m, 483, "Too Many Hops", Some(&ua::edge_tag()), &[], b"");
-            self.out.push(r);
-            self.publish_answer(ctx, Answer::explained(483, VerdictKind::Reject, why));
+        let over_rate = rules::users::counts_toward_rate(&method, ends_held_call)
+            && self.rate.over(Instant::now(), max);
+        let before_rules = if over_rate {
+            Some(rules::users::rate_limited(max))
+        } else {
+            uas::hop_limit(&m, &method)
+        };
+        if let Some(f) = before_rules {
+            let answer = self.refuse(&m, &f);
+            self.publish_answer(ctx, answer);
             return;
         }
         drop(_enter);
         let verdict = self.decide(&m, &ctx).await;
         let _enter = span.enter();
         let mut event = verdict.to_event(ctx);
-        match verdict {
-            Verdict::Reject {
-                status,
-                reason,
-                diagnostic,
-                ..
-            } => {
-                let diag = diagnostic.as_ref().map(MsDiagnostic::render);
-                let mut headers = Vec::new();
-                if let Some(d) = &diag
-                    && !self.edge.policy.faithful
-                {
-                    headers.push(("ms-diagnostics", d.as_str()));
-                }
-                let r = self.respond(&m, status, reason, Some(&ua::edge_tag()), &headers, b"");
+        match &verdict.decision {
+            Decision::Refuse(f) => {
+                let r = self.refusal_response(&m, f, verdict.diagnostic().map(|d| d.render()));
                 self.out.push(r);
             }
-            Verdict::Accept { matched_target } => {
-                tracing::info!(%matched_target, "federation rules pass");
+            Decision::Accept { target } => {
+                tracing::info!(matched_target = %target, "federation rules pass");
                 let answer = self.accepted(m, &method, call_id);
                 event.status = answer.status;
                 event.verdict = answer.verdict;
@@ -510,6 +493,40 @@ impl Conn {
             }
         }
         self.edge.publish(event);
+    }
+
+    /// The Edge's answer to `m` for a finding: its status and reason, its headers, and the ms-diagnostics
+    /// `diagnostic` unless the Edge is `faithful`.
+    pub(super) fn refusal_response(
+        &mut self,
+        m: &Message,
+        f: &Finding,
+        diagnostic: Option<String>,
+    ) -> Bytes {
+        let (status, reason) = f.sip().unwrap_or((500, "Server Internal Error"));
+        let extra = f.response_headers();
+        let mut headers: Vec<(&str, &str)> = extra.iter().map(|(n, v)| (*n, v.as_str())).collect();
+        if let Some(d) = &diagnostic
+            && !self.edge.policy.faithful
+        {
+            headers.push(("ms-diagnostics", d.as_str()));
+        }
+        self.respond(m, status, reason, Some(&ua::edge_tag()), &headers, b"")
+    }
+
+    /// Answers `m` with a finding that is not the federation rules' (limits, hops, the users' refusals), and
+    /// says what the event records.
+    pub(super) fn refuse(&mut self, m: &Message, f: &Finding) -> Answer {
+        let diagnostic = f
+            .ms_diagnostic(&self.edge.config.edge.fqdn)
+            .map(|d| d.render());
+        let r = self.refusal_response(m, f, diagnostic);
+        self.out.push(r);
+        Answer::explained(
+            f.sip().map_or(500, |(s, _)| s),
+            f.verdict_kind(),
+            f.explain().to_string(),
+        )
     }
 
     /// Publishes an answer that did not come from the federation rules (limits, 483).
@@ -537,34 +554,36 @@ impl Conn {
                 .unwrap_or_else(|| self.remote.ip().to_string()),
             self.remote.port()
         );
-        let mut facts = InboundFacts {
+        let facts = InboundFacts {
             method: ctx.method.clone(),
             request_uri: text(m.request_uri_raw().unwrap_or_default()),
             call_id: ctx.call_id.clone(),
             cseq,
             start_line: text(m.start_line()),
-            sender_domain: ctx.domain.clone(),
+            sender_domain: ctx.domain.as_deref().map(rules::DomainName::new),
             peer,
             srv: None,
             cert: self.cert.as_ref(),
             request_host: m.request_uri().map(|u| u.host()).unwrap_or_default(),
             local_ip: Some(self.local.ip()),
         };
-        let verdict = match self.edge.policy.plan_inbound(&facts) {
-            InboundPlan::Reject(v) => v,
-            InboundPlan::UseFixedFqdn(_) => rules::decide_inbound(&facts, &self.edge.policy),
-            InboundPlan::LookupSrv(name) => {
+        let policy = &self.edge.policy;
+        let decision = match rules::inbound::inbound(policy, &facts) {
+            Step::Decided(d) => d,
+            Step::Lookup(pending) => {
+                let name = pending.srv_name();
                 let answer = self.edge.lookup.srv(&name).await;
                 match &answer {
                     Ok(records) => {
-                        tracing::debug!(srv = %name, records = records.len(), "SRV lookup")
+                        let list: Vec<String> = records.iter().map(rules::srv::srv_text).collect();
+                        tracing::debug!(srv = %name, "SRV lookup: {}", list.join(", "));
                     }
                     Err(failure) => tracing::debug!(srv = %name, %failure, "SRV lookup failed"),
                 }
-                facts.srv = Some(answer);
-                rules::decide_inbound(&facts, &self.edge.policy)
+                pending.decide(policy, &facts, &answer)
             }
         };
+        let verdict = Verdict::new(decision, &policy.edge_fqdn, Some(&facts.request_line()));
         if let Some(record) = verdict.log() {
             self.edge.write_record(record, self.cid);
         }
@@ -573,19 +592,6 @@ impl Conn {
             tracing::warn!(status, domain, "{x}");
         }
         verdict
-    }
-
-    /// 503 with `Retry-After` (seconds): a limit was reached, the peer may try again.
-    pub(super) fn unavailable(&mut self, m: &Message, retry_after: u32) -> Bytes {
-        let retry = retry_after.to_string();
-        self.respond(
-            m,
-            503,
-            "Service Unavailable",
-            Some(&ua::edge_tag()),
-            &[("Retry-After", &retry)],
-            b"",
-        )
     }
 }
 
@@ -597,5 +603,5 @@ fn sender_domain(m: &Message) -> Option<String> {
             .map(|n| n.uri.host())
     });
     let from_host = m.from().ok().map(|f| f.uri.host());
-    rules::sender_domain(pai_host.as_deref(), from_host.as_deref())
+    rules::sender_domain(pai_host.as_deref(), from_host.as_deref()).map(|d| d.to_string())
 }

@@ -145,7 +145,7 @@ pub async fn tls_handshake(
     let chain = peer_chain(conn);
     let version = conn
         .protocol_version()
-        .map(super::words::tls_version)
+        .map(crate::rules::tls_version)
         .unwrap_or_default();
     Ok(Connected {
         stream,

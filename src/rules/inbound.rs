@@ -1,109 +1,162 @@
-//! Two inbound outcomes beyond the seed's: a peer without a client certificate (Rule 2 cannot hold), and a
-//! request for a domain this Edge does not serve.
+//! The inbound direction, in the Edge's order: the clientAuth EKU (the handshake's last word), the sender domain,
+//! the partner policy, the SRV lookup with Rule 1, Rule 2, then the destination. Two phases, because the SRV
+//! lookup is I/O: [`inbound`] either decides or says what to look up, and [`Pending::decide`] finishes with the
+//! answer, without running the first phase again.
 //!
-//! Choices (no Microsoft source):
-//! - No client certificate: a real Edge never gets here (it requires one at the handshake); with
-//!   `tls.client_cert` optional or none the rules run up to Rule 2 and stop there: `504 Server time-out`, 1010
-//!   with `SEC_E_NO_CREDENTIALS` and an empty `PeerServer`, record 0xc3e93e10 `expectedfqdn`, `info`.
-//! - Destination: the Edge answers for its SIP domain (`edge.domain`), its own FQDN (`edge.fqdn`, where its
-//!   Contact sends in-dialog requests) and the address the request arrived on. Anything else (`sip:x@evil.lab`,
-//!   a `tel:` URI) is `404 Not Found` (RFC 3261 §8.2.2.1: "not an address the UAS is willing to accept
-//!   requests for") with `1005;reason="Cannot route to destination domain"` and record 0xc3e93e11. The check
-//!   follows the federation rules, so an unauthenticated peer learns nothing about the Edge's domains.
+//! No client certificate (no Microsoft source): a real Edge never gets here (it requires one at the handshake);
+//! with `tls.client_cert` optional or none the rules run up to Rule 2 and stop there: `504 Server time-out`, 1010
+//! with `SEC_E_NO_CREDENTIALS` and an empty `PeerServer`, record 0xc3e93e10 `expectedfqdn`, `info`.
 
 use std::net::IpAddr;
 
-use super::{InboundFacts, Policy, SERVER_TIMEOUT, Verdict, kv, norm};
-use crate::config::ClientCertMode;
-use crate::diagnostics::{Hresult, MsDiagnostic, ResultCode};
+use super::{Decision, Direction, DomainName, Finding, Policy, RequestLine, Route, Verdict, cert};
+use crate::dns::{DnsFailure, SrvRecord};
+use crate::pki::CertFacts;
 
-/// Reason phrase of 404.
-const NOT_FOUND: &str = "Not Found";
+/// The facts of one inbound request that the rules read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InboundFacts<'a> {
+    /// SIP method.
+    pub method: String,
+    /// Request-URI.
+    pub request_uri: String,
+    /// Call-ID.
+    pub call_id: String,
+    /// CSeq value, e.g. `2066245576 INVITE`.
+    pub cseq: String,
+    /// Request line, e.g. `INVITE sip:stejanss@skype.lab SIP/2.0`.
+    pub start_line: String,
+    /// From [`super::sender_domain`].
+    pub sender_domain: Option<DomainName>,
+    /// Certificate display name and source port, e.g. `vcse.steven.lab:25002`.
+    pub peer: String,
+    /// SRV answer for [`decide_inbound`]; `None` when no lookup was made (fixed FQDN, or not yet).
+    pub srv: Option<Result<Vec<SrvRecord>, DnsFailure>>,
+    /// The peer's client certificate (chain trust was decided at the handshake); `None` when the peer
+    /// presented none (`tls.client_cert` optional or none).
+    pub cert: Option<&'a CertFacts>,
+    /// The Request-URI host, lower-case (empty for a URI without host, such as `tel:`).
+    pub request_host: String,
+    /// The Edge address the request arrived on (a Request-URI may name it).
+    pub local_ip: Option<IpAddr>,
+}
 
-impl Policy {
-    /// Whether a Request-URI host is one this Edge answers for: its SIP domain, its FQDN, or `local_ip`.
-    pub fn serves_host(&self, host: &str, local_ip: Option<IpAddr>) -> bool {
-        let h = norm(host.trim_start_matches('[').trim_end_matches(']'));
-        if h.is_empty() {
-            return false;
-        }
-        if h == self.edge_domain || h == norm(&self.edge_fqdn) {
-            return true;
-        }
-        match (h.parse::<IpAddr>(), local_ip) {
-            (Ok(ip), Some(local)) => ip == local,
-            _ => false,
+impl InboundFacts<'_> {
+    /// What the Edge log record says about this request.
+    pub fn request_line(&self) -> RequestLine {
+        RequestLine {
+            start_line: self.start_line.clone(),
+            call_id: self.call_id.clone(),
+            cseq: self.cseq.clone(),
+            peer: self.peer.clone(),
         }
     }
+}
 
-    /// The no-certificate outcome of Rule 2 for `target`.
-    pub(super) fn inbound_no_certificate(&self, facts: &InboundFacts, target: &str) -> Verdict {
-        let setting = match self.client_cert {
-            ClientCertMode::Optional => r#"tls.client_cert = "optional""#,
-            ClientCertMode::None => r#"tls.client_cert = "none""#,
-            // Cannot happen (the handshake requires one); say what would have let it in.
-            ClientCertMode::Required => r#"a tls.client_cert other than "required""#,
-        };
-        let domain = facts.sender_domain.as_deref().map(norm).unwrap_or_default();
-        Verdict::Reject {
-            status: 504,
-            reason: SERVER_TIMEOUT,
-            diagnostic: Some(MsDiagnostic::e1010(
-                Hresult::NoCredentials,
-                target,
-                "",
-                &self.edge_fqdn,
-            )),
-            log: Some(self.log(
-                facts,
-                ResultCode::NO_PEER_CERT,
-                vec![
-                    kv("expectedfqdn", target),
-                    kv("info", "The peer did not present a TLS client certificate"),
-                ],
-            )),
-            explanation: format!(
-                "The peer presented no TLS client certificate, so the Edge cannot check that it is {target} (where the federation route of {domain} leads). The connection got this far only because of {setting}; a real Edge refuses it at the TLS handshake. Fix: on the peer (Expressway-E), present a certificate with {target} in its SAN and the Client Authentication EKU when it connects as a TLS client; on the Edge, set tls.client_cert = \"required\" (the default) to refuse such peers at the handshake as a real Edge does."
-            ),
-        }
+/// The first phase's result.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Step {
+    /// Decided without DNS (a refusal, or a fixed partner FQDN).
+    Decided(Decision),
+    /// Look up the federation SRV of the sender domain, then [`Pending::decide`].
+    Lookup(Pending),
+}
+
+/// An inbound request waiting for its SRV answer.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Pending {
+    domain: DomainName,
+}
+
+impl Pending {
+    /// The name to look up: `_sipfederationtls._tcp.<sender domain>`.
+    pub fn srv_name(&self) -> String {
+        self.domain.srv_name()
     }
 
-    /// The destination rule: `None` when the Request-URI is for this Edge, else the 404 / 1005 refusal.
-    pub(super) fn inbound_destination(&self, facts: &InboundFacts) -> Option<Verdict> {
-        if self.serves_host(&facts.request_host, facts.local_ip) {
-            return None;
+    /// The second phase: Rule 1 over the answer, Rule 2 on the target it picked, then the destination.
+    pub fn decide(
+        self,
+        policy: &Policy,
+        facts: &InboundFacts,
+        answer: &Result<Vec<SrvRecord>, DnsFailure>,
+    ) -> Decision {
+        match policy.srv_target(&self.domain, answer, Direction::Inbound) {
+            Ok(r) => rule2(policy, facts, &self.domain, DomainName::new(&r.target)),
+            Err(f) => Decision::Refuse(f),
         }
-        let host = norm(&facts.request_host);
-        let edge = &self.edge_domain;
-        let fqdn = norm(&self.edge_fqdn);
-        let what = if host.is_empty() {
-            format!("{}, which names no SIP domain", facts.request_uri)
-        } else {
-            format!("{}, in {host}", facts.request_uri)
-        };
-        Some(Verdict::Reject {
-            status: 404,
-            reason: NOT_FOUND,
-            diagnostic: Some(MsDiagnostic::e1005(&self.edge_fqdn)),
-            log: Some(self.log(
-                facts,
-                ResultCode::FOREIGN_DESTINATION,
-                vec![kv("destinationDomain", &host), kv("edgeDomain", edge)],
-            )),
-            explanation: format!(
-                "The request is for {what}, but this Edge answers only for {edge} (and its own name {fqdn}); an Edge does not relay between federated domains. Fix: address the Microsoft user in {edge} (sip:user@{edge}), and on the peer send only {edge} requests to this Edge (on an Expressway-E: the search rule toward the Microsoft DNS zone should match {edge} only)."
-            ),
-        })
     }
+}
+
+/// The first phase: the EKU, sender and policy rules, and Rule 2 for a fixed partner FQDN.
+pub fn inbound(policy: &Policy, facts: &InboundFacts) -> Step {
+    // The clientAuth EKU emulates the handshake, so it comes first. Without a certificate there is no EKU to
+    // judge; Rule 2 says what is missing.
+    if let Some(f) = facts
+        .cert
+        .and_then(|c| cert::client_auth(policy, c, None))
+        .filter(Finding::refuses)
+    {
+        return Step::Decided(Decision::Refuse(f));
+    }
+    let Some(domain) = facts.sender_domain.clone() else {
+        return Step::Decided(Decision::Refuse(Finding::NoSenderDomain));
+    };
+    let route = policy.route(&domain);
+    if let Some(f) = route.refusal(&domain) {
+        return Step::Decided(Decision::Refuse(f));
+    }
+    match route {
+        Route::FixedFqdn(fqdn) => Step::Decided(rule2(policy, facts, &domain, fqdn)),
+        _ => Step::Lookup(Pending { domain }),
+    }
+}
+
+/// Rule 2 inbound: the peer's client certificate must name the target; then the destination.
+fn rule2(
+    policy: &Policy,
+    facts: &InboundFacts,
+    domain: &DomainName,
+    target: DomainName,
+) -> Decision {
+    let Some(c) = facts.cert else {
+        return Decision::Refuse(Finding::NoPeerCertificate {
+            target,
+            dir: Direction::Inbound,
+            sender: domain.clone(),
+            setting: policy.client_cert,
+        });
+    };
+    let name = cert::name_rule(policy, c, &target);
+    if name.refuses() {
+        return Decision::Refuse(name);
+    }
+    match policy.destination(&facts.request_uri, &facts.request_host, facts.local_ip) {
+        Some(f) => Decision::Refuse(f),
+        None => Decision::Accept { target },
+    }
+}
+
+/// Both phases with the SRV answer in `facts.srv`, rendered for `policy`'s Edge (tests and tools; the Edge runs
+/// [`inbound`] and [`Pending::decide`] around its lookup).
+pub fn decide_inbound(facts: &InboundFacts, policy: &Policy) -> Verdict {
+    let decision = match inbound(policy, facts) {
+        Step::Decided(d) => d,
+        Step::Lookup(pending) => {
+            let not_made = Err(DnsFailure::Other("the SRV lookup was not made".into()));
+            pending.decide(policy, facts, facts.srv.as_ref().unwrap_or(&not_made))
+        }
+    };
+    Verdict::new(decision, &policy.edge_fqdn, Some(&facts.request_line()))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{Identity, PolicyConfig};
+    use crate::config::{ClientCertMode, Identity, PolicyConfig};
+    use crate::diagnostics::ResultCode;
     use crate::dns::SrvRecord;
     use crate::pki::CertFacts;
-    use crate::rules::decide_inbound;
 
     fn policy(mode: ClientCertMode) -> Policy {
         Policy {

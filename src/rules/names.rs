@@ -1,9 +1,10 @@
-//! Rule 2's name check: the only copy of it (`certs inspect` and the Edge both call [`names_match`]).
+//! Rule 2's name check: the only copy of it (the Edge, `check` and `certs inspect` all call [`names_match`]).
 //!
 //! Exact, case-insensitive match of the FQDN among the SAN dNSNames; the subject CN counts only when the
 //! certificate has no SAN extension at all, and then only the most specific (last) CN (RFC 2818 §3.1);
 //! wildcards are refused unless `allow_wildcard`.
 
+use super::DomainName;
 use crate::pki::{CertFacts, is_wildcard_name};
 
 /// How a certificate relates to the FQDN the Edge expects.
@@ -31,31 +32,6 @@ impl NameMatch {
             NameMatch::San | NameMatch::CommonName | NameMatch::Wildcard(_)
         )
     }
-
-    /// One line saying what matched or what to change, for people.
-    pub fn explain(&self, fqdn: &str) -> String {
-        let fqdn = normalize(fqdn);
-        match self {
-            NameMatch::San => format!("{fqdn} is in the certificate's SAN"),
-            NameMatch::CommonName => {
-                format!("{fqdn} is the subject CN and the certificate has no SAN extension")
-            }
-            NameMatch::Wildcard(w) => {
-                format!("{fqdn} matches the wildcard {w} (wildcards allowed by configuration)")
-            }
-            NameMatch::WildcardRefused(w) => format!(
-                "{fqdn} matches only the wildcard {w}, and the Edge does not accept wildcards — add {fqdn} to the certificate's SAN"
-            ),
-            NameMatch::CommonNameIgnored => format!(
-                "{fqdn} is only the subject CN, which is ignored because the certificate has a SAN extension — add {fqdn} to the certificate's SAN"
-            ),
-            NameMatch::Absent => format!("add {fqdn} to the certificate's SAN"),
-        }
-    }
-}
-
-fn normalize(name: &str) -> String {
-    name.trim_end_matches('.').to_ascii_lowercase()
 }
 
 /// `*.d` covers exactly one label in front of `d`.
@@ -71,22 +47,31 @@ fn wildcard_covers(pattern: &str, fqdn: &str) -> bool {
 
 /// Applies the Edge name rule to `facts` for `fqdn` (trailing dot and case ignored).
 pub fn names_match(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> NameMatch {
-    let want = normalize(fqdn);
+    let want = DomainName::new(fqdn);
     let judge = |names: &[String], exact: NameMatch| -> Option<NameMatch> {
-        let names: Vec<String> = names.iter().map(|n| normalize(n)).collect();
-        if names.iter().any(|n| !is_wildcard_name(n) && *n == want) {
+        let names: Vec<DomainName> = names.iter().map(DomainName::from).collect();
+        if names
+            .iter()
+            .any(|n| !is_wildcard_name(n.as_str()) && *n == want)
+        {
             return Some(exact);
         }
-        let w = names.iter().find(|n| wildcard_covers(n, &want))?;
+        let w = names
+            .iter()
+            .find(|n| wildcard_covers(n.as_str(), want.as_str()))?;
         Some(if allow_wildcard {
-            NameMatch::Wildcard(w.clone())
+            NameMatch::Wildcard(w.to_string())
         } else {
-            NameMatch::WildcardRefused(w.clone())
+            NameMatch::WildcardRefused(w.to_string())
         })
     };
     match &facts.san_dns {
         Some(san) => judge(san, NameMatch::San).unwrap_or_else(|| {
-            if facts.common_names.iter().any(|cn| normalize(cn) == want) {
+            if facts
+                .common_names
+                .iter()
+                .any(|cn| DomainName::new(cn) == want)
+            {
                 NameMatch::CommonNameIgnored
             } else {
                 NameMatch::Absent
@@ -107,6 +92,7 @@ pub fn names_match(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> NameM
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::rules::finding::name_match_text;
 
     fn facts(cn: &[&str], san: Option<&[&str]>) -> CertFacts {
         CertFacts {
@@ -140,7 +126,7 @@ mod tests {
         assert_eq!(m, NameMatch::Absent);
         assert!(!m.passes());
         assert_eq!(
-            m.explain("vcse.acano.steven.lab"),
+            name_match_text(&m, &"vcse.acano.steven.lab".into()),
             "add vcse.acano.steven.lab to the certificate's SAN"
         );
     }
@@ -165,7 +151,7 @@ mod tests {
         let m = names_match(&with_san, "sip.skype.lab", false);
         assert_eq!(m, NameMatch::CommonNameIgnored);
         assert_eq!(
-            m.explain("sip.skype.lab"),
+            name_match_text(&m, &"sip.skype.lab".into()),
             "sip.skype.lab is only the subject CN, which is ignored because the certificate has a SAN extension — add sip.skype.lab to the certificate's SAN"
         );
         // A SAN extension with no dNSName at all still hides the CN.
@@ -182,7 +168,7 @@ mod tests {
         let m = names_match(&f, "vcse.steven.lab", false);
         assert_eq!(m, NameMatch::WildcardRefused("*.steven.lab".to_string()));
         assert_eq!(
-            m.explain("vcse.steven.lab"),
+            name_match_text(&m, &"vcse.steven.lab".into()),
             "vcse.steven.lab matches only the wildcard *.steven.lab, and the Edge does not accept wildcards — add vcse.steven.lab to the certificate's SAN"
         );
         assert_eq!(

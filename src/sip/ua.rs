@@ -61,6 +61,12 @@ pub fn client_call_id() -> String {
     hex(16)
 }
 
+/// What the emulated Microsoft users behind the Edge support (the `Allow` header).
+pub const EDGE_ALLOW: &str =
+    "INVITE, ACK, CANCEL, OPTIONS, BYE, MESSAGE, INFO, NOTIFY, SERVICE, NEGOTIATE, BENOTIFY";
+/// The option tags the Edge and its users support (the `Supported` header).
+pub const EDGE_SUPPORTED: &str = "timer, ms-sender, ms-early-media, ms-dialog-route-set-update";
+
 /// The Skype for Business client's audio offer, as the Edge relays it.
 pub const CLIENT_SDP_OFFER: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nb=CT:99980\r\nt=0 0\r\nm=audio 50100 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n";
 

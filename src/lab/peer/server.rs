@@ -279,7 +279,7 @@ fn tls_config(spec: &PeerServerSpec) -> Result<Arc<ServerConfig>, PkiError> {
             spec.ca_hints.clone(),
             versions,
         ),
-        (_, Some(anchors)) => pki::strict_server_config_with_versions(
+        (_, Some(anchors)) => super::strict::strict_server_config_with_versions(
             &spec.identity,
             anchors.clone(),
             Usage::ClientAuth,
