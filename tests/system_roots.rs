@@ -44,7 +44,13 @@ async fn check_chain(
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["rule"] == "cert" && l["detail"].as_str().unwrap().contains("certificate chain of"))
+        .find(|l| {
+            l["rule"] == "cert"
+                && l["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("certificate chain of")
+        })
         .unwrap_or_else(|| panic!("no chain line in {v:#}"))
         .clone();
     (

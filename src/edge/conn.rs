@@ -73,7 +73,10 @@ pub(super) async fn run(
         let offer = handshake::peek_offer(&tcp).await;
         (offer, edge.acceptor.accept(tcp).await)
     };
-    let handshake = tokio::time::timeout(edge.ms(limits.handshake_timeout_ms), handshake);
+    let handshake = tokio::time::timeout(
+        Duration::from_millis(limits.handshake_timeout_ms),
+        handshake,
+    );
     let stream = tokio::select! {
         () = shutdown.cancelled() => return,
         r = handshake => match r {
@@ -190,14 +193,14 @@ impl Conn {
         shutdown: CancellationToken,
     ) {
         let limits = self.edge.config.limits.clone();
-        let max = limits.max_message_bytes.max(1024);
+        let max = limits.max_message_bytes;
         let mut framer = Framer::new(sip::Limits {
             max_head: max,
             max_body: max,
             max_headers: 256,
         });
-        let idle = self.edge.ms(limits.idle_timeout_ms);
-        let header = self.edge.ms(limits.header_timeout_ms);
+        let idle = Duration::from_millis(limits.idle_timeout_ms);
+        let header = Duration::from_millis(limits.header_timeout_ms);
         let mut buf = BytesMut::new();
         let mut last_read = Instant::now();
         let mut partial_since: Option<Instant> = None;

@@ -59,6 +59,10 @@ pub enum EdgeError {
         /// The I/O error (not a `source`: the message includes it).
         cause: std::io::Error,
     },
+    /// A limit is out of its range (the configuration's check refuses it when it is loaded; an Edge built
+    /// from code is checked again here, so no limit is ever silently raised).
+    #[error("`{}`: {}", .0.field, .0.message)]
+    Limits(crate::config::validate::Problem),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(std::io::Error),
@@ -122,7 +126,7 @@ fn open_append(path: &Path, field: &'static str) -> Result<Mutex<std::fs::File>,
 }
 
 impl Edge {
-    /// Builds the TLS server configuration, the policy and the sinks.
+    /// Checks the limits, and builds the TLS server configuration, the policy and the sinks.
     pub fn new(parts: EdgeParts) -> Result<Edge, EdgeError> {
         let EdgeParts {
             config,
@@ -130,6 +134,7 @@ impl Edge {
             anchors,
             lookup,
         } = parts;
+        crate::config::validate::limits(&config.limits).map_err(EdgeError::Limits)?;
         let mode = match config.tls.client_cert {
             ClientCertMode::Required => ClientAuthMode::Required,
             ClientCertMode::Optional => ClientAuthMode::Optional,
@@ -253,10 +258,6 @@ impl Edge {
         // No subscriber is not an error.
         let _ = self.events.send(event);
     }
-
-    fn ms(&self, ms: u64) -> Duration {
-        Duration::from_millis(ms.max(1))
-    }
 }
 
 /// Accepts connections on `listener` until `shutdown` is cancelled, then stops the connection tasks
@@ -266,7 +267,7 @@ pub async fn serve(
     edge: Arc<Edge>,
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
-    let limit = Arc::new(Semaphore::new(edge.config.limits.max_connections.max(1)));
+    let limit = Arc::new(Semaphore::new(edge.config.limits.max_connections));
     let mut tasks = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -327,4 +328,34 @@ pub fn unreachable_users(cfg: &EdgeConfig) -> Vec<(String, String)> {
 /// The remote as written in events: `ip:port`.
 fn remote_text(remote: SocketAddr) -> String {
     remote.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::{HickoryLookup, ResolverSettings};
+    use crate::pki::{KeyType, LabCa, LeafSpec};
+
+    #[test]
+    fn an_edge_refuses_a_limit_out_of_range_instead_of_raising_it() {
+        let ca = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
+        let identity = pki::Identity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
+        // Never asked: the Edge is not started.
+        let lookup =
+            HickoryLookup::new(ResolverSettings::server("127.0.0.1:9".parse().unwrap())).unwrap();
+        let mut config = EdgeConfig::default();
+        config.limits.max_connections = 0;
+        let err = Edge::new(EdgeParts {
+            config,
+            identity,
+            anchors: TrustAnchors::default(),
+            lookup: Arc::new(lookup),
+        })
+        .unwrap_err();
+        assert!(matches!(err, EdgeError::Limits(_)));
+        assert_eq!(
+            err.to_string(),
+            "`limits.max_connections`: 0 is out of range (0 does not mean \"off\"): give a number of concurrent connections from 1 to 1000000"
+        );
+    }
 }
