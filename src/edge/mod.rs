@@ -16,10 +16,10 @@
 //!
 //! Decision events follow the schema of [`crate::diagnostics::DecisionEvent`] (`"schema": 1`).
 
-mod calls;
-mod conn;
+mod dialogs;
 mod handshake;
 mod limits;
+mod transport;
 mod tx;
 mod uas;
 
@@ -296,7 +296,7 @@ pub async fn serve(
         let token = shutdown.child_token();
         tasks.spawn(
             async move {
-                conn::run(stream, remote, cid, edge, token).await;
+                transport::run(stream, remote, cid, edge, token).await;
                 drop(permit);
             }
             .instrument(span),

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 
-use super::conn::{Conn, text};
+use super::transport::{Conn, text};
 use super::uas::{self, MethodClass};
 use crate::config::UserAction;
 use crate::diagnostics::VerdictKind;

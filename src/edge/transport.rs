@@ -26,7 +26,7 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
-use super::calls::{Answer, Dialog, Timer};
+use super::dialogs::{Answer, Dialog, Timer};
 use super::limits::RequestRate;
 use super::tx::InviteTransactions;
 use super::{Edge, handshake, remote_text, uas};
