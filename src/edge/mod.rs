@@ -15,10 +15,22 @@
 //! read from its ClientHello (`handshake`).
 //!
 //! Decision events follow the schema of [`crate::diagnostics::DecisionEvent`] (`"schema": 1`).
+//!
+//! Split by role, along a request's path:
+//! - `listener`: the accept loop, the connection limit, shutdown;
+//! - `transport` (and `handshake`): one connection's TLS, bounded reads, framing, the request rate, batched
+//!   writes, and the wait for the users' timers;
+//! - `decide`: request → facts → rules → one `Outcome` (the verdict with its record, the response, the event);
+//! - `respond`: the one response path (the Edge's marks on every answer, INVITE retransmissions);
+//! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
+//!   with the time passed in, and unit-tested without a socket.
 
+mod decide;
 mod dialogs;
 mod handshake;
 mod limits;
+mod listener;
+mod respond;
 mod transport;
 mod tx;
 mod uas;
@@ -27,14 +39,11 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, broadcast};
-use tokio::task::JoinSet;
+use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+
+pub use listener::serve;
 
 use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
 use crate::diagnostics::{DecisionEvent, LogContext, LogRecord};
@@ -95,6 +104,7 @@ pub struct Edge {
     acceptor: TlsAcceptor,
     anchors: TrustAnchors,
     policy: Policy,
+    users: Arc<dialogs::Users>,
     lookup: Arc<dyn Lookup>,
     events: broadcast::Sender<DecisionEvent>,
     records: Mutex<std::collections::VecDeque<String>>,
@@ -161,8 +171,16 @@ impl Edge {
             .map(|p| open_append(p, "events_file"))
             .transpose()?;
         let (events, _) = broadcast::channel(1024);
+        let policy = Policy::from_config(&config).with_dns_server(lookup.server());
+        let users = Arc::new(dialogs::Users {
+            users: config.users.clone(),
+            policy: policy.clone(),
+            fqdn: config.edge.fqdn.clone(),
+            agent: config.edge.server_header.clone(),
+        });
         Ok(Edge {
-            policy: Policy::from_config(&config).with_dns_server(lookup.server()),
+            policy,
+            users,
             acceptor: TlsAcceptor::from(server),
             anchors,
             lookup,
@@ -258,59 +276,6 @@ impl Edge {
         // No subscriber is not an error.
         let _ = self.events.send(event);
     }
-}
-
-/// Accepts connections on `listener` until `shutdown` is cancelled, then stops the connection tasks
-/// (giving them a moment to finish) and returns.
-pub async fn serve(
-    listener: TcpListener,
-    edge: Arc<Edge>,
-    shutdown: CancellationToken,
-) -> Result<(), EdgeError> {
-    let limit = Arc::new(Semaphore::new(edge.config.limits.max_connections));
-    let mut tasks = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        // Reap finished tasks so the set does not grow with the connection count.
-        while tasks.try_join_next().is_some() {}
-        let (stream, remote) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and friends: do not spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, max = edge.config.limits.max_connections, "connection limit reached: closing the new connection");
-            drop(stream);
-            continue;
-        };
-        let cid = edge.next_cid.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("conn", %remote, cid = %format!("{cid:X}"), peer_cert = tracing::field::Empty);
-        let edge = edge.clone();
-        let token = shutdown.child_token();
-        tasks.spawn(
-            async move {
-                transport::run(stream, remote, cid, edge, token).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
-    // Give open calls a moment to see the cancellation, then stop the stragglers.
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(2), drain)
-        .await
-        .is_err()
-    {
-        tasks.abort_all();
-    }
-    Ok(())
 }
 
 /// The `[[users]]` entries nobody can reach, with their domain: an `@domain` that is not the Edge's.
