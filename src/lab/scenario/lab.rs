@@ -12,9 +12,8 @@ use crate::pki::{
 };
 
 use super::ScenarioError;
-use super::format::{
-    Case, CertSpec, EkuName, IssuerName, KeyName, ScenarioFile, ScenarioRecord, merge_records,
-};
+use super::ScenarioFile;
+use super::format::{CertSpec, EkuName, IssuerName, KeyName};
 
 /// A certificate ready to present, with the facts reports quote.
 #[derive(Debug, Clone)]
@@ -154,19 +153,6 @@ impl LabPki {
     pub fn cert(&self, name: &str) -> Option<&LabCert> {
         self.certs.get(name)
     }
-}
-
-/// The zone data of one case; SRV port 0 becomes `case_port`.
-pub fn case_zones(
-    base: &[ScenarioRecord],
-    case: &Case,
-    case_port: u16,
-) -> Result<ZoneSet, crate::dns::ZoneError> {
-    let specs: Vec<_> = merge_records(base, &case.dns)
-        .iter()
-        .map(|r| r.to_spec(case_port))
-        .collect();
-    Ok(ZoneSet::from_records(&specs)?.with_negative_ttl(1))
 }
 
 /// A case's DNS: the embedded server on 127.0.0.1:0 and a cache-less resolver that asks only it.

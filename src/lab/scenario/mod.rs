@@ -1,7 +1,9 @@
 //! Lab scenarios: declarative TOML files that run a whole lab end to end over loopback (real DNS, real TLS, the
 //! real Edge and the emulated Expressway-E) and compare each outcome with the expected one.
 //!
-//! - [`format`]: the file format (serde) and its checks; every error names the file, line and field.
+//! - [`format`]: the file format (serde).
+//! - [`parse`]: reading a file: the checks serde cannot express, every error naming the file, line and field.
+//! - [`case`]: a case typed per direction (inbound or outbound).
 //! - [`expect`]: comparing an observation with an expectation (pure).
 //! - [`lab`]: certificates and per-case DNS.
 //! - [`runner`]: running the cases → [`CaseResult`]s.
@@ -9,16 +11,20 @@
 //!
 //! The format is documented in `scenarios/README.md`.
 
+pub mod case;
 pub mod expect;
 pub mod format;
 pub mod lab;
+pub mod parse;
 pub mod report;
 pub mod runner;
 
 use std::path::PathBuf;
 
+pub use case::{Case, CaseKind, InboundCase, OutboundCase};
 pub use expect::Observed;
-pub use format::{Case, Direction, Expect, Scenario, ScenarioFile};
+pub use format::{Direction, Expect, Scenario};
+pub use parse::ScenarioFile;
 pub use runner::{CaseResult, ScenarioReport, run_embedded, run_file, run_scenario};
 
 /// The seed lab, embedded: `edgesim scenario run` without a file runs it.

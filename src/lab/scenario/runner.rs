@@ -9,10 +9,11 @@ use futures::StreamExt;
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+use super::case::{Case, CaseKind};
 use super::expect::{Observed, compare, summarize_expect, summarize_observed};
-use super::format::{Behaviour, Case, DEFAULT_SIP_TLS_PORT, Direction, ScenarioFile};
-use super::lab::{CaseDns, LabPki, case_zones};
-use super::{ScenarioError, seed_lab};
+use super::format::{Behaviour, DEFAULT_SIP_TLS_PORT, Direction};
+use super::lab::{CaseDns, LabPki};
+use super::{ScenarioError, ScenarioFile, seed_lab};
 
 /// How many cases of one file run at once (each holds a DNS server, an Edge or peer server, and a client).
 const CONCURRENT_CASES: usize = 8;
@@ -84,7 +85,7 @@ pub async fn run_embedded() -> Result<ScenarioReport, ScenarioError> {
 pub async fn run_scenario(file: &ScenarioFile) -> Result<ScenarioReport, ScenarioError> {
     let started = Instant::now();
     let pki = LabPki::build(file)?;
-    let cases = futures::stream::iter(file.scenario.cases.iter())
+    let cases = futures::stream::iter(file.cases.iter())
         .map(|case| run_case(file, &pki, case))
         .buffered(CONCURRENT_CASES)
         .collect::<Vec<_>>()
@@ -116,7 +117,7 @@ async fn run_case(file: &ScenarioFile, pki: &LabPki, case: &Case) -> CaseResult 
     };
     let detail = compare(&case.expect, &observed);
     CaseResult {
-        name: case.name().to_owned(),
+        name: case.name.clone(),
         direction: case.direction(),
         description: case.description.clone(),
         expected: summarize_expect(&case.expect),
@@ -167,9 +168,9 @@ impl PeerSocket {
 /// Builds the case's lab, runs it, and tears it down.
 async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
     // Outbound: the peer server's socket is bound first, so SRV port 0 can name it.
-    let peer_socket = match case.direction() {
-        Direction::Inbound => None,
-        Direction::Outbound => match PeerSocket::bind(case.behaviour()).await {
+    let peer_socket = match &case.kind {
+        CaseKind::Inbound(_) => None,
+        CaseKind::Outbound(o) => match PeerSocket::bind(o.behaviour).await {
             Ok(p) => Some(p),
             Err(e) => return failed(format!("cannot bind the peer server on 127.0.0.1: {e}")),
         },
@@ -181,7 +182,7 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
         },
         None => DEFAULT_SIP_TLS_PORT,
     };
-    let zones = match case_zones(&file.scenario.dns.records, case, case_port) {
+    let zones = match case.zones(&file.scenario.dns.records, case_port) {
         Ok(z) => z,
         Err(e) => return failed(e.to_string()),
     };
@@ -189,9 +190,10 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
         Ok(d) => d,
         Err(e) => return failed(e),
     };
-    let observed = match peer_socket {
-        Some(socket) => drive::outbound(file, pki, case, &dns, socket).await,
-        _ => drive::inbound(file, pki, case, &dns).await,
+    let observed = match (&case.kind, peer_socket) {
+        (CaseKind::Outbound(o), Some(socket)) => drive::outbound(file, pki, o, &dns, socket).await,
+        (CaseKind::Inbound(i), _) => drive::inbound(file, pki, i, &dns).await,
+        (CaseKind::Outbound(_), None) => failed("the outbound case has no peer socket".into()),
     };
     dns.stop().await;
     observed
@@ -211,6 +213,7 @@ mod drive {
     use crate::edge::{Edge, EdgeParts};
     use crate::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
     use crate::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
+    use crate::lab::scenario::case::{InboundCase, OutboundCase};
     use crate::outbound::{CallRequest, OutboundContext, Timeouts};
     use crate::rules::Policy;
     use crate::sip::ua::reason_phrase;
@@ -221,30 +224,11 @@ mod drive {
     /// How long to wait for the Edge's decision event once the response (or refusal) is in.
     const EVENT_WAIT: Duration = Duration::from_millis(1000);
 
-    /// `"Name" <sip:u@d>;tag=x` → (Some("Name"), "sip:u@d"); a bare URI stays as it is.
-    pub(super) fn split_name_addr(v: &str) -> (Option<String>, String) {
-        let v = v.trim();
-        match (v.find('<'), v.rfind('>')) {
-            (Some(l), Some(r)) if l < r => {
-                let name = v[..l].trim().trim_matches('"').trim();
-                (
-                    (!name.is_empty()).then(|| name.to_owned()),
-                    v[l + 1..r].trim().to_owned(),
-                )
-            }
-            _ => (None, v.to_owned()),
-        }
-    }
-
-    fn value(v: &Option<toml::Spanned<String>>) -> Option<String> {
-        v.as_ref().map(|s| s.get_ref().clone())
-    }
-
     /// The emulated Expressway-E sends the case's request to a fresh Edge.
     pub(super) async fn inbound(
         file: &ScenarioFile,
         pki: &LabPki,
-        case: &Case,
+        case: &InboundCase,
         dns: &CaseDns,
     ) -> Observed {
         let s = &file.scenario;
@@ -278,18 +262,14 @@ mod drive {
         let shutdown = CancellationToken::new();
         let task = tokio::spawn(crate::edge::serve(listener, edge.clone(), shutdown.clone()));
 
-        let method = value(&case.method)
-            .map(|m| m.to_ascii_uppercase())
-            .unwrap_or_else(|| "INVITE".into());
-        let (display, from) = split_name_addr(&value(&case.from).unwrap_or_default());
-        let (_, to) = split_name_addr(&value(&case.to).unwrap_or_default());
-        let mut req = ExpresswayRequest::new(&method, &from, &to);
-        req.from_display = display;
-        if let Some(uri) = value(&case.request_uri) {
-            req.request_uri = split_name_addr(&uri).1;
+        let method = case.method.as_str();
+        let mut req = ExpresswayRequest::new(method, &case.from, &case.to);
+        req.from_display = case.from_display.clone();
+        if let Some(uri) = &case.request_uri {
+            req.request_uri = uri.clone();
         }
-        if let Some(pai) = value(&case.pai) {
-            req = req.pai(&split_name_addr(&pai).1);
+        if let Some(pai) = &case.pai {
+            req = req.pai(pai);
         }
         if method == "MESSAGE" {
             req.body = Some(bytes::Bytes::from_static(b"hello from an edgesim scenario"));
@@ -297,8 +277,8 @@ mod drive {
         }
         let identity = case
             .cert
-            .as_ref()
-            .and_then(|c| pki.cert(c.get_ref()))
+            .as_deref()
+            .and_then(|c| pki.cert(c))
             .map(|c| &c.identity);
 
         let mut observed = Observed::default();
@@ -374,12 +354,12 @@ mod drive {
     pub(super) async fn outbound(
         file: &ScenarioFile,
         pki: &LabPki,
-        case: &Case,
+        case: &OutboundCase,
         dns: &CaseDns,
         socket: PeerSocket,
     ) -> Observed {
         let s = &file.scenario;
-        let behaviour = match (case.behaviour(), value(&case.peer_ms_diagnostics)) {
+        let behaviour = match (case.behaviour, case.peer_ms_diagnostics.clone()) {
             (Behaviour::Answer(code), Some(diag)) => {
                 PeerBehaviour::AnswerWithDiagnostics(code, diag)
             }
@@ -391,7 +371,7 @@ mod drive {
             // `refuse` has no server; the value is unused.
             (Behaviour::Silent | Behaviour::Refuse, _) => PeerBehaviour::Silent,
         };
-        let cert = case.cert.as_ref().and_then(|c| pki.cert(c.get_ref()));
+        let cert = case.cert.as_deref().and_then(|c| pki.cert(c));
         // Held until the call is over, so a refused port stays this case's.
         let mut _closed = None;
         let server = match (socket, cert) {
@@ -424,15 +404,8 @@ mod drive {
             handshake: Duration::from_secs(2),
             response: STEP,
         };
-        let target = value(&case.target).unwrap_or_default();
-        let from = value(&case.from)
-            .map(|f| split_name_addr(&f).1)
-            .unwrap_or_else(|| format!("sip:edgesim@{}", s.edge.domain));
-        let outcome = crate::outbound::call(
-            &ctx,
-            &CallRequest::invite(&split_name_addr(&target).1, &from),
-        )
-        .await;
+        let outcome =
+            crate::outbound::call(&ctx, &CallRequest::invite(&case.target, &case.from)).await;
         if let Some(server) = server {
             server.shutdown().await;
         }
@@ -444,29 +417,5 @@ mod drive {
                 .then(|| outcome.explanation.clone()),
             ..Observed::default()
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::drive::split_name_addr;
-
-    #[test]
-    fn name_addr_values_split_into_display_and_uri() {
-        assert_eq!(
-            split_name_addr("\"DX70 Steven\" <sip:2000@acano.steven.lab>;tag=1"),
-            (
-                Some("DX70 Steven".to_owned()),
-                "sip:2000@acano.steven.lab".to_owned()
-            )
-        );
-        assert_eq!(
-            split_name_addr("<sip:2000@cms.steven.lab>"),
-            (None, "sip:2000@cms.steven.lab".to_owned())
-        );
-        assert_eq!(
-            split_name_addr(" sip:stejanss@skype.lab "),
-            (None, "sip:stejanss@skype.lab".to_owned())
-        );
     }
 }
