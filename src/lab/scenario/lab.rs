@@ -2,11 +2,11 @@
 //! and each case's DNS (base records merged with the case's, served by an embedded server on loopback).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, SocketAddr};
 use std::path::Path;
 use std::sync::Arc;
 
-use crate::dns::{DnsServer, HickoryLookup, ResolverSettings, ZoneSet};
+use crate::dns::{HickoryLookup, ZoneSet};
+use crate::lab::builder::LabDns;
 use crate::pki::{
     CertFacts, EkuChoice, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, load_pem_chain,
 };
@@ -155,10 +155,10 @@ impl LabPki {
     }
 }
 
-/// A case's DNS: the embedded server on 127.0.0.1:0 and a cache-less resolver that asks only it.
+/// A case's DNS: the lab builder's DNS server on 127.0.0.1:0 and a cache-less resolver that asks only it.
 pub struct CaseDns {
     /// The running server.
-    pub server: DnsServer,
+    pub dns: LabDns,
     /// The Edge's resolver.
     pub lookup: Arc<HickoryLookup>,
 }
@@ -166,26 +166,18 @@ pub struct CaseDns {
 impl CaseDns {
     /// Starts the server for `zones`; call within a tokio runtime.
     pub async fn start(zones: ZoneSet, timeout_ms: u64) -> Result<Self, String> {
-        let server = DnsServer::bind(zones, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
-            .await
-            .map_err(|e| format!("cannot start the case's DNS server on 127.0.0.1: {e}"))?;
-        let settings = ResolverSettings {
-            server: Some(server.local_addr()),
-            timeout_ms: timeout_ms.max(1),
-            attempts: 1,
-            cache_max_entries: 0,
-            ..ResolverSettings::default()
-        };
-        let lookup = HickoryLookup::new(settings)
+        let dns = LabDns::start(zones).await.map_err(|e| e.to_string())?;
+        let lookup = dns
+            .lookup(timeout_ms.max(1), 0)
             .map_err(|e| format!("cannot build the Edge's resolver: {e}"))?;
         Ok(CaseDns {
-            server,
+            dns,
             lookup: Arc::new(lookup),
         })
     }
 
     /// Stops the server.
     pub async fn stop(self) {
-        self.server.shutdown().await;
+        self.dns.stop().await;
     }
 }

@@ -203,14 +203,13 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
 mod drive {
     use std::sync::Arc;
 
-    use tokio_util::sync::CancellationToken;
-
     use super::*;
     use crate::config::EdgeConfig;
     use crate::diagnostics::DecisionEvent;
     use crate::diagnostics::render_params;
     use crate::dns::Lookup;
-    use crate::edge::{Edge, EdgeParts};
+    use crate::edge::EdgeParts;
+    use crate::lab::builder::{LabError, RunningEdge};
     use crate::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
     use crate::lab::peer::server::{PeerBehaviour, PeerServer, PeerServerSpec};
     use crate::lab::scenario::case::{InboundCase, OutboundCase};
@@ -241,26 +240,19 @@ mod drive {
             ..EdgeConfig::default()
         };
         let lookup: Arc<dyn Lookup> = dns.lookup.clone();
-        let edge = match Edge::new(EdgeParts {
+        let running = match RunningEdge::start(EdgeParts {
             config,
             identity: pki.edge.identity.clone(),
             anchors: pki.anchors.clone(),
             lookup,
-        }) {
-            Ok(e) => Arc::new(e),
+        })
+        .await
+        {
+            Ok(r) => r,
             Err(e) => return failed(format!("the Edge did not start: {e}")),
         };
-        let listener = match TcpListener::bind(SocketAddr::from((Ipv4Addr::LOCALHOST, 0))).await {
-            Ok(l) => l,
-            Err(e) => return failed(format!("cannot bind the Edge on 127.0.0.1: {e}")),
-        };
-        let addr = match listener.local_addr() {
-            Ok(a) => a,
-            Err(e) => return failed(format!("Edge socket: {e}")),
-        };
-        let mut events = edge.subscribe();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn(crate::edge::serve(listener, edge.clone(), shutdown.clone()));
+        let addr = running.addr;
+        let mut events = running.edge.subscribe();
 
         let method = case.method.as_str();
         let mut req = ExpresswayRequest::new(method, &case.from, &case.to);
@@ -318,24 +310,12 @@ mod drive {
             }
             apply_event(&mut observed, &event);
         }
-        shutdown.cancel();
-        match tokio::time::timeout(Duration::from_secs(3), task).await {
-            Ok(Ok(Ok(()))) => {}
-            Ok(Ok(Err(e))) => {
-                observed
-                    .error
-                    .get_or_insert(format!("the Edge stopped: {e}"));
-            }
-            Ok(Err(e)) => {
-                observed
-                    .error
-                    .get_or_insert(format!("the Edge task failed: {e}"));
-            }
-            Err(_) => {
-                observed
-                    .error
-                    .get_or_insert("the Edge did not stop within 3 s".to_owned());
-            }
+        if let Err(e) = running.stop(Duration::from_secs(3)).await {
+            observed.error.get_or_insert(match e {
+                LabError::Stuck(_) => "the Edge did not stop within 3 s".to_owned(),
+                LabError::Edge(e) => format!("the Edge stopped: {e}"),
+                e => e.to_string(),
+            });
         }
         observed
     }
