@@ -13,6 +13,7 @@ mod message;
 mod text;
 pub mod ua;
 mod uri;
+mod validate;
 
 pub use builder::{RequestBuilder, ResponseBuilder, response_from_raw};
 pub use error::SipError;

@@ -1,8 +1,9 @@
 //! Each method of [`Finding`], with the exact strings, for the findings whose words several readers share.
 
 use super::*;
-use crate::diagnostics::{Hresult, ResultCode, Winsock};
+use crate::diagnostics::{Hresult, ResultCode, VerdictKind, Winsock};
 use crate::report::Line;
+use crate::report::Status;
 
 const EDGE: &str = "sip.skype.lab";
 
