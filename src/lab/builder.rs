@@ -234,19 +234,23 @@ impl RunningEdge {
     /// Stops the Edge and waits, at most `within`, for `serve` to return.
     pub async fn stop(self, within: Duration) -> Result<(), LabError> {
         self.shutdown.cancel();
-        match tokio::time::timeout(within, self.task).await {
-            Ok(Ok(r)) => Ok(r?),
-            Ok(Err(join)) => Err(LabError::Task(join.to_string())),
-            Err(_) => Err(LabError::Stuck(within)),
-        }
+        let ended = tokio::time::timeout(within, self.task)
+            .await
+            .map_err(|_| LabError::Stuck(within))?;
+        served(ended)
     }
 
     /// Serves until the process ends (the load harness).
     pub async fn serve_forever(self) -> Result<(), LabError> {
-        match self.task.await {
-            Ok(r) => Ok(r?),
-            Err(join) => Err(LabError::Task(join.to_string())),
-        }
+        served(self.task.await)
+    }
+}
+
+/// How `serve`'s task ended.
+fn served(ended: Result<Result<(), EdgeError>, tokio::task::JoinError>) -> Result<(), LabError> {
+    match ended {
+        Ok(r) => Ok(r?),
+        Err(join) => Err(LabError::Task(join.to_string())),
     }
 }
 

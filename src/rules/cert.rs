@@ -172,27 +172,6 @@ pub struct CertJudgement {
     pub chain: Option<Finding>,
 }
 
-impl CertJudgement {
-    /// The findings in the order of the rules: names, SAN, wildcard, EKU, validity, chain.
-    pub fn into_findings(self) -> Vec<Finding> {
-        let CertJudgement {
-            names,
-            san,
-            wildcard,
-            eku,
-            validity,
-            chain,
-        } = self;
-        names
-            .into_iter()
-            .chain(san)
-            .chain(wildcard)
-            .chain([eku, validity])
-            .chain(chain)
-            .collect()
-    }
-}
-
 /// Every finding for `cert` presented for `targets` (none: no name rule), with the chain status `chain` if it was
 /// verified, at `now` (Unix seconds). The same certificate gets the same findings in every reader.
 pub fn judge_certificate(

@@ -270,9 +270,8 @@ pub fn header(m: &edgesim::sip::Message, name: &str) -> Option<String> {
     m.header_named(name).map(|h| text(&h.value()))
 }
 
-/// The ms-diagnostics code of a response.
+/// The ms-diagnostics code of a response (read by the ms-diagnostics parser).
 pub fn diag_code(m: &edgesim::sip::Message) -> Option<String> {
     let v = m.header_named("ms-diagnostics")?.value();
-    let t = String::from_utf8_lossy(&v).into_owned();
-    t.split(';').next().map(|c| c.trim().to_owned())
+    edgesim::diagnostics::MsDiagnostic::code_of(&String::from_utf8_lossy(&v)).map(|c| c.to_string())
 }

@@ -14,7 +14,9 @@ use anyhow::bail;
 use edgesim::config::{Identity, PolicyConfig};
 use edgesim::pki::{self, CertFacts, TrustAnchors, Usage};
 use edgesim::report::{Envelope, Status};
-use edgesim::rules::{CertJudgement, DomainName, Finding, Inspected, Policy, judge_certificate};
+use edgesim::rules::{
+    CertJudgement, DomainName, Finding, Inspected, Policy, datetime, judge_certificate,
+};
 use rustls_pki_types::UnixTime;
 
 /// The `command` of its `--json` document.
@@ -49,15 +51,6 @@ struct Report {
     wildcard: bool,
     /// Days of validity left (a started day counts), negative once expired.
     days_left: i64,
-}
-
-fn date(ts: i64) -> String {
-    let fmt =
-        time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
-    time::OffsetDateTime::from_unix_timestamp(ts)
-        .ok()
-        .and_then(|t| t.format(&fmt).ok())
-        .unwrap_or_else(|| ts.to_string())
 }
 
 /// Runs `edgesim certs inspect`; with `--json`, a certificate that cannot be read is an `ERROR` document.
@@ -216,8 +209,8 @@ fn render(r: &Report, checks: &[Inspected], in_file: usize, no_ca: bool) -> Stri
         "valid",
         format!(
             "{} → {} ({})",
-            date(f.not_before),
-            date(f.not_after),
+            datetime(f.not_before),
+            datetime(f.not_after),
             if r.days_left < 0 {
                 "expired".to_string()
             } else {

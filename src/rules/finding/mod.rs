@@ -34,7 +34,7 @@ mod words;
 pub use inspect::Inspected;
 #[cfg(test)]
 pub(crate) use words::name_match_text;
-pub use words::{chain_phrase, chain_words, tls_version};
+pub use words::{chain_phrase, chain_words, datetime, tls_version};
 
 /// One outcome of the federation rules, with the facts it is about. See the module documentation.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -251,8 +251,8 @@ pub(super) fn date(unix: i64) -> String {
         .unwrap_or_else(|_| unix.to_string())
 }
 
-/// A moment: `2026-05-01 12:00:00 UTC`.
-pub(super) fn datetime(unix: i64) -> String {
+/// A moment: `2026-05-01 12:00:00 UTC` (how `certs inspect` shows a certificate's validity).
+pub fn datetime(unix: i64) -> String {
     let fmt =
         time::macros::format_description!("[year]-[month]-[day] [hour]:[minute]:[second] UTC");
     time::OffsetDateTime::from_unix_timestamp(unix)
