@@ -88,7 +88,7 @@ impl Report {
 
 /// Runs every check for `domain` and returns the report.
 pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
-    let domain = DomainName::new(domain);
+    let domain = DomainName::new(domain.trim());
     let mut r = Report {
         domain: domain.to_string(),
         lines: Vec::new(),

@@ -2,7 +2,7 @@
 
 use std::fmt;
 
-/// A DNS domain or host name, normalised once: surrounding spaces and trailing dots dropped, lower-case. Every
+/// A DNS domain or host name, normalised once: trailing dots dropped, lower-case. Every
 /// comparison the rules make between names (Rule 1, Rule 2, the domain lists, the destination) is between
 /// `DomainName`s, so no rule normalises a name of its own.
 #[derive(Debug, Clone, Default, PartialEq, Eq, PartialOrd, Ord, Hash, serde::Serialize)]
@@ -12,7 +12,13 @@ pub struct DomainName(String);
 impl DomainName {
     /// Normalises `name`: `Acano.Steven.Lab.` → `acano.steven.lab`; `.` (RFC 2782's "no service") → empty.
     pub fn new(name: &str) -> Self {
-        DomainName(name.trim().trim_end_matches('.').to_ascii_lowercase())
+        DomainName(bare(name).to_ascii_lowercase())
+    }
+
+    /// Whether `name`, normalised, is this name: the comparison without building a second `DomainName` (it runs
+    /// per certificate name and SRV record).
+    pub fn is(&self, name: &str) -> bool {
+        bare(name).eq_ignore_ascii_case(&self.0)
     }
 
     /// The name as text.
@@ -46,6 +52,11 @@ impl DomainName {
     pub fn srv_name(&self) -> String {
         crate::dns::federation_srv_name(&self.0)
     }
+}
+
+/// `name` without its trailing dots, case kept: what [`DomainName::new`] lower-cases.
+pub(crate) fn bare(name: &str) -> &str {
+    name.trim_end_matches('.')
 }
 
 impl fmt::Display for DomainName {
@@ -102,11 +113,13 @@ mod tests {
 
     #[test]
     fn normalised_once() {
-        let d = DomainName::new(" Acano.Steven.Lab. ");
+        let d = DomainName::new("Acano.Steven.Lab.");
         assert_eq!(d, "acano.steven.lab");
         assert_eq!(d.to_string(), "acano.steven.lab");
         assert!(DomainName::new(".").is_empty());
         assert_eq!(d.srv_name(), "_sipfederationtls._tcp.acano.steven.lab");
+        assert!(d.is("ACANO.steven.lab.."));
+        assert!(!d.is("steven.lab"));
     }
 
     #[test]

@@ -43,12 +43,12 @@ pub struct InboundFacts<'a> {
 
 impl InboundFacts<'_> {
     /// What the Edge log record says about this request.
-    pub fn request_line(&self) -> RequestLine {
+    pub fn request_line(&self) -> RequestLine<'_> {
         RequestLine {
-            start_line: self.start_line.clone(),
-            call_id: self.call_id.clone(),
-            cseq: self.cseq.clone(),
-            peer: self.peer.clone(),
+            start_line: &self.start_line,
+            call_id: &self.call_id,
+            cseq: &self.cseq,
+            peer: &self.peer,
         }
     }
 }

@@ -107,6 +107,8 @@ pub struct Policy {
     pub edge_domain: DomainName,
     /// The Edge's FQDN, `source=` of diagnostics (as configured).
     pub edge_fqdn: String,
+    /// The Edge's FQDN as a name (its own host: in-dialog requests are sent to it).
+    pub edge_host: DomainName,
     /// Blocked domains.
     pub blocked: Vec<DomainName>,
     /// Allowed domains with an optional fixed partner Edge FQDN.
@@ -134,6 +136,7 @@ impl Policy {
         Policy {
             edge_domain: DomainName::new(&edge.domain),
             edge_fqdn: edge.fqdn.clone(),
+            edge_host: DomainName::new(&edge.fqdn),
             blocked: cfg.blocked_domains.iter().map(DomainName::from).collect(),
             allowed: cfg
                 .allowed_domains
@@ -167,11 +170,6 @@ impl Policy {
             client_cert: cfg.tls.client_cert,
             ..Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
         }
-    }
-
-    /// The Edge's FQDN as a name (its own host: in-dialog requests are sent to it).
-    pub fn edge_host(&self) -> DomainName {
-        DomainName::new(&self.edge_fqdn)
     }
 }
 

@@ -5,6 +5,7 @@
 //! wildcards are refused unless `allow_wildcard`.
 
 use super::DomainName;
+use super::domain::bare;
 use crate::pki::{CertFacts, is_wildcard_name};
 
 /// How a certificate relates to the FQDN the Edge expects.
@@ -34,13 +35,15 @@ impl NameMatch {
     }
 }
 
-/// `*.d` covers exactly one label in front of `d`.
-fn wildcard_covers(pattern: &str, fqdn: &str) -> bool {
-    let Some(suffix) = pattern.strip_prefix("*.") else {
+/// `*.d` covers exactly one label in front of `d` (case and trailing dot ignored).
+fn wildcard_covers(pattern: &str, fqdn: &DomainName) -> bool {
+    let Some(suffix) = bare(pattern).strip_prefix("*.") else {
         return false;
     };
-    match fqdn.split_once('.') {
-        Some((label, rest)) => !label.is_empty() && !suffix.contains('*') && rest == suffix,
+    match fqdn.as_str().split_once('.') {
+        Some((label, rest)) => {
+            !label.is_empty() && !suffix.contains('*') && rest.eq_ignore_ascii_case(suffix)
+        }
         None => false,
     }
 }
@@ -49,29 +52,19 @@ fn wildcard_covers(pattern: &str, fqdn: &str) -> bool {
 pub fn names_match(facts: &CertFacts, fqdn: &str, allow_wildcard: bool) -> NameMatch {
     let want = DomainName::new(fqdn);
     let judge = |names: &[String], exact: NameMatch| -> Option<NameMatch> {
-        let names: Vec<DomainName> = names.iter().map(DomainName::from).collect();
-        if names
-            .iter()
-            .any(|n| !is_wildcard_name(n.as_str()) && *n == want)
-        {
+        if names.iter().any(|n| !is_wildcard_name(n) && want.is(n)) {
             return Some(exact);
         }
-        let w = names
-            .iter()
-            .find(|n| wildcard_covers(n.as_str(), want.as_str()))?;
+        let w = DomainName::new(names.iter().find(|n| wildcard_covers(n, &want))?).to_string();
         Some(if allow_wildcard {
-            NameMatch::Wildcard(w.to_string())
+            NameMatch::Wildcard(w)
         } else {
-            NameMatch::WildcardRefused(w.to_string())
+            NameMatch::WildcardRefused(w)
         })
     };
     match &facts.san_dns {
         Some(san) => judge(san, NameMatch::San).unwrap_or_else(|| {
-            if facts
-                .common_names
-                .iter()
-                .any(|cn| DomainName::new(cn) == want)
-            {
+            if facts.common_names.iter().any(|cn| want.is(cn)) {
                 NameMatch::CommonNameIgnored
             } else {
                 NameMatch::Absent

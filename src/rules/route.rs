@@ -63,14 +63,14 @@ impl Policy {
 
     /// Whether a Request-URI host is one this Edge answers for: its SIP domain, its FQDN, or `local_ip`.
     pub fn serves_host(&self, host: &str, local_ip: Option<IpAddr>) -> bool {
-        let h = DomainName::new(host.trim_start_matches('[').trim_end_matches(']'));
+        let h = super::domain::bare(host.trim_start_matches('[').trim_end_matches(']'));
         if h.is_empty() {
             return false;
         }
-        if h == self.edge_domain || h == self.edge_host() {
+        if self.edge_domain.is(h) || self.edge_host.is(h) {
             return true;
         }
-        match (h.as_str().parse::<IpAddr>(), local_ip) {
+        match (h.parse::<IpAddr>(), local_ip) {
             (Ok(ip), Some(local)) => ip == local,
             _ => false,
         }
@@ -90,7 +90,7 @@ impl Policy {
             uri: request_uri.to_owned(),
             host: DomainName::new(request_host),
             edge_domain: self.edge_domain.clone(),
-            edge_fqdn: self.edge_host(),
+            edge_fqdn: self.edge_host.clone(),
         })
     }
 }

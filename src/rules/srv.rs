@@ -5,16 +5,18 @@
 use super::{Direction, DomainName, Finding, Policy};
 use crate::dns::{DnsFailure, SrvRecord};
 
-/// Rule 1: `target` minus its first label equals `domain` (or equals it, when `accept_apex`).
+/// Rule 1: `target` minus its first label equals `domain` (or equals it, when `accept_apex`); compared as
+/// [`DomainName`]s compare (case and trailing dot ignored), without building them: it runs per SRV record.
 pub fn rule1_in_domain(target: &str, domain: &str, accept_apex: bool) -> bool {
-    let (t, d) = (DomainName::new(target), DomainName::new(domain));
+    let (t, d) = (super::domain::bare(target), super::domain::bare(domain));
     if t.is_empty() || d.is_empty() {
         return false;
     }
-    if t == d {
+    if t.eq_ignore_ascii_case(d) {
         return accept_apex;
     }
-    t.is_host_in(&d)
+    t.split_once('.')
+        .is_some_and(|(first, rest)| !first.is_empty() && rest.eq_ignore_ascii_case(d))
 }
 
 /// Why Rule 1 refuses a target.
@@ -56,7 +58,7 @@ pub struct Rule1Failure {
 
 /// RFC 2782: an SRV target of `.` means the service is "decidedly not available" at the domain.
 pub fn srv_decidedly_unavailable(record: &SrvRecord) -> bool {
-    DomainName::new(&record.target).is_empty()
+    super::domain::bare(&record.target).is_empty()
 }
 
 /// Why a domain has no usable federation SRV record.

@@ -36,7 +36,7 @@ struct Wire {
 impl Verdict {
     /// Renders `decision` for the Edge `source` (its FQDN, `source=` of the diagnostics); with `request`, the log
     /// record the Edge writes about it (inbound).
-    pub fn new(decision: Decision, source: &str, request: Option<&RequestLine>) -> Self {
+    pub fn new(decision: Decision, source: &str, request: Option<&RequestLine<'_>>) -> Self {
         let wire = match &decision {
             Decision::Refuse(f) => Some(Box::new(Wire {
                 diagnostic: f.ms_diagnostic(source),

@@ -430,24 +430,24 @@ pub enum ValidityState {
 }
 
 /// The request a log record is about: its start line, Call-ID, CSeq and the peer (`name:port`), or only the peer
-/// for a refusal at the handshake.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RequestLine {
+/// for a refusal at the handshake. Borrowed: a record copies what it keeps, and only a refusal makes one.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RequestLine<'a> {
     /// e.g. `INVITE sip:stejanss@skype.lab SIP/2.0`.
-    pub start_line: String,
+    pub start_line: &'a str,
     /// The Call-ID.
-    pub call_id: String,
+    pub call_id: &'a str,
     /// e.g. `2066245576 INVITE`.
-    pub cseq: String,
+    pub cseq: &'a str,
     /// Certificate name and source port (`vcse.steven.lab:25002`), or `ip:port` at the handshake.
-    pub peer: String,
+    pub peer: &'a str,
 }
 
-impl RequestLine {
+impl<'a> RequestLine<'a> {
     /// A connection whose handshake was refused: no request was read.
-    pub fn connection(peer: &str) -> Self {
+    pub fn connection(peer: &'a str) -> Self {
         RequestLine {
-            peer: peer.to_owned(),
+            peer,
             ..RequestLine::default()
         }
     }

@@ -16,12 +16,12 @@ fn cert(names: &[&str]) -> CertFacts {
     }
 }
 
-fn request() -> RequestLine {
+fn request() -> RequestLine<'static> {
     RequestLine {
-        start_line: "INVITE sip:stejanss@skype.lab SIP/2.0".into(),
-        call_id: "c1".into(),
-        cseq: "1 INVITE".into(),
-        peer: "vcse.steven.lab:25002".into(),
+        start_line: "INVITE sip:stejanss@skype.lab SIP/2.0",
+        call_id: "c1",
+        cseq: "1 INVITE",
+        peer: "vcse.steven.lab:25002",
     }
 }
 

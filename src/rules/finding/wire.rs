@@ -135,7 +135,7 @@ impl Finding {
 
     /// The Edge log record of this finding about `req`, where the Edge writes one (inbound refusals, refused
     /// handshakes).
-    pub fn log_record(&self, req: &RequestLine) -> Option<LogRecord> {
+    pub fn log_record(&self, req: &RequestLine<'_>) -> Option<LogRecord> {
         use Finding as F;
         let (code, data) = match self {
             F::NoSenderDomain => (ResultCode::DOMAIN_NOT_ALLOWED, vec![kv("domain", "")]),
@@ -233,10 +233,10 @@ impl Finding {
         };
         Some(LogRecord::new(
             code,
-            &req.start_line,
-            &req.call_id,
-            &req.cseq,
-            &req.peer,
+            req.start_line,
+            req.call_id,
+            req.cseq,
+            req.peer,
             data,
         ))
     }
