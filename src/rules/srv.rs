@@ -298,6 +298,27 @@ mod tests {
     }
 
     #[test]
+    fn words_for_people() {
+        use crate::rules::{Route, tls_version};
+        assert_eq!(
+            Route::NotAllowed.describe(),
+            "not an allowed domain, and partner discovery is off"
+        );
+        assert_eq!(tls_version(rustls::ProtocolVersion::TLSv1_2), "TLS 1.2");
+        assert_eq!(
+            tls_version(rustls::ProtocolVersion::TLSv1_1),
+            "TLS version 0x0302"
+        );
+        let dot = SrvRecord {
+            priority: 0,
+            weight: 0,
+            port: 0,
+            target: String::new(),
+        };
+        assert_eq!(srv_text(&dot), "0 0 0 .");
+    }
+
+    #[test]
     fn records_in_words() {
         let dot = rec(0, 0, "");
         assert_eq!(srv_text(&dot), "0 0 5061 .");

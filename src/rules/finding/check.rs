@@ -369,3 +369,40 @@ impl Finding {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Why Rule 1 refuses a target, in `check`'s words.
+    fn rule1_why(target: &str, domain: &str) -> &'static str {
+        let why = Outside::of(target, &domain.into(), false).expect("refused");
+        outside_words(why)
+    }
+
+    #[test]
+    fn rule1_wording_and_suggestion() {
+        let suggested_target = |t: &str, d: &str| suggested_target(&t.into(), &d.into());
+        assert_eq!(
+            rule1_why("vcse.steven.lab", "acano.steven.lab"),
+            "it is in another domain"
+        );
+        assert_eq!(
+            rule1_why("vcse.sub.cms.steven.lab.", "cms.steven.lab"),
+            "it is in a subdomain of it"
+        );
+        assert_eq!(
+            suggested_target("vcse.steven.lab", "acano.steven.lab"),
+            "vcse.acano.steven.lab"
+        );
+        assert_eq!(suggested_target("*.steven.lab", "x.lab"), "sip.x.lab");
+        assert_eq!(
+            suggested_target("Apex.steven.lab.", "apex.steven.lab"),
+            "sip.apex.steven.lab"
+        );
+        assert_eq!(
+            rule1_why("apex.steven.lab", "apex.steven.lab"),
+            "it is the domain itself (the apex), which this Edge is configured to refuse (policy.accept_apex_target = false)"
+        );
+    }
+}
