@@ -197,14 +197,7 @@ impl RunningEdge {
 
     /// Builds the Edge from `parts` and serves it on `listen`.
     pub async fn start_on(parts: EdgeParts, listen: SocketAddr) -> Result<Self, LabError> {
-        let listener = TcpListener::bind(listen)
-            .await
-            .map_err(|cause| LabError::Bind {
-                what: "the Edge",
-                addr: listen,
-                cause,
-            })?;
-        Self::serve_on(parts, listener)
+        Self::serve_on(parts, self::listen("the Edge", listen).await?)
     }
 
     /// Builds the Edge from `parts` and serves it on `listener` (bound first when the lab's DNS must name its
@@ -254,29 +247,22 @@ fn served(ended: Result<Result<(), EdgeError>, tokio::task::JoinError>) -> Resul
     }
 }
 
+/// A TCP listener on `addr` for `what`.
+async fn listen(what: &'static str, addr: SocketAddr) -> Result<TcpListener, LabError> {
+    TcpListener::bind(addr)
+        .await
+        .map_err(|cause| LabError::Bind { what, addr, cause })
+}
+
 /// An emulated Expressway-E server on 127.0.0.1:0 with `spec`.
 pub async fn peer_server(spec: PeerServerSpec) -> Result<PeerServer, LabError> {
-    let addr = loopback();
-    let listener = TcpListener::bind(addr)
-        .await
-        .map_err(|cause| LabError::Bind {
-            what: "the peer server",
-            addr,
-            cause,
-        })?;
+    let listener = listen("the peer server", loopback()).await?;
     PeerServer::start(listener, spec).map_err(|e| LabError::Peer(e.to_string()))
 }
 
 /// A port on 127.0.0.1 where nothing listens (bound, then closed).
 pub async fn closed_port() -> Result<u16, LabError> {
-    let addr = loopback();
-    let l = TcpListener::bind(addr)
-        .await
-        .map_err(|cause| LabError::Bind {
-            what: "a probe socket",
-            addr,
-            cause,
-        })?;
+    let l = listen("a probe socket", loopback()).await?;
     let port = l.local_addr().map(|a| a.port()).unwrap_or_default();
     drop(l);
     Ok(port)
