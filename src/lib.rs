@@ -9,6 +9,7 @@ pub mod config;
 pub mod diagnostics;
 pub mod dns;
 pub mod edge;
+pub mod im;
 pub mod load;
 pub mod outbound;
 pub mod peer;
