@@ -15,5 +15,6 @@ pub mod outbound;
 pub mod peer;
 pub mod pki;
 pub mod policy;
+pub mod presence;
 pub mod scenario;
 pub mod sip;
