@@ -18,6 +18,7 @@ pub mod action;
 pub mod client;
 pub mod document;
 pub mod negotiate;
+pub mod profile;
 pub mod read;
 pub mod refusal;
 pub mod request;
