@@ -250,3 +250,272 @@ fn a_limit_out_of_range_names_the_field_and_the_range() {
         "{err}"
     );
 }
+
+#[test]
+fn presence_and_im_default_so_older_files_load() {
+    let c = parse("[[users]]\nuser = \"bob\"\n").unwrap();
+    assert_eq!(c.users[0].presence, UserPresenceConfig::default());
+    assert_eq!(c.users[0].im, crate::im::Behaviour::Echo);
+    assert_eq!(c.presence, PresenceConfig::default());
+    assert_eq!(c.presence.max_subscriptions_per_connection, 1000);
+    assert_eq!(c.presence.max_subscriptions_per_user, 500);
+    assert_eq!(
+        (
+            c.presence.default_expires_s,
+            c.presence.min_expires_s,
+            c.presence.max_expires_s
+        ),
+        (28800, 1200, 43200)
+    );
+    assert!(c.im.page_mode);
+    assert_eq!(c.im.max_text_bytes, 65536);
+}
+
+#[test]
+fn users_publish_presence_and_chat() {
+    let c = parse(
+        r#"
+[presence]
+max_subscriptions_per_connection = 10
+max_subscriptions_per_user = 3
+default_expires_s = 3600
+min_expires_s = 60
+max_expires_s = 7200
+
+[im]
+page_mode = false
+max_text_bytes = 4096
+
+[[users]]
+user = "stejanss"
+presence = { availability = "busy", activity = "in-a-meeting", note = "Back at 3 <&>", display_name = "Steven Janssens", schedule = [{ after_s = 30, availability = "Do Not Disturb" }, { after_s = 90, availability = 15500, note = "gone" }] }
+im = { reply = "In a meeting" }
+
+[[users]]
+user = "quiet"
+presence = { availability = 9000 }
+im = "silent"
+
+[[users]]
+user = "echo"
+im = "echo"
+"#,
+    )
+    .unwrap();
+    let p = &c.users[0].presence;
+    assert_eq!(p.availability, Some(6500));
+    assert_eq!(p.activity.as_deref(), Some("in-a-meeting"));
+    assert_eq!(p.note.as_deref(), Some("Back at 3 <&>"));
+    assert_eq!(p.display_name.as_deref(), Some("Steven Janssens"));
+    assert_eq!(
+        p.schedule,
+        vec![
+            PresenceStepConfig {
+                after_s: 30,
+                availability: 9500,
+                activity: None,
+                note: None
+            },
+            PresenceStepConfig {
+                after_s: 90,
+                availability: 15500,
+                activity: None,
+                note: Some("gone".into())
+            },
+        ]
+    );
+    assert_eq!(
+        c.users[0].im,
+        crate::im::Behaviour::Reply("In a meeting".into())
+    );
+    assert_eq!(c.users[1].presence.availability, Some(9000));
+    assert_eq!(c.users[1].im, crate::im::Behaviour::Silent);
+    assert_eq!(c.users[2].im, crate::im::Behaviour::Echo);
+    assert_eq!(c.presence.max_subscriptions_per_user, 3);
+    assert_eq!(c.presence.min_expires_s, 60);
+    assert!(!c.im.page_mode);
+    assert_eq!(c.im.max_text_bytes, 4096);
+}
+
+#[test]
+fn a_configured_user_round_trips_to_the_document_a_subscriber_reads() {
+    use crate::presence::{DocumentFormat, profile, read::read_as, render};
+    let c = parse(
+        "[[users]]\nuser = \"stejanss\"\npresence = { availability = \"dnd\", activity = \"urgent-interruptions-only\", \
+         note = \"Presenting <until 3> & \\\"after\\\"\", display_name = \"Steven O'Janssens\" }\n",
+    )
+    .unwrap();
+    let state = profile::schedule(&c.users[0].presence)
+        .unwrap()
+        .initial()
+        .clone();
+    assert_eq!(state.availability, 9500);
+    for f in [DocumentFormat::Categories, DocumentFormat::MsrtcPidf] {
+        let doc = render(f, "stejanss@skype.lab", &state);
+        assert_eq!(read_as(f, doc.as_bytes()).unwrap(), state, "{f:?}");
+    }
+    let pidf = read_as(
+        DocumentFormat::Pidf,
+        render(DocumentFormat::Pidf, "stejanss@skype.lab", &state).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(pidf.availability, 9500);
+    assert_eq!(pidf.note, state.note);
+    assert_eq!(pidf.display_name, state.display_name);
+    assert_eq!(pidf.activity, None, "PIDF has no token for it");
+}
+
+#[test]
+fn a_wrong_availability_name_says_what_to_give_where() {
+    let err =
+        parse("[[users]]\nuser = \"bob\"\npresence = { availability = \"bussy\" }\n").unwrap_err();
+    let text = err.to_string();
+    assert!(text.starts_with("edge.toml:3:"), "{text}");
+    assert!(
+        text.contains(
+            "`bussy` is not an availability: give a number (0 to 4294967295, e.g. 6500) or one of available, \
+             available-idle, busy, busy-idle, do-not-disturb (dnd), be-right-back (brb), away, offline"
+        ),
+        "{text}"
+    );
+    let err = parse("[[users]]\nuser = \"bob\"\npresence = { availability = -5 }\n").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "invalid value: integer `-5`, expected an availability number from 0 to 4294967295 or a name such as \"busy\""
+        ),
+        "{err}"
+    );
+    let err = parse("[[users]]\nuser = \"bob\"\npresence = { availability = true }\n").unwrap_err();
+    assert!(
+        err.to_string().contains("invalid type: boolean `true`"),
+        "{err}"
+    );
+}
+
+#[test]
+fn a_wrong_im_behaviour_lists_the_choices() {
+    let err = parse("[[users]]\nuser = \"bob\"\nim = \"ecco\"\n").unwrap_err();
+    let text = err.to_string();
+    assert!(
+        text.contains("unknown variant `ecco`, expected `echo` or `silent`"),
+        "{text}"
+    );
+    assert!(
+        text.contains("hint: use one of the values listed above"),
+        "{text}"
+    );
+    let err = parse("[presence]\nmax_subscriptions = 5\n").unwrap_err();
+    assert!(
+        err.to_string().contains(
+            "field `presence.max_subscriptions`: unknown field `max_subscriptions`, expected one of \
+             `max_subscriptions_per_connection`, `max_subscriptions_per_user`, `default_expires_s`, \
+             `min_expires_s`, `max_expires_s`"
+        ),
+        "{err}"
+    );
+}
+
+fn invalid(text: &str) -> (String, String) {
+    match parse(text).unwrap_err() {
+        ConfigError::Invalid { field, message, .. } => (field, message),
+        other => panic!("not a validation error: {other}"),
+    }
+}
+
+#[test]
+fn presence_checks_name_the_user_and_the_step() {
+    let (field, message) = invalid(
+        "[[users]]\nuser = \"a\"\n[[users]]\nuser = \"bob\"\npresence = { schedule = [{ after_s = 60, availability = \"busy\" }, { after_s = 30, availability = \"away\" }] }\n",
+    );
+    assert_eq!(field, "users[1].presence.schedule[1].after_s");
+    assert_eq!(
+        message,
+        "step 1 at 30 s is not after the step before it (60 s): list steps in time order"
+    );
+    let (field, message) = invalid(
+        "[[users]]\nuser = \"bob\"\npresence = { schedule = [{ after_s = 0, availability = \"busy\" }] }\n",
+    );
+    assert_eq!(field, "users[0].presence.schedule[0].after_s");
+    assert_eq!(
+        message,
+        "0 is out of range (0 does not mean \"off\"): give seconds after the Edge started from 1 to 31536000"
+    );
+    let (field, _) =
+        invalid("[[users]]\nuser = \"bob\"\npresence = { activity = \"in a meeting\" }\n");
+    assert_eq!(field, "users[0].presence.activity");
+    let (field, message) = invalid(&format!(
+        "[[users]]\nuser = \"bob\"\npresence = {{ display_name = \"{}\" }}\n",
+        "x".repeat(1025)
+    ));
+    assert_eq!(field, "users[0].presence.display_name");
+    assert_eq!(message, "1025 characters is too long: give at most 1024");
+}
+
+#[test]
+fn im_checks() {
+    let (field, message) = invalid("[[users]]\nuser = \"bob\"\nim = { reply = \"\" }\n");
+    assert_eq!(field, "users[0].im");
+    assert_eq!(
+        message,
+        "the reply is empty: give a text, or im = \"silent\" for no reply"
+    );
+    let (field, message) = invalid(
+        "[im]\nmax_text_bytes = 4\n[[users]]\nuser = \"bob\"\nim = { reply = \"hello\" }\n",
+    );
+    assert_eq!(field, "users[0].im");
+    assert_eq!(
+        message,
+        "the reply is 5 bytes, over im.max_text_bytes = 4: shorten it or raise the limit"
+    );
+    let (field, _) = invalid("[im]\nmax_text_bytes = 0\n");
+    assert_eq!(field, "im.max_text_bytes");
+}
+
+#[test]
+fn presence_limits_and_expiry_bounds_are_checked() {
+    let (field, message) = invalid("[presence]\nmax_subscriptions_per_user = 0\n");
+    assert_eq!(field, "presence.max_subscriptions_per_user");
+    assert_eq!(
+        message,
+        "0 is out of range (0 does not mean \"off\"): give a number of subscriptions from 1 to 1000000"
+    );
+    let (field, _) = invalid("[presence]\nmax_subscriptions_per_connection = 1000001\n");
+    assert_eq!(field, "presence.max_subscriptions_per_connection");
+    let (field, message) = invalid("[presence]\nmin_expires_s = 50000\n");
+    assert_eq!(field, "presence.min_expires_s");
+    assert_eq!(
+        message,
+        "50000 is above presence.max_expires_s = 43200: the shortest expiry granted must not exceed the longest"
+    );
+    let (field, message) = invalid("[presence]\ndefault_expires_s = 600\n");
+    assert_eq!(field, "presence.default_expires_s");
+    assert_eq!(
+        message,
+        "600 is outside presence.min_expires_s..=max_expires_s (1200..=43200): give a default between them"
+    );
+    let (field, _) = invalid("[presence]\nmax_expires_s = 604801\n");
+    assert_eq!(field, "presence.max_expires_s");
+    assert!(
+        parse("[presence]\ndefault_expires_s = 1200\nmin_expires_s = 1200\nmax_expires_s = 1200\n")
+            .is_ok()
+    );
+}
+
+#[test]
+fn the_example_file_documents_presence_and_im() {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("edge.example.toml");
+    let c = EdgeConfig::load(&path).unwrap();
+    assert_eq!(c.presence, PresenceConfig::default());
+    assert_eq!(c.im, ImConfig::default());
+    let p = &c.users[0].presence;
+    assert_eq!(p.availability, Some(3500));
+    assert_eq!(p.display_name.as_deref(), Some("Steven Janssens"));
+    assert_eq!(p.schedule.len(), 2);
+    assert_eq!(p.schedule[0].availability, 6500);
+    assert_eq!(p.schedule[1].availability, 15500);
+    assert_eq!(c.users[0].im, crate::im::Behaviour::Echo);
+    assert_eq!(
+        c.users[1].im,
+        crate::im::Behaviour::Reply("Sorry, I am on another call".into())
+    );
+}

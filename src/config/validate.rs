@@ -7,7 +7,7 @@
 
 use std::ops::RangeInclusive;
 
-use super::{EdgeConfig, Limits};
+use super::{EdgeConfig, ImConfig, Limits, PresenceConfig, UserConfig};
 use crate::dns::ResolverSettings;
 
 /// What is wrong with one key, and the fix.
@@ -34,12 +34,117 @@ pub const DNS_ATTEMPTS_RANGE: RangeInclusive<u64> = 1..=10;
 /// `dns.resolver.cache_max_entries`: 0 turns the cache off.
 pub const DNS_CACHE_RANGE: RangeInclusive<u64> = 0..=1_000_000;
 
+/// `presence.max_subscriptions_per_connection` and `_per_user`.
+pub const SUBSCRIPTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
+/// `presence.default_expires_s`, `min_expires_s`, `max_expires_s`: 1 s to one week.
+pub const EXPIRES_S_RANGE: RangeInclusive<u64> = 1..=604_800;
+/// `users[].presence.schedule[].after_s`: 1 s to one year after the Edge started.
+pub const SCHEDULE_AFTER_S_RANGE: RangeInclusive<u64> = 1..=31_536_000;
+/// `im.max_text_bytes`: one message's text, bytes (1 to 16 MiB, like a SIP message).
+pub const IM_TEXT_BYTES_RANGE: RangeInclusive<u64> = 1..=16 * 1024 * 1024;
+
 /// The first problem of `c`, if any.
 pub fn check(c: &EdgeConfig) -> Result<(), Problem> {
     lists(c)?;
     tls(c)?;
     limits(&c.limits)?;
-    resolver(&c.dns.resolver)
+    resolver(&c.dns.resolver)?;
+    presence(&c.presence)?;
+    im(&c.im)?;
+    users(&c.users, &c.im)
+}
+
+/// Every `[presence]` key in its range, and `min_expires_s <= default_expires_s <= max_expires_s`.
+pub fn presence(p: &PresenceConfig) -> Result<(), Problem> {
+    for (field, value) in [
+        (
+            "presence.max_subscriptions_per_connection",
+            p.max_subscriptions_per_connection,
+        ),
+        (
+            "presence.max_subscriptions_per_user",
+            p.max_subscriptions_per_user,
+        ),
+    ] {
+        within(
+            field,
+            wide(value),
+            &SUBSCRIPTIONS_RANGE,
+            "a number of subscriptions",
+        )?;
+    }
+    for (field, value) in [
+        ("presence.default_expires_s", p.default_expires_s),
+        ("presence.min_expires_s", p.min_expires_s),
+        ("presence.max_expires_s", p.max_expires_s),
+    ] {
+        within(field, u64::from(value), &EXPIRES_S_RANGE, "seconds")?;
+    }
+    if p.min_expires_s > p.max_expires_s {
+        return Err(problem(
+            "presence.min_expires_s",
+            format!(
+                "{} is above presence.max_expires_s = {}: the shortest expiry granted must not exceed the longest",
+                p.min_expires_s, p.max_expires_s
+            ),
+        ));
+    }
+    if !(p.min_expires_s..=p.max_expires_s).contains(&p.default_expires_s) {
+        return Err(problem(
+            "presence.default_expires_s",
+            format!(
+                "{} is outside presence.min_expires_s..=max_expires_s ({}..={}): give a default between them",
+                p.default_expires_s, p.min_expires_s, p.max_expires_s
+            ),
+        ));
+    }
+    Ok(())
+}
+
+/// `[im]` in its range.
+pub fn im(i: &ImConfig) -> Result<(), Problem> {
+    within(
+        "im.max_text_bytes",
+        wide(i.max_text_bytes),
+        &IM_TEXT_BYTES_RANGE,
+        "a message size in bytes",
+    )
+}
+
+/// Each user's `presence` (the presence core's own checks, and the schedule's range) and `im` reply.
+/// Scenario files share `[[users]]`, so they can use this too.
+pub fn users(users: &[UserConfig], im: &ImConfig) -> Result<(), Problem> {
+    for (i, u) in users.iter().enumerate() {
+        for (j, s) in u.presence.schedule.iter().enumerate() {
+            within(
+                &format!("users[{i}].presence.schedule[{j}].after_s"),
+                s.after_s,
+                &SCHEDULE_AFTER_S_RANGE,
+                "seconds after the Edge started",
+            )?;
+        }
+        crate::presence::profile::schedule(&u.presence)
+            .map_err(|p| problem(&format!("users[{i}].{}", p.field), p.message))?;
+        if let crate::im::Behaviour::Reply(text) = &u.im {
+            if text.is_empty() {
+                return Err(problem(
+                    &format!("users[{i}].im"),
+                    "the reply is empty: give a text, or im = \"silent\" for no reply".into(),
+                ));
+            }
+            if text.len() > im.max_text_bytes {
+                return Err(problem(
+                    &format!("users[{i}].im"),
+                    format!(
+                        "the reply is {} bytes, over im.max_text_bytes = {}: shorten it or raise the limit",
+                        text.len(),
+                        im.max_text_bytes
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 fn problem(field: &str, message: String) -> Problem {
