@@ -26,7 +26,10 @@ fn the_example_access_edge_is_microsofts_defaults_with_federation_and_discovery_
     let fed = &c.federation;
     assert_eq!(fed.allowed.len(), 1);
     assert_eq!(fed.allowed[0].domain, "partner.lab");
-    assert_eq!(fed.allowed[0].proxy_fqdn.as_deref(), Some("edge.partner.lab"));
+    assert_eq!(
+        fed.allowed[0].proxy_fqdn.as_deref(),
+        Some("edge.partner.lab")
+    );
     assert_eq!(
         fed.allowed[0].verification_level,
         VerificationLevel::UseSourceVerification
