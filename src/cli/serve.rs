@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Edge configuration (TOML); without it, a lab Edge `sip.skype.lab` with partner discovery on.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Federation settings pasted from a real Edge: the `Format-List` output of Get-CsAccessEdgeConfiguration,
+    /// Get-CsAllowedDomain or Get-CsBlockedDomain (UTF-8 or UTF-16; repeatable). Its Access Edge settings
+    /// replace the configuration's; its domains join the configuration's lists.
+    #[arg(long = "sfb-config", value_name = "FILE")]
+    sfb_config: Vec<PathBuf>,
     /// Address to listen on (TLS SIP); port 0 picks a free port. Use 0.0.0.0:5061 to accept an Expressway.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5061")]
     listen: SocketAddr,
@@ -423,6 +428,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(p) => EdgeConfig::load(p)?,
         None => EdgeConfig::default(),
     };
+    let sfb_notes = if args.sfb_config.is_empty() {
+        Vec::new()
+    } else {
+        cfg.apply_sfb_files(&args.sfb_config, args.config.as_deref())?
+    };
     cfg.faithful |= args.faithful;
     if let Some(e) = args.events {
         cfg.events_file = Some(e);
@@ -454,6 +464,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         ));
         notes.push(diagnostics_line(cfg.faithful));
+        notes.extend(cfg.federation.report(args.config.as_deref()));
+        notes.extend(sfb_notes);
         config_warnings(&cfg, &trusted, &mut notes);
 
         // 2. The listening socket (bound, not yet announced): the embedded DNS publishes its address.

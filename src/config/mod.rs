@@ -8,6 +8,8 @@
 //! working directory.
 
 mod fault;
+pub mod federation;
+pub mod sfb;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub(crate) use fault::{Hints, TomlFault, hint, line_col};
+pub use federation::{
+    AccessEdgeConfig, AllowedDomainEntry, BlockedDomainEntry, FederationSettings, RoutingMethod,
+    VerificationLevel,
+};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,24 @@ pub enum ConfigError {
         /// What is wrong and the fix.
         message: String,
     },
+    /// A line of a `--sfb-config` file: malformed, a value of the wrong type or out of range, a conflict.
+    #[error("{}:{line}: {message}", path.display())]
+    Pasted {
+        /// The pasted file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What was expected, naming the property, and the fix.
+        message: String,
+    },
+    /// A `--sfb-config` file as a whole: unreadable, too large, not text.
+    #[error("{}: {message}", path.display())]
+    PastedFile {
+        /// The pasted file.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        message: String,
+    },
 }
 
 /// The whole Edge.
@@ -72,8 +96,18 @@ pub struct EdgeConfig {
     pub edge: Identity,
     /// Certificates and trust.
     pub tls: TlsConfig,
-    /// Federation policy.
+    /// Federation policy: edgesim's switches, and (after loading) the lists and discovery in force, as
+    /// `federation` resolves them (the older spelling of the SfB tables below).
     pub policy: PolicyConfig,
+    /// `[access_edge]` as written: Set-CsAccessEdgeConfiguration's settings (absent: edgesim's lab defaults).
+    pub access_edge: Option<AccessEdgeConfig>,
+    /// `[[allowed_domains]]` as written (New-CsAllowedDomain).
+    pub allowed_domains: Vec<AllowedDomainEntry>,
+    /// `[[blocked_domains]]` as written (New-CsBlockedDomain).
+    pub blocked_domains: Vec<BlockedDomainEntry>,
+    /// The federation settings in force, from all of the above and `--sfb-config` (computed, not a key).
+    #[serde(skip)]
+    pub federation: FederationSettings,
     /// The emulated Microsoft users.
     pub users: Vec<UserConfig>,
     /// DNS client and embedded server.
@@ -446,7 +480,7 @@ const HINTS: &Hints = &[
 impl EdgeConfig {
     /// Parses TOML text and checks it; `path` only labels errors (relative paths stay as written).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: EdgeConfig = toml::from_str(text).map_err(|e| {
+        let mut config: EdgeConfig = toml::from_str(text).map_err(|e| {
             let fault = TomlFault::new(
                 text,
                 &e,
@@ -462,8 +496,29 @@ impl EdgeConfig {
                 hint: fault.hint,
             }
         })?;
+        config.federation = federation::resolve(&config, federation::Written::of(text), path)?;
+        config.federation.apply_to(&mut config.policy);
         config.validate(path)?;
         Ok(config)
+    }
+
+    /// `serve --sfb-config`: reads each file (Format-List output, UTF-8 or UTF-16), joins what they hold to
+    /// the federation settings ([`FederationSettings::merge_pasted`]) and updates `policy`. Returns the
+    /// warnings and notes for the start-up report; `config` (the `--config` file) labels messages.
+    pub fn apply_sfb_files(
+        &mut self,
+        files: &[PathBuf],
+        config: Option<&Path>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut pasted = federation::Pasted::default();
+        for file in files {
+            let bytes = read_bounded(file, sfb::MAX_FILE_BYTES)?;
+            let text = sfb::decode(&bytes, file)?;
+            pasted.combine(sfb::parse(&text, file)?)?;
+        }
+        let notes = self.federation.merge_pasted(pasted, config)?;
+        self.federation.apply_to(&mut self.policy);
+        Ok(notes)
     }
 
     /// Reads, parses and checks a configuration file, and resolves its relative paths against the file's
@@ -511,6 +566,23 @@ impl EdgeConfig {
             message: p.message,
         })
     }
+}
+
+/// A `--sfb-config` file's bytes, at most `max` (one more byte read tells `decode` it is too large).
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(wide(max) + 1).read_to_end(&mut bytes))
+        .map_err(|e| ConfigError::PastedFile {
+            path: path.to_owned(),
+            message: format!("cannot read it: {e}; check the path given to --sfb-config"),
+        })?;
+    Ok(bytes)
+}
+
+fn wide(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// The directory a configuration file's relative paths start from, made absolute (so that messages show
