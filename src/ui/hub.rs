@@ -155,12 +155,15 @@ impl UiHub {
                 UiEvent::Message(m) if m.call_id.as_deref() == Some(call_id) => {
                     conns.insert(m.conn);
                 }
-                UiEvent::Decision(d) if d.call_id.as_deref() == Some(call_id) => {
-                    if let Some(c) = d.conn {
+                UiEvent::Decision(d) if d.call_id.as_deref() == Some(call_id) => match d.conn {
+                    Some(c) => {
                         conns.insert(c);
                     }
-                    remotes.insert(d.remote.clone());
-                }
+                    // Without a connection id, the connections from the decision's address.
+                    None => {
+                        remotes.insert(d.remote.clone());
+                    }
+                },
                 _ => {}
             }
         }
