@@ -19,4 +19,5 @@ pub mod presence;
 pub mod report;
 pub mod scenario;
 pub mod sip;
+pub mod ui;
 pub mod wire;

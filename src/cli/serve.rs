@@ -70,6 +70,10 @@ pub struct ServeArgs {
     /// Where the lab CA and the Edge certificate are created on first run and found afterwards.
     #[arg(long, value_name = "DIR", default_value = "./edgesim-data")]
     data_dir: PathBuf,
+    /// Serve the live web view on this address (HTTP, e.g. 127.0.0.1:8080; port 0 picks one): decisions,
+    /// DNS questions, connections and a ladder per Call-ID as they happen. No login: keep it on loopback.
+    #[arg(long, value_name = "ADDR")]
+    ui: Option<SocketAddr>,
 }
 
 /// The Edge's identity and trust, loaded and checked.
@@ -477,6 +481,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut dns_lines = Vec::new();
         let dns_server = serve_dns_step(&mut cfg, serve_dns, addr, &mut dns_lines).await?;
         let lookup = resolver_step(&cfg, &mut dns_lines)?;
+        let web = match args.ui {
+            Some(a) => Some(edgesim::ui::WebView::bind(a, &fqdn).await?),
+            None => None,
+        };
+        let lookup: Arc<dyn Lookup> = Arc::new(lookup);
+        let lookup = match &web {
+            Some(w) => w.observe(lookup),
+            None => lookup,
+        };
         notes.extend(
             String::from_utf8_lossy(&dns_lines)
                 .lines()
@@ -488,8 +501,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config: cfg,
             identity,
             anchors,
-            lookup: Arc::new(lookup),
+            lookup,
         })?);
+        if let Some(w) = &web {
+            notes.push(format!("web view on http://{}", w.local_addr()?));
+        }
 
         let signals = StopSignals::install()?;
 
@@ -510,7 +526,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             signals.wait().await;
             stop.cancel();
         });
+        let web = web.map(|w| w.start(&edge, shutdown.clone()));
         edgesim::edge::serve(listener, edge.clone(), shutdown).await?;
+        if let Some(w) = web {
+            let _ = w.await;
+        }
         edge.flush();
         if let Some(s) = dns_server {
             s.shutdown().await;
