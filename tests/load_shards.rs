@@ -243,6 +243,15 @@ async fn three_shards_merge_into_the_edges_decisions_and_the_pooled_percentiles(
     assert_eq!(m["shards"]["missing"], serde_json::json!([]));
     assert_eq!(m["lines"][0]["rule"], "shards");
     assert_eq!(m["lines"][1]["rule"], "requests");
+    // docs/json.md shows this document with these keys.
+    let doc = json_blocks()
+        .into_iter()
+        .find(|b| b.contains("\"command\": \"load merge\""))
+        .unwrap();
+    let doc: Value = serde_json::from_str(&doc).unwrap();
+    let keys = |v: &Value| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&doc), keys(&m));
+    assert_eq!(keys(&doc["shards"]), keys(&m["shards"]));
 
     // The counts are the Edge's decisions.
     let events: Vec<Value> = std::fs::read_to_string(&events)
@@ -471,4 +480,152 @@ fn a_shard_out_of_range_and_a_half_set_indexed_job_are_usage_errors() {
         .output()
         .unwrap();
     assert!(text(&help.stdout).contains("Exit codes: 0 every request of every shard answered"));
+}
+
+/// The ```json blocks of docs/json.md.
+fn json_blocks() -> Vec<String> {
+    let md = std::fs::read_to_string(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/json.md"))
+        .unwrap();
+    md.split("```json\n")
+        .skip(1)
+        .map(|b| b.split("```").next().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn the_documented_result_file_is_one_load_merge_reads() {
+    let example = json_blocks()
+        .into_iter()
+        .find(|b| b.starts_with("{\"format\":\"edgesim-load-result\""))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shard-1-of-3.json");
+    std::fs::write(&file, example).unwrap();
+    let o = edgesim()
+        .args(["load", "merge", "--json"])
+        .arg(&file)
+        .output()
+        .unwrap();
+    // One shard of three: merged, and the run is partial.
+    assert_eq!(o.status.code(), Some(1), "{}", show(&o));
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(m["shards"]["missing"], serde_json::json!([0, 2]));
+    assert_eq!(
+        (m["answered"].clone(), m["connections"].clone()),
+        (1000.into(), 2.into())
+    );
+    assert_eq!(m["latency_ms"]["p50"], 1.918);
+    assert_eq!(m["lines"][0]["status"], "FAIL");
+}
+
+/// What `deploy/k8s/load-job.yaml` says: the container's `args`, `completions`, `parallelism` and the
+/// `JOB_COMPLETIONS` value (read line by line: the file keeps one item a line).
+struct Job {
+    args: Vec<String>,
+    completions: u32,
+    parallelism: u32,
+    job_completions: u32,
+}
+
+fn job() -> Job {
+    let yaml = std::fs::read_to_string(
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/k8s/load-job.yaml"),
+    )
+    .unwrap();
+    let value = |line: &str| -> String {
+        let v = line.split_once(':').unwrap().1;
+        v.split(" #")
+            .next()
+            .unwrap()
+            .trim()
+            .trim_matches('"')
+            .to_owned()
+    };
+    let lines: Vec<&str> = yaml.lines().map(str::trim).collect();
+    let find = |key: &str| -> String {
+        value(
+            lines
+                .iter()
+                .find(|l| l.starts_with(&format!("{key}:")))
+                .unwrap_or_else(|| panic!("no {key}")),
+        )
+    };
+    assert_eq!(find("kind"), "Job");
+    assert_eq!(find("completionMode"), "Indexed");
+    assert_eq!(find("restartPolicy"), "Never");
+    assert_eq!(find("command"), "[\"/usr/bin/edgesim\"]");
+    let at = lines.iter().position(|l| *l == "args:").unwrap();
+    let args = lines[at + 1..]
+        .iter()
+        .map_while(|l| l.strip_prefix("- "))
+        .map(|a| a.split(" #").next().unwrap().trim().to_owned())
+        .collect();
+    let env = lines
+        .iter()
+        .position(|l| *l == "- name: JOB_COMPLETIONS")
+        .unwrap();
+    Job {
+        args,
+        completions: find("completions").parse().unwrap(),
+        parallelism: find("parallelism").parse().unwrap(),
+        job_completions: value(lines[env + 1]).parse().unwrap(),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_indexed_job_runs_as_written_and_its_pods_logs_merge() {
+    let job = job();
+    assert_eq!(job.completions, job.parallelism);
+    assert_eq!(job.completions, job.job_completions);
+    assert_eq!(job.args[0], "load");
+    assert!(job.args.contains(&"--out=-".to_owned()), "{:?}", job.args);
+    let lab = edge_lab::short_limits_lab(|_| {}).await;
+    let dir = tempfile::tempdir().unwrap();
+    let ca_dir = dir.path().join("ca");
+    std::fs::create_dir_all(&ca_dir).unwrap();
+    lab.ca.save(&ca_dir).unwrap();
+    // The placeholders filled in for loopback, and a run shortened to half a second at a tenth of the rate.
+    let args: Vec<String> = job
+        .args
+        .iter()
+        .map(|a| match a.split_once('=').map(|(k, _)| k) {
+            Some("--target") => format!("--target={}", lab.addr),
+            Some("--ca-dir") => format!("--ca-dir={}", ca_dir.display()),
+            Some("--rate") => "--rate=300".to_owned(),
+            Some("--duration") => "--duration=0.5".to_owned(),
+            _ => a.clone(),
+        })
+        .collect();
+    let children = (0..job.completions)
+        .map(|i| {
+            let mut c = edgesim();
+            c.args(&args)
+                .env("JOB_COMPLETION_INDEX", i.to_string())
+                .env("JOB_COMPLETIONS", job.job_completions.to_string());
+            spawn(c)
+        })
+        .collect();
+    let outputs = wait_all(children).await;
+    lab.stop().await;
+    let mut log = String::new();
+    for (i, o) in outputs.iter().enumerate() {
+        assert_eq!(o.status.code(), Some(0), "pod {i}: {}", show(o));
+        log.push_str(&text(&o.stderr));
+        log.push_str(&text(&o.stdout));
+    }
+    let log_file = dir.path().join("load.log");
+    std::fs::write(&log_file, &log).unwrap();
+    let mut c = edgesim();
+    c.args(["load", "merge", "--json"]).arg(&log_file);
+    let o = run(c).await;
+    assert_eq!(o.status.code(), Some(0), "{}", show(&o));
+    let m: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let all: Vec<u32> = (0..job.completions).collect();
+    assert_eq!(m["shards"]["merged"], serde_json::json!(all));
+    assert_eq!(m["connections"], 30);
+    assert_eq!(m["target_rate"], 300.0);
+    assert_eq!(m["errors"], serde_json::json!({}));
+    let answered = m["answered"].as_u64().unwrap();
+    assert!(answered > 0 && m["attempted"] == answered, "{m}");
+    assert_eq!(m["diagnostics"]["504 1009"], answered);
 }
