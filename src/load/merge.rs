@@ -85,7 +85,12 @@ pub fn merge_histograms(hs: &[&Histogram<u64>]) -> Result<Histogram<u64>, String
         return Ok(histogram());
     };
     let sigfig = hs.iter().map(|h| h.sigfig()).max().unwrap_or(3);
-    let high = hs.iter().map(|h| h.high()).max().unwrap_or(2).max(low * 2);
+    let high = hs
+        .iter()
+        .map(|h| h.high())
+        .max()
+        .unwrap_or(2)
+        .max(low.saturating_mul(2));
     let mut sum = Histogram::new_with_bounds(low, high, sigfig)
         .map_err(|e| format!("cannot build the merged histogram: {e:?}"))?;
     sum.auto(true);
