@@ -299,9 +299,9 @@ mod tests {
 
     use rustls_pki_types::ServerName;
 
+    use super::super::report::Stats;
+    use super::super::{LoadSpec, RequestTemplate, Shard, Stop};
     use super::*;
-    use crate::load::report::Stats;
-    use crate::load::{LoadSpec, RequestTemplate, Shard, Stop};
 
     fn whole() -> LoadSpec {
         let mut s = LoadSpec::new(
@@ -454,8 +454,8 @@ mod tests {
         assert_eq!(sum.mean(), pooled.mean());
         // Through the result file's encoding too.
         let back = |h: &Histogram<u64>| {
-            crate::load::result_file::decode_histogram(
-                &crate::load::result_file::encode_histogram(h).unwrap(),
+            super::super::result_file::decode_histogram(
+                &super::super::result_file::encode_histogram(h).unwrap(),
             )
             .unwrap()
         };

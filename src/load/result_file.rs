@@ -516,8 +516,8 @@ pub fn decode_histogram(text: &str) -> Result<Histogram<u64>, String> {
 
 #[cfg(test)]
 mod tests {
+    use super::super::{RequestTemplate, Stop};
     use super::*;
-    use crate::load::{RequestTemplate, Stop};
     use rustls_pki_types::ServerName;
 
     fn spec() -> LoadSpec {
