@@ -43,6 +43,8 @@ async fn remote(lab: &Lab, caller_srv: bool) -> Remote {
             action: UserAction::Answer,
             ring_ms: 10,
             hangup_after_ms: None,
+            presence: Default::default(),
+            im: Default::default(),
         }],
         ..EdgeConfig::default()
     };

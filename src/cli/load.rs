@@ -5,7 +5,7 @@
 //! says whether everything, something or nothing was answered.
 
 use std::io::IsTerminal;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -39,11 +39,17 @@ loaded.";
 
 /// Arguments of `edgesim load`.
 #[derive(clap::Args)]
-#[command(after_help = LOAD_HELP)]
+#[command(
+    after_help = LOAD_HELP,
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
+)]
 pub struct LoadArgs {
+    #[command(subcommand)]
+    command: Option<LoadCommand>,
     /// Server address, HOST:PORT.
-    #[arg(long)]
-    target: String,
+    #[arg(long, required = true)]
+    target: Option<String>,
     /// TLS server name (SNI); default: the target's host.
     #[arg(long)]
     server_name: Option<String>,
@@ -102,6 +108,50 @@ pub struct LoadArgs {
     /// Print the summary as one JSON document (the shared layout of docs/json.md).
     #[arg(long)]
     json: bool,
+    /// Run as shard I of N generator processes, I from 0 to N-1: this process opens its share of
+    /// --connections, sends its share of --rate and of --requests (all three are the totals of the N
+    /// shards) with Call-IDs of its own. Default: JOB_COMPLETION_INDEX and JOB_COMPLETIONS when set (a
+    /// Kubernetes Indexed Job, deploy/k8s/load-job.yaml).
+    #[arg(long, value_name = "I/N", value_parser = parse_shard)]
+    shard: Option<load::Shard>,
+    /// Write the result (counts, timing window, latency histograms) to FILE for `edgesim load merge`; a
+    /// directory (or a path ending in /) gets shard-I-of-N.json; `-` writes it to stdout as one line and the
+    /// summary to stderr.
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Also write every latency sample, µs, one a line (tests compare the histograms with the samples).
+    #[arg(long, value_name = "FILE", hide = true)]
+    raw_latencies: Option<PathBuf>,
+}
+
+/// `edgesim load merge`.
+#[derive(clap::Subcommand)]
+pub enum LoadCommand {
+    /// Merge the results of a sharded run (the files of `load --out`) into one summary: exact combined
+    /// percentiles, rates and status counts.
+    #[command(after_help = MERGE_HELP)]
+    Merge(MergeArgs),
+}
+
+const MERGE_HELP: &str = "The shards' histograms are added bucket by bucket, so the percentiles are those of all \
+the shards' samples pooled (never averaged percentiles); the rates are over the first shard's start to the last \
+one's end.\n\nExit codes: 0 every request of every shard answered and no error; 1 some requests unanswered or \
+failed, or a shard of the run missing; 3 requests attempted and none answered; 2 a file that cannot be read, or \
+results that are not the shards of one run.";
+
+/// Arguments of `edgesim load merge`.
+#[derive(clap::Args)]
+pub struct MergeArgs {
+    /// Results written by `edgesim load --out`, or logs holding their lines (`--out -`, e.g. `kubectl logs`).
+    #[arg(required = true, value_name = "FILE")]
+    files: Vec<PathBuf>,
+    /// Print the merged summary as one JSON document (the shared layout of docs/json.md).
+    #[arg(long)]
+    json: bool,
+}
+
+fn parse_shard(s: &str) -> Result<load::Shard, String> {
+    load::Shard::parse(s).map_err(|e| e.to_string())
 }
 
 fn parse_rate(s: &str) -> Result<f64, String> {
@@ -144,22 +194,27 @@ fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
 const COMMAND: &str = "load";
 
 /// Runs `edgesim load`; with `--json`, a failure to start is an `ERROR` document too.
-pub fn run(a: LoadArgs) -> anyhow::Result<ExitCode> {
+pub fn run(mut a: LoadArgs) -> anyhow::Result<ExitCode> {
+    if let Some(LoadCommand::Merge(m)) = a.command.take() {
+        let json = m.json;
+        return super::call::json_errors(MERGE_COMMAND, json, run_merge(m));
+    }
     let json = a.json;
     super::call::json_errors(COMMAND, json, run_load(a))
 }
 
 fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
     let rt = super::runtime()?;
+    let target_arg = a.target.clone().context("--target HOST:PORT is required")?;
     let target = rt
-        .block_on(tokio::net::lookup_host(&a.target))
-        .with_context(|| format!("--target {}: cannot resolve (give HOST:PORT)", a.target))?
+        .block_on(tokio::net::lookup_host(&target_arg))
+        .with_context(|| format!("--target {target_arg}: cannot resolve (give HOST:PORT)"))?
         .next()
-        .with_context(|| format!("--target {}: no address", a.target))?;
+        .with_context(|| format!("--target {target_arg}: no address"))?;
     let name = a.server_name.clone().unwrap_or_else(|| {
-        a.target
+        target_arg
             .rsplit_once(':')
-            .map_or(a.target.as_str(), |(h, _)| h)
+            .map_or(target_arg.as_str(), |(h, _)| h)
             .trim_matches(|c| c == '[' || c == ']')
             .to_owned()
     });
@@ -193,10 +248,27 @@ fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
         bail!("--hold {}: give a number of seconds, 0 or more", a.hold);
     }
     spec.hold = Duration::from_secs_f64(a.hold);
+    spec.keep_samples = a.raw_latencies.is_some();
+    let shard = match a.shard {
+        Some(s) => Some(s),
+        None => load::Shard::from_job_env(
+            std::env::var("JOB_COMPLETION_INDEX").ok().as_deref(),
+            std::env::var("JOB_COMPLETIONS").ok().as_deref(),
+        )?,
+    };
+    if let Some(s) = shard {
+        spec = spec.into_shard(s)?;
+        eprintln!("{}", shard_note(&spec));
+    }
+    let stop = spec.stop;
 
     let progress = Arc::new(Progress::default());
     let cancel = CancellationToken::new();
-    let report = rt.block_on(async {
+    let load::RunOutput {
+        report,
+        result,
+        samples,
+    } = rt.block_on(async {
         let c = cancel.clone();
         tokio::spawn(async move {
             if tokio::signal::ctrl_c().await.is_ok() {
@@ -206,7 +278,7 @@ fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
         let bar = std::io::stderr()
             .is_terminal()
             .then(|| progress_bar(stop, progress.clone()));
-        let report = load::run(spec, progress.clone(), cancel.clone()).await;
+        let report = load::run_with_result(spec, progress.clone(), cancel.clone()).await;
         if let Some((bar, task)) = bar {
             task.abort();
             bar.finish_and_clear();
@@ -219,6 +291,30 @@ fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
     } else {
         report.render()
     };
+    if let Some(path) = &a.raw_latencies {
+        let lines: String = samples
+            .unwrap_or_default()
+            .iter()
+            .map(|us| format!("{us}\n"))
+            .collect();
+        std::fs::write(path, lines)
+            .with_context(|| format!("--raw-latencies {}", path.display()))?;
+    }
+    let to_stdout = a.out.as_deref() == Some(Path::new("-"));
+    if let Some(out) = a.out.as_deref().filter(|_| !to_stdout) {
+        let path = out_path(out, &result)?;
+        if let Err(e) = result.write(&path) {
+            // The run's summary is not lost with its file.
+            eprint!("{}", report.render());
+            return Err(e.into());
+        }
+        eprintln!("edgesim load: result written to {}", path.display());
+    }
+    if to_stdout {
+        eprint!("{text}");
+        println!("{}", result.to_json_line()?);
+        return Ok(exit_code(report.outcome()));
+    }
     // A closed stdout (`| head`) is handled once, in main.
     std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
     Ok(match report.outcome() {
@@ -226,6 +322,72 @@ fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
         Outcome::Partial => ExitCode::from(EXIT_PARTIAL),
         Outcome::NothingAnswered => ExitCode::from(EXIT_NOTHING_ANSWERED),
     })
+}
+
+/// The exit code of a run (or a merge) that ended so.
+fn exit_code(outcome: Outcome) -> ExitCode {
+    match outcome {
+        Outcome::Complete => ExitCode::SUCCESS,
+        Outcome::Partial => ExitCode::from(EXIT_PARTIAL),
+        Outcome::NothingAnswered => ExitCode::from(EXIT_NOTHING_ANSWERED),
+    }
+}
+
+/// What a shard does of the whole run, for stderr.
+fn shard_note(spec: &LoadSpec) -> String {
+    let Some(p) = spec.shard else {
+        return String::new();
+    };
+    let requests = match (spec.stop, p.requests_total) {
+        (Stop::Requests(n), Some(total)) => format!("{n} of {total} requests"),
+        (Stop::Duration(d), _) => format!("for {} s", d.as_secs_f64()),
+        (Stop::Requests(n), None) => format!("{n} requests"),
+    };
+    let rate = match (spec.rate, p.rate_total) {
+        (Some(r), Some(total)) => format!("{r}/s of {total}/s"),
+        _ => "as fast as possible".to_owned(),
+    };
+    format!(
+        "edgesim load: shard {} (of shards 0..{}): {} of {} connections, {requests}, {rate}",
+        p.shard(),
+        p.count - 1,
+        spec.connections,
+        p.connections_total
+    )
+}
+
+/// Where `--out` writes: `out` itself, or `out/shard-I-of-N.json` when `out` is a directory or ends in `/`
+/// (created then).
+fn out_path(out: &Path, result: &load::ShardResult) -> anyhow::Result<PathBuf> {
+    let is_dir = out.is_dir() || out.as_os_str().to_string_lossy().ends_with('/');
+    if !is_dir {
+        return Ok(out.to_owned());
+    }
+    std::fs::create_dir_all(out)
+        .with_context(|| format!("--out {}: cannot create the directory", out.display()))?;
+    Ok(out.join(result.shard().file_name()))
+}
+
+/// The `command` of the `--json` document of `load merge`.
+const MERGE_COMMAND: &str = "load merge";
+
+fn run_merge(m: MergeArgs) -> anyhow::Result<ExitCode> {
+    let mut results = Vec::new();
+    for file in &m.files {
+        results.extend(load::read_results(file)?);
+    }
+    let merged = load::merge(results)?;
+    let text = if m.json {
+        let lines = merged.lines();
+        format!(
+            "{}\n",
+            Envelope::new(MERGE_COMMAND, &merged, lines).to_json()?
+        )
+    } else {
+        merged.render()
+    };
+    std::io::Write::write_all(&mut std::io::stdout(), text.as_bytes())?;
+    Ok(exit_code(merged.outcome()))
 }
 
 /// A progress bar on stderr (no colours), updated five times a second from the live counters.

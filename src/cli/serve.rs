@@ -41,6 +41,11 @@ pub struct ServeArgs {
     /// Edge configuration (TOML); without it, a lab Edge `sip.skype.lab` with partner discovery on.
     #[arg(long, value_name = "FILE")]
     config: Option<PathBuf>,
+    /// Federation settings pasted from a real Edge: the `Format-List` output of Get-CsAccessEdgeConfiguration,
+    /// Get-CsAllowedDomain or Get-CsBlockedDomain (UTF-8 or UTF-16; repeatable). Its Access Edge settings
+    /// replace the configuration's; its domains join the configuration's lists.
+    #[arg(long = "sfb-config", value_name = "FILE")]
+    sfb_config: Vec<PathBuf>,
     /// Address to listen on (TLS SIP); port 0 picks a free port. Use 0.0.0.0:5061 to accept an Expressway.
     #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5061")]
     listen: SocketAddr,
@@ -65,6 +70,10 @@ pub struct ServeArgs {
     /// Where the lab CA and the Edge certificate are created on first run and found afterwards.
     #[arg(long, value_name = "DIR", default_value = "./edgesim-data")]
     data_dir: PathBuf,
+    /// Serve the live web view on this address (HTTP, e.g. 127.0.0.1:8080; port 0 picks one): decisions,
+    /// DNS questions, connections and a ladder per Call-ID as they happen. No login: keep it on loopback.
+    #[arg(long, value_name = "ADDR")]
+    ui: Option<SocketAddr>,
 }
 
 /// The Edge's identity and trust, loaded and checked.
@@ -424,6 +433,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         Some(p) => EdgeConfig::load(p)?,
         None => EdgeConfig::default(),
     };
+    let sfb_notes = if args.sfb_config.is_empty() {
+        Vec::new()
+    } else {
+        cfg.apply_sfb_files(&args.sfb_config, args.config.as_deref())?
+    };
     cfg.faithful |= args.faithful;
     if let Some(e) = args.events {
         cfg.events_file = Some(e);
@@ -455,6 +469,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             }
         ));
         notes.push(diagnostics_line(cfg.faithful));
+        notes.extend(cfg.federation.report(args.config.as_deref()));
+        notes.extend(sfb_notes);
         config_warnings(&cfg, &trusted, &mut notes);
 
         // 2. The listening socket (bound, not yet announced): the embedded DNS publishes its address.
@@ -466,6 +482,15 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         let mut dns_lines = Vec::new();
         let dns_server = serve_dns_step(&mut cfg, serve_dns, addr, &mut dns_lines).await?;
         let lookup = resolver_step(&cfg, &mut dns_lines)?;
+        let web = match args.ui {
+            Some(a) => Some(edgesim::ui::WebView::bind(a, &fqdn).await?),
+            None => None,
+        };
+        let lookup: Arc<dyn Lookup> = Arc::new(lookup);
+        let lookup = match &web {
+            Some(w) => w.observe(lookup),
+            None => lookup,
+        };
         notes.extend(
             String::from_utf8_lossy(&dns_lines)
                 .lines()
@@ -477,8 +502,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             config: cfg,
             identity,
             anchors,
-            lookup: Arc::new(lookup),
+            lookup,
         })?);
+        if let Some(w) = &web {
+            notes.push(format!("web view on http://{}", w.local_addr()?));
+        }
 
         let signals = StopSignals::install()?;
 
@@ -499,7 +527,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             signals.wait().await;
             stop.cancel();
         });
+        let web = web.map(|w| w.start(&edge, shutdown.clone()));
         edgesim::edge::serve(listener, edge.clone(), shutdown).await?;
+        if let Some(w) = web {
+            let _ = w.await;
+        }
         edge.flush();
         if let Some(s) = dns_server {
             s.shutdown().await;

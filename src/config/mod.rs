@@ -8,6 +8,8 @@
 //! working directory.
 
 mod fault;
+pub mod federation;
+pub mod sfb;
 pub mod validate;
 
 use serde::{Deserialize, Serialize};
@@ -17,6 +19,10 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
 pub(crate) use fault::{Hints, TomlFault, hint, line_col};
+pub use federation::{
+    AccessEdgeConfig, AllowedDomainEntry, BlockedDomainEntry, FederationSettings, RoutingMethod,
+    VerificationLevel,
+};
 
 /// Why a configuration could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +62,24 @@ pub enum ConfigError {
         /// What is wrong and the fix.
         message: String,
     },
+    /// A line of a `--sfb-config` file: malformed, a value of the wrong type or out of range, a conflict.
+    #[error("{}:{line}: {message}", path.display())]
+    Pasted {
+        /// The pasted file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// What was expected, naming the property, and the fix.
+        message: String,
+    },
+    /// A `--sfb-config` file as a whole: unreadable, too large, not text.
+    #[error("{}: {message}", path.display())]
+    PastedFile {
+        /// The pasted file.
+        path: PathBuf,
+        /// What is wrong and the fix.
+        message: String,
+    },
 }
 
 /// The whole Edge.
@@ -72,14 +96,28 @@ pub struct EdgeConfig {
     pub edge: Identity,
     /// Certificates and trust.
     pub tls: TlsConfig,
-    /// Federation policy.
+    /// Federation policy: edgesim's switches, and (after loading) the lists and discovery in force, as
+    /// `federation` resolves them (the older spelling of the SfB tables below).
     pub policy: PolicyConfig,
+    /// `[access_edge]` as written: Set-CsAccessEdgeConfiguration's settings (absent: edgesim's lab defaults).
+    pub access_edge: Option<AccessEdgeConfig>,
+    /// `[[allowed_domains]]` as written (New-CsAllowedDomain).
+    pub allowed_domains: Vec<AllowedDomainEntry>,
+    /// `[[blocked_domains]]` as written (New-CsBlockedDomain).
+    pub blocked_domains: Vec<BlockedDomainEntry>,
+    /// The federation settings in force, from all of the above and `--sfb-config` (computed, not a key).
+    #[serde(skip)]
+    pub federation: FederationSettings,
     /// The emulated Microsoft users.
     pub users: Vec<UserConfig>,
     /// DNS client and embedded server.
     pub dns: DnsConfig,
     /// Resource limits.
     pub limits: Limits,
+    /// Presence subscriptions: caps and expiry bounds.
+    pub presence: PresenceConfig,
+    /// Instant messages: page mode and the size bound.
+    pub im: ImConfig,
 }
 
 /// The Edge's identity.
@@ -241,6 +279,132 @@ pub struct UserConfig {
     /// Send BYE this long after answering; none: stay up.
     #[serde(default)]
     pub hangup_after_ms: Option<u64>,
+    /// What a presence subscriber sees (default: Available).
+    #[serde(default)]
+    pub presence: UserPresenceConfig,
+    /// What the user does with instant messages (default: echo).
+    #[serde(default)]
+    pub im: crate::im::Behaviour,
+}
+
+/// A user's presence: `presence = { availability = "busy", activity = "in-a-meeting", note = "…",
+/// display_name = "…", schedule = [{ after_s = 30, availability = "away" }] }`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, Default)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserPresenceConfig {
+    /// A Lync availability number, or a name (`busy`, `dnd`, …) for its canonical number; none: available.
+    #[serde(deserialize_with = "availability::optional")]
+    pub availability: Option<u32>,
+    /// The activity token (`in-a-meeting`).
+    pub activity: Option<String>,
+    /// The personal note.
+    pub note: Option<String>,
+    /// The display name.
+    pub display_name: Option<String>,
+    /// Changes after the start, in time order.
+    pub schedule: Vec<PresenceStepConfig>,
+}
+
+/// One change of a user's presence: at `after_s` seconds after the Edge started, this availability and
+/// activity (and this note, when given).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PresenceStepConfig {
+    /// Seconds after the Edge started.
+    pub after_s: u64,
+    /// A number or a name, as for the first state.
+    #[serde(deserialize_with = "availability::required")]
+    pub availability: u32,
+    /// The activity from then on; none: no activity.
+    #[serde(default)]
+    pub activity: Option<String>,
+    /// The note from then on; none: the first state's note.
+    #[serde(default)]
+    pub note: Option<String>,
+}
+
+/// Availability values: a TOML integer (the Lync number) or a string (a number or a name).
+mod availability {
+    use serde::Deserializer;
+    use serde::de::{self, Unexpected, Visitor};
+    use std::fmt;
+
+    struct V;
+
+    impl Visitor<'_> for V {
+        type Value = u32;
+
+        fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+            f.write_str("an availability number from 0 to 4294967295 or a name such as \"busy\"")
+        }
+
+        fn visit_i64<E: de::Error>(self, v: i64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Signed(v), &self))
+        }
+
+        fn visit_u64<E: de::Error>(self, v: u64) -> Result<u32, E> {
+            u32::try_from(v).map_err(|_| E::invalid_value(Unexpected::Unsigned(v), &self))
+        }
+
+        fn visit_str<E: de::Error>(self, v: &str) -> Result<u32, E> {
+            crate::presence::Availability::parse_number(v).map_err(E::custom)
+        }
+    }
+
+    pub(super) fn required<'de, D: Deserializer<'de>>(d: D) -> Result<u32, D::Error> {
+        d.deserialize_any(V)
+    }
+
+    pub(super) fn optional<'de, D: Deserializer<'de>>(d: D) -> Result<Option<u32>, D::Error> {
+        d.deserialize_any(V).map(Some)
+    }
+}
+
+/// `[presence]`: the subscriptions the Edge keeps for its users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct PresenceConfig {
+    /// Subscriptions one connection may hold; past it, 503 with ms-diagnostics.
+    pub max_subscriptions_per_connection: usize,
+    /// Subscriptions one user may have; past it, 503 with ms-diagnostics.
+    pub max_subscriptions_per_user: usize,
+    /// Expiry granted to a SUBSCRIBE without Expires, seconds.
+    pub default_expires_s: u32,
+    /// A shorter requested expiry is raised to this (never 423), seconds.
+    pub min_expires_s: u32,
+    /// A longer requested expiry is lowered to this, seconds.
+    pub max_expires_s: u32,
+}
+
+impl Default for PresenceConfig {
+    fn default() -> Self {
+        PresenceConfig {
+            max_subscriptions_per_connection: 1000,
+            max_subscriptions_per_user: 500,
+            default_expires_s: 28800,
+            min_expires_s: 1200,
+            max_expires_s: 43200,
+        }
+    }
+}
+
+/// `[im]`: instant messages to the users.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ImConfig {
+    /// Answer a MESSAGE outside a dialog (page mode) with 200 and deliver it; false: 403.
+    pub page_mode: bool,
+    /// The largest message text accepted (decoded), bytes; more gets 400.
+    pub max_text_bytes: usize,
+}
+
+impl Default for ImConfig {
+    fn default() -> Self {
+        ImConfig {
+            page_mode: true,
+            max_text_bytes: crate::im::message::DEFAULT_MAX_TEXT_BYTES,
+        }
+    }
 }
 
 fn default_ring_ms() -> u64 {
@@ -317,7 +481,7 @@ const HINTS: &Hints = &[
 impl EdgeConfig {
     /// Parses TOML text and checks it; `path` only labels errors (relative paths stay as written).
     pub fn from_toml(text: &str, path: &Path) -> Result<Self, ConfigError> {
-        let config: EdgeConfig = toml::from_str(text).map_err(|e| {
+        let mut config: EdgeConfig = toml::from_str(text).map_err(|e| {
             let fault = TomlFault::new(
                 text,
                 &e,
@@ -333,8 +497,29 @@ impl EdgeConfig {
                 hint: fault.hint,
             }
         })?;
+        config.federation = federation::resolve(&config, federation::Written::of(text), path)?;
+        config.federation.apply_to(&mut config.policy);
         config.validate(path)?;
         Ok(config)
+    }
+
+    /// `serve --sfb-config`: reads each file (Format-List output, UTF-8 or UTF-16), joins what they hold to
+    /// the federation settings ([`FederationSettings::merge_pasted`]) and updates `policy`. Returns the
+    /// warnings and notes for the start-up report; `config` (the `--config` file) labels messages.
+    pub fn apply_sfb_files(
+        &mut self,
+        files: &[PathBuf],
+        config: Option<&Path>,
+    ) -> Result<Vec<String>, ConfigError> {
+        let mut pasted = federation::Pasted::default();
+        for file in files {
+            let bytes = read_bounded(file, sfb::MAX_FILE_BYTES)?;
+            let text = sfb::decode(&bytes, file)?;
+            pasted.combine(sfb::parse(&text, file)?)?;
+        }
+        let notes = self.federation.merge_pasted(pasted, config)?;
+        self.federation.apply_to(&mut self.policy);
+        Ok(notes)
     }
 
     /// Reads, parses and checks a configuration file, and resolves its relative paths against the file's
@@ -382,6 +567,23 @@ impl EdgeConfig {
             message: p.message,
         })
     }
+}
+
+/// A `--sfb-config` file's bytes, at most `max` (one more byte read tells `decode` it is too large).
+fn read_bounded(path: &Path, max: usize) -> Result<Vec<u8>, ConfigError> {
+    use std::io::Read;
+    let mut bytes = Vec::new();
+    std::fs::File::open(path)
+        .and_then(|f| f.take(wide(max) + 1).read_to_end(&mut bytes))
+        .map_err(|e| ConfigError::PastedFile {
+            path: path.to_owned(),
+            message: format!("cannot read it: {e}; check the path given to --sfb-config"),
+        })?;
+    Ok(bytes)
+}
+
+fn wide(n: usize) -> u64 {
+    u64::try_from(n).unwrap_or(u64::MAX)
 }
 
 /// The directory a configuration file's relative paths start from, made absolute (so that messages show

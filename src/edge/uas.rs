@@ -93,6 +93,8 @@ pub(super) fn find_user(
             action: UserAction::Answer,
             ring_ms: 200,
             hangup_after_ms: None,
+            presence: Default::default(),
+            im: Default::default(),
         });
     }
     users
@@ -146,12 +148,16 @@ mod tests {
                 action: UserAction::Answer,
                 ring_ms: 0,
                 hangup_after_ms: None,
+                presence: Default::default(),
+                im: Default::default(),
             },
             UserConfig {
                 user: "sip:busy@skype.lab".into(),
                 action: UserAction::Busy,
                 ring_ms: 0,
                 hangup_after_ms: None,
+                presence: Default::default(),
+                im: Default::default(),
             },
         ];
         let u = |s: &str| Uri::parse(s.as_bytes()).unwrap();

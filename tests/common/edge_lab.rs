@@ -39,6 +39,8 @@ pub fn user(name: &str, action: UserAction) -> UserConfig {
         action,
         ring_ms: 50,
         hangup_after_ms: None,
+        presence: Default::default(),
+        im: Default::default(),
     }
 }
 

@@ -18,6 +18,8 @@ fn user(name: &str, action: UserAction, ring_ms: u64, hangup: Option<u64>) -> Us
         action,
         ring_ms,
         hangup_after_ms: hangup,
+        presence: Default::default(),
+        im: Default::default(),
     }
 }
 

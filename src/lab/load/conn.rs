@@ -90,7 +90,7 @@ enum Seen {
 impl Worker {
     /// Runs until the schedule is exhausted and the requests in flight are answered or timed out.
     pub async fn run(self) -> Stats {
-        let mut stats = Stats::new();
+        let mut stats = Stats::keeping_samples(self.spec.keep_samples);
         if self.spec.new_connection_per_request {
             self.per_request(&mut stats).await;
         } else {

@@ -8,22 +8,32 @@
 //! A final response to an INVITE is acknowledged (ACK, and BYE after a 2xx) as a real Expressway would,
 //! so the server's transactions complete. A server that echoes the request back (a bare TLS echo, for
 //! comparison) is counted as `echo` responses.
+//!
+//! Past one machine: a run split over N processes ([`LoadSpec::into_shard`], [`shard`]), each writing its
+//! result with its histograms ([`ShardResult`]; the format is in [`result_file`]), merged into one summary
+//! ([`merge()`]).
 
 mod conn;
+mod merge;
 mod report;
 mod request;
+pub mod result_file;
+pub mod shard;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use rustls_pki_types::ServerName;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 
+pub use merge::{MergedRun, ShardsSummary, merge, merge_histograms};
 pub use report::{LoadReport, Outcome, Percentiles};
 pub use request::RequestTemplate;
+pub use result_file::{ShardResult, parse_results, read_results};
+pub use shard::{Shard, ShardError, ShardPlan};
 
 /// When a run stops sending.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -60,6 +70,12 @@ pub struct LoadSpec {
     /// Keep each persistent connection open, idle, this long after its last answer (to measure what idle
     /// connections cost the server).
     pub hold: Duration,
+    /// The share of a run split over several generator processes that this spec is, with the whole run;
+    /// `None`: the whole run. Set by [`LoadSpec::into_shard`].
+    pub shard: Option<ShardPlan>,
+    /// Also keep every latency sample (µs, as recorded in the histogram) for [`RunOutput::samples`]; memory
+    /// grows with the run (for tests that check the histograms against the samples).
+    pub keep_samples: bool,
 }
 
 impl LoadSpec {
@@ -82,6 +98,8 @@ impl LoadSpec {
             new_connection_per_request: false,
             timeout: Duration::from_secs(5),
             hold: Duration::ZERO,
+            shard: None,
+            keep_samples: false,
         }
     }
 }
@@ -117,6 +135,8 @@ struct Schedule {
     deadline: Option<Instant>,
     next: AtomicU64,
     cancel: CancellationToken,
+    /// Where a shard's slots sit between two of its slots, so that the shards' schedules interleave.
+    phase: f64,
 }
 
 /// One request to send: its intended send time.
@@ -139,6 +159,7 @@ impl Schedule {
             deadline,
             next: AtomicU64::new(0),
             cancel,
+            phase: spec.shard.map_or(0.0, |p| p.shard().phase()),
         }
     }
 
@@ -153,7 +174,7 @@ impl Schedule {
         }
         let now = Instant::now();
         let at = match self.rate {
-            Some(r) => self.start + Duration::from_secs_f64(i as f64 / r),
+            Some(r) => self.start + Duration::from_secs_f64((i as f64 + self.phase) / r),
             None => now,
         };
         if self.deadline.is_some_and(|d| at >= d || now >= d) {
@@ -175,9 +196,33 @@ impl Schedule {
 /// Runs the load described by `spec` until it stops or `cancel` fires, then waits (up to `spec.timeout`)
 /// for the responses still in flight. Call within a tokio runtime.
 pub async fn run(spec: LoadSpec, progress: Arc<Progress>, cancel: CancellationToken) -> LoadReport {
+    run_with_result(spec, progress, cancel).await.report
+}
+
+/// What [`run_with_result`] returns.
+#[derive(Debug, Clone)]
+pub struct RunOutput {
+    /// The summary.
+    pub report: LoadReport,
+    /// The run's result for `--out` and `load merge`: counts, timing window, histograms.
+    pub result: ShardResult,
+    /// Every latency sample, µs, when [`LoadSpec::keep_samples`] asked for them.
+    pub samples: Option<Vec<u64>>,
+}
+
+/// [`run`], returning besides the summary the run's (or shard's) result with its histograms.
+pub async fn run_with_result(
+    spec: LoadSpec,
+    progress: Arc<Progress>,
+    cancel: CancellationToken,
+) -> RunOutput {
     let spec = Arc::new(spec);
+    let started = SystemTime::now();
     let schedule = Arc::new(Schedule::new(&spec, cancel));
-    let run_id = request::run_id();
+    let run_id = spec
+        .shard
+        .map_or(Shard::WHOLE, |p| p.shard())
+        .run_id(&request::run_id());
     let mut workers = tokio::task::JoinSet::new();
     for worker in 0..spec.connections.max(1) {
         let ctx = conn::Worker {
@@ -197,7 +242,13 @@ pub async fn run(spec: LoadSpec, progress: Arc<Progress>, cancel: CancellationTo
         }
     }
     let elapsed = schedule.start.elapsed();
-    LoadReport::from_stats(&spec, stats, elapsed)
+    let result = ShardResult::from_stats(&spec, &run_id, &stats, started, elapsed);
+    let samples = stats.samples.take();
+    RunOutput {
+        report: LoadReport::from_stats(&spec, stats, elapsed),
+        result,
+        samples,
+    }
 }
 
 #[cfg(test)]

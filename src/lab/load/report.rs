@@ -11,7 +11,7 @@ use super::LoadSpec;
 use crate::report::{Line, Status};
 
 /// Histogram range: 1 µs to 120 s, 3 significant digits.
-fn histogram() -> Histogram<u64> {
+pub(crate) fn histogram() -> Histogram<u64> {
     Histogram::new_with_bounds(1, 120_000_000, 3).expect("constant bounds hdrhistogram accepts")
 }
 
@@ -31,6 +31,8 @@ pub(crate) struct Stats {
     pub handshakes: u64,
     pub latency_us: Histogram<u64>,
     pub handshake_us: Histogram<u64>,
+    /// Every latency recorded in `latency_us`, when asked for ([`super::LoadSpec::keep_samples`]).
+    pub samples: Option<Vec<u64>>,
 }
 
 impl Stats {
@@ -47,6 +49,15 @@ impl Stats {
             handshakes: 0,
             latency_us: histogram(),
             handshake_us: histogram(),
+            samples: None,
+        }
+    }
+
+    /// Counts that also keep every latency sample when `samples` is set.
+    pub fn keeping_samples(samples: bool) -> Self {
+        Stats {
+            samples: samples.then(Vec::new),
+            ..Stats::new()
         }
     }
 
@@ -67,7 +78,10 @@ impl Stats {
         if let Some(d) = diag {
             *self.diagnostics.entry(format!("{status} {d}")).or_default() += 1;
         }
-        record(&mut self.latency_us, latency);
+        let us = record(&mut self.latency_us, latency);
+        if let Some(samples) = &mut self.samples {
+            samples.push(us);
+        }
     }
 
     /// A 503's Retry-After value.
@@ -104,12 +118,19 @@ impl Stats {
         // Same bounds on both sides, so adding cannot fail.
         let _ = self.latency_us.add(&other.latency_us);
         let _ = self.handshake_us.add(&other.handshake_us);
+        match (&mut self.samples, other.samples) {
+            (Some(mine), Some(theirs)) => mine.extend(theirs),
+            (mine @ None, Some(theirs)) => *mine = Some(theirs),
+            (_, None) => {}
+        }
     }
 }
 
-fn record(h: &mut Histogram<u64>, d: Duration) {
+/// Records `d` in µs; returns the value recorded (capped at the histogram's highest value, as recorded).
+fn record(h: &mut Histogram<u64>, d: Duration) -> u64 {
     let us = u64::try_from(d.as_micros()).unwrap_or(u64::MAX).max(1);
     h.saturating_record(us);
+    us.min(h.high())
 }
 
 /// Latency percentiles in milliseconds.
@@ -123,7 +144,7 @@ pub struct Percentiles {
 }
 
 impl Percentiles {
-    fn of(h: &Histogram<u64>) -> Self {
+    pub(crate) fn of(h: &Histogram<u64>) -> Self {
         if h.is_empty() {
             return Percentiles::default();
         }
