@@ -2,22 +2,21 @@
 //!
 //! The data's path: bytes arrive on a TLS connection (`edge`), are framed and parsed (`sip`), the
 //! sender's domain is looked up in DNS (`dns`), the peer certificate is read (`pki`), the federation
-//! rules decide (`policy`), and the answer carries the Edge's diagnostics (`diagnostics`).
+//! rules decide (`rules`), and the answer carries the Edge's diagnostics (`diagnostics`).
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
+pub mod check;
 pub mod config;
 pub mod diagnostics;
 pub mod dns;
 pub mod edge;
 pub mod im;
-pub mod load;
+pub mod lab;
 pub mod outbound;
-pub mod peer;
 pub mod pki;
-pub mod policy;
 pub mod presence;
 pub mod report;
-pub mod scenario;
+pub mod rules;
 pub mod sip;
 pub mod ui;
 pub mod wire;

@@ -10,9 +10,9 @@ mod edge_lab;
 mod outbound_lab;
 
 use edge_lab::{SRV_ACANO, T, invite, lab, srv};
+use edgesim::lab::peer::client::{PeerClient, PeerError};
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::outbound::{CallRequest, OutcomeClass, call};
-use edgesim::peer::client::{PeerClient, PeerError};
-use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, MAX_INTERMEDIATES};
 
 /// Words of webpki's Debug output that the old messages carried.
@@ -206,7 +206,7 @@ async fn check_and_certs_inspect_count_the_same_days_left() {
         peer.local_addr().port(),
     )
     .await;
-    let report = edgesim::outbound::check::check(&lab.ctx(&dns), "acano.steven.lab").await;
+    let report = edgesim::check::check(&lab.ctx(&dns), "acano.steven.lab").await;
     let line = report
         .area("cert")
         .into_iter()
@@ -227,9 +227,17 @@ async fn check_and_certs_inspect_count_the_same_days_left() {
     };
     let v: serde_json::Value = serde_json::from_str(&inspect(true)).unwrap();
     let text = inspect(false);
+    // Fewer than 30 days left: both warn, as the same rule of the rulebook judges both (inspect used to
+    // pass such a certificate while check warned).
+    assert_eq!(
+        line.status,
+        edgesim::report::Status::Warn,
+        "{}",
+        line.detail
+    );
     let validity = text
         .lines()
-        .find(|l| l.starts_with("PASS validity:"))
+        .find(|l| l.starts_with("WARN validity:"))
         .unwrap_or_else(|| panic!("{text}"));
     assert_eq!(from_check, 20, "{}", line.detail);
     assert_eq!(v["days_left"], serde_json::json!(from_check));

@@ -11,7 +11,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::Duration;
 
 use edgesim::dns::{DnsServer, HickoryLookup, Lookup, ResolverSettings, ZoneSet};
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec};
 
 struct Kill(std::process::Child);

@@ -7,7 +7,7 @@ mod edge_lab;
 use std::time::{Duration, Instant};
 
 use edge_lab::*;
-use edgesim::peer::client::{ExpresswayRequest, PeerClient, PeerError};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 fn options() -> bytes::Bytes {

@@ -6,7 +6,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::pki::{Identity, LabCa, LeafSpec};
 
 const CONFIG: &str = r#"

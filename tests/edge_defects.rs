@@ -8,7 +8,7 @@ mod edge_lab;
 use edge_lab::*;
 use edgesim::config::{ClientCertMode, UserAction};
 use edgesim::diagnostics::{DecisionEvent, VerdictKind};
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BIGCODE: &[u8] = include_bytes!("fixtures/rfc4475/bigcode.dat");

@@ -9,7 +9,7 @@ use edge_lab::*;
 use edgesim::config::{AllowedDomain, UserAction};
 use edgesim::diagnostics::VerdictKind;
 use edgesim::dns::FaultKind;
-use edgesim::peer::client::{ExpresswayRequest, PeerError};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerError};
 use edgesim::pki::{EkuChoice, KeyType, LabCa, LeafSpec};
 
 const SEED_INVITE: &[u8] = include_bytes!("fixtures/sip/expressway-invite.sip");
@@ -352,7 +352,9 @@ async fn pai_domain_is_preferred_over_from() {
 async fn assert_refused(lab: &Lab, id: Option<&edgesim::pki::Identity>, reason: &str) {
     let mut events = lab.edge.subscribe();
     let outcome =
-        match edgesim::peer::client::PeerClient::connect(lab.addr, "sip.skype.lab", id, T).await {
+        match edgesim::lab::peer::client::PeerClient::connect(lab.addr, "sip.skype.lab", id, T)
+            .await
+        {
             Err(e) => Err(e),
             Ok(mut p) => p.request(&invite().build(), T).await,
         };

@@ -8,7 +8,7 @@ mod edge_lab;
 
 use edge_lab::*;
 use edgesim::dns::RecordSpec;
-use edgesim::peer::client::ExpresswayRequest;
+use edgesim::lab::peer::client::ExpresswayRequest;
 
 fn dot(domain: &str) -> RecordSpec {
     RecordSpec::Srv {

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use edgesim::dns::{DnsServer, RecordSpec};
-use edgesim::peer::server::PeerBehaviour;
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::pki::{EkuChoice, IssuedCert, KeyType, LabCa, LeafSpec};
 use lab::{Lab, a, a_at, dns, srv};
 use regex::Regex;

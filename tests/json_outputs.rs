@@ -11,7 +11,7 @@ mod edge_lab;
 
 use std::path::Path;
 
-use edgesim::peer::server::PeerBehaviour;
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::pki::{EkuChoice, KeyType, LabCa, LeafSpec};
 use serde_json::Value;
 

@@ -9,7 +9,7 @@ use std::process::Command;
 use std::sync::Arc;
 use std::time::Duration;
 
-use edgesim::load::{self, LoadSpec, Progress, RequestTemplate, Stop};
+use edgesim::lab::load::{self, LoadSpec, Progress, RequestTemplate, Stop};
 use edgesim::pki;
 use rustls_pki_types::ServerName;
 use tokio_util::sync::CancellationToken;

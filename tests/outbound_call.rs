@@ -8,10 +8,10 @@ mod lab;
 use std::time::Duration;
 
 use edgesim::config::{Identity as EdgeIdentity, PolicyConfig};
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::outbound::{CallMethod, CallRequest, OutcomeClass, call};
-use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{KeyType, LabCa, LeafSpec};
-use edgesim::policy::Policy;
+use edgesim::rules::Policy;
 use lab::{Lab, a, closed_port, dns, dns_route, srv};
 
 const FROM: &str = "sip:alice@skype.lab";
@@ -398,7 +398,7 @@ async fn blocked_domain_is_refused_before_dns() {
 /// first read (TLS 1.3): either way the Skype client sees 1047 WSAECONNRESET.
 #[tokio::test]
 async fn peer_refusing_the_edge_certificate_gives_1047_on_tls12_and_tls13() {
-    use edgesim::peer::server::{PeerServerSpec, PeerTlsVersions};
+    use edgesim::lab::peer::server::{PeerServerSpec, PeerTlsVersions};
     use edgesim::pki::{EkuChoice, TrustAnchors};
     let lab = Lab::new();
     let cert = lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab"));

@@ -1,11 +1,11 @@
-//! `outbound::check::check` against emulated Expressway-E servers and the embedded DNS server on loopback.
+//! `check::check` against emulated Expressway-E servers and the embedded DNS server on loopback.
 #![allow(clippy::unwrap_used)]
 
 #[path = "common/outbound_lab.rs"]
 mod lab;
 
-use edgesim::outbound::check::{Report, Status, check};
-use edgesim::peer::server::{PeerBehaviour, PeerServerSpec, PeerTlsVersions};
+use edgesim::check::{Report, Status, check};
+use edgesim::lab::peer::server::{PeerBehaviour, PeerServerSpec, PeerTlsVersions};
 use edgesim::pki::{EkuChoice, LeafSpec};
 use lab::{Lab, dns_route};
 

@@ -8,10 +8,10 @@ mod lab;
 
 use std::net::Ipv4Addr;
 
+use edgesim::check::{Status, check};
 use edgesim::dns::RecordSpec;
-use edgesim::outbound::check::{Status, check};
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::outbound::{CallRequest, OutcomeClass, call};
-use edgesim::peer::server::PeerBehaviour;
 use edgesim::pki::{KeyType, LabCa, LeafSpec};
 use lab::{Lab, a, a_at, dns, srv};
 
@@ -22,10 +22,7 @@ fn ok() -> PeerBehaviour {
     PeerBehaviour::Answer(200, "OK".into())
 }
 
-fn lines(
-    r: &edgesim::outbound::check::Report,
-    area: &str,
-) -> Vec<(Status, String, Option<String>)> {
+fn lines(r: &edgesim::check::Report, area: &str) -> Vec<(Status, String, Option<String>)> {
     r.area(area)
         .into_iter()
         .map(|l| (l.status, l.detail.clone(), l.fix.clone()))

@@ -5,22 +5,21 @@
 #[path = "common/outbound_lab.rs"]
 mod lab;
 
-use std::sync::Arc;
+use std::time::Duration;
 
 use edgesim::config::{EdgeConfig, UserAction, UserConfig};
 use edgesim::dns::{DnsServer, RecordSpec};
-use edgesim::edge::{Edge, EdgeParts};
+use edgesim::edge::EdgeParts;
+use edgesim::lab::builder::RunningEdge;
 use edgesim::outbound::{CallRequest, OutboundContext, OutcomeClass, call};
 use edgesim::pki::{Identity, LeafSpec};
 use lab::{Lab, a, dns, srv};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 
 struct Remote {
     ctx: OutboundContext,
     _dns: DnsServer,
-    shutdown: CancellationToken,
-    task: tokio::task::JoinHandle<Result<(), edgesim::edge::EdgeError>>,
+    edge: RunningEdge,
 }
 
 /// Starts the inbound Edge sip.fabrikam.lab (user bob answers); `caller_srv` publishes skype.lab's SRV or not.
@@ -52,22 +51,18 @@ async fn remote(lab: &Lab, caller_srv: bool) -> Remote {
     cfg.edge.fqdn = "sip.fabrikam.lab".into();
     cfg.edge.domain = "fabrikam.lab".into();
     let cert = lab.peer_cert(&LeafSpec::new("sip.fabrikam.lab"));
-    let edge = Arc::new(
-        Edge::new(EdgeParts {
-            config: cfg,
-            identity: Identity::from(&cert),
-            anchors: lab.anchors.clone(),
-            lookup: ctx.lookup.clone(),
-        })
-        .unwrap(),
-    );
-    let shutdown = CancellationToken::new();
-    let task = tokio::spawn(edgesim::edge::serve(listener, edge, shutdown.clone()));
+    let parts = EdgeParts {
+        config: cfg,
+        identity: Identity::from(&cert),
+        anchors: lab.anchors.clone(),
+        lookup: ctx.lookup.clone(),
+    };
+    // Bound first: the DNS records name its port.
+    let edge = RunningEdge::serve_on(parts, listener).unwrap();
     Remote {
         ctx,
         _dns: dns,
-        shutdown,
-        task,
+        edge,
     }
 }
 
@@ -89,8 +84,7 @@ async fn outbound_call_into_edgesims_own_inbound_edge() {
     );
     assert_eq!(out.sent, vec!["INVITE", "ACK", "BYE"]);
     assert!(out.steps.iter().all(|s| s.ok), "{:?}", out.steps);
-    r.shutdown.cancel();
-    let _ = r.task.await;
+    let _ = r.edge.stop(Duration::from_secs(3)).await;
 }
 
 /// The remote Edge cannot find skype.lab's SRV: its 504 with its own 1008 passes through, no 1034 is added.
@@ -109,6 +103,5 @@ async fn remote_edge_refusal_passes_through() {
         d.starts_with("1008;") && d.contains(r#"source="sip.fabrikam.lab""#),
         "{d}"
     );
-    r.shutdown.cancel();
-    let _ = r.task.await;
+    let _ = r.edge.stop(Duration::from_secs(3)).await;
 }

@@ -14,7 +14,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::pki::{Identity, LabCa, LeafSpec};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");

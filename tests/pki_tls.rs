@@ -3,11 +3,12 @@
 
 use std::sync::Arc;
 
+use edgesim::lab::peer::strict::strict_server_config;
 use edgesim::pki::{
     ChainProblem, ChainStatus, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec, TrustAnchors,
-    Usage, client_config, peer_chain, server_config, strict_server_config, verify_chain,
+    Usage, client_config, peer_chain, server_config, verify_chain,
 };
-use edgesim::policy::{NameMatch, names_match};
+use edgesim::rules::{NameMatch, names_match};
 use rustls_pki_types::{ServerName, UnixTime};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use edge_lab::{T, diag_code};
-use edgesim::peer::client::{ExpresswayRequest, PeerClient, PeerError};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
 use edgesim::pki::LeafSpec;
 use edgesim::sip::Message;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};

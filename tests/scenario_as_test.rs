@@ -4,7 +4,7 @@
 // README example:
 use std::path::Path;
 
-use edgesim::scenario::{report::render_table, run_file};
+use edgesim::lab::scenario::{report::render_table, run_file};
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_lab_behaves_like_a_real_edge() {

@@ -6,8 +6,8 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use edgesim::scenario::report::render_table;
-use edgesim::scenario::{ScenarioFile, run_embedded, run_file, run_scenario};
+use edgesim::lab::scenario::report::render_table;
+use edgesim::lab::scenario::{ScenarioFile, run_embedded, run_file, run_scenario};
 
 fn scenario_files() -> Vec<PathBuf> {
     let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");

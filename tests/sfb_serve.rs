@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::pki::{Identity, LabCa, LeafSpec};
 
 /// The lab: a user, and the DNS of the partners. fabrikam.lab has no SRV record at all (its ProxyFqdn is

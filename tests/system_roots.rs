@@ -7,7 +7,7 @@ mod lab;
 
 use lab::{Lab, dns_route};
 
-use edgesim::peer::server::PeerBehaviour;
+use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::pki::LeafSpec;
 
 /// Runs `edgesim check acano.steven.lab --json` with the roots environment pointing at `roots`; returns the
@@ -44,7 +44,13 @@ async fn check_chain(
         .as_array()
         .unwrap()
         .iter()
-        .find(|l| l["rule"] == "cert" && l["detail"].as_str().unwrap().contains("the chain of"))
+        .find(|l| {
+            l["rule"] == "cert"
+                && l["detail"]
+                    .as_str()
+                    .unwrap()
+                    .contains("certificate chain of")
+        })
         .unwrap_or_else(|| panic!("no chain line in {v:#}"))
         .clone();
     (
@@ -164,7 +170,7 @@ impl Drop for Kill {
 
 #[tokio::test]
 async fn serve_trusts_the_system_roots_with_the_config_key() {
-    use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+    use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
     use edgesim::pki::Identity;
     use std::time::Duration;
 

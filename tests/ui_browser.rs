@@ -13,7 +13,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::pki::{Identity, LabCa, LeafSpec};
 use serde_json::{Value, json};
 

@@ -15,7 +15,7 @@ use edge_lab::{SRV_ACANO, T, fault, invite, srv};
 use edgesim::dns::{
     DnsServer, FaultKind, HickoryLookup, Lookup, RecordSpec, ResolverSettings, ZoneSet,
 };
-use edgesim::peer::client::PeerClient;
+use edgesim::lab::peer::client::PeerClient;
 use edgesim::pki::{
     self, ClientAuthMode, EkuChoice, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
 };

@@ -10,7 +10,7 @@ mod wire_tools;
 use std::net::SocketAddr;
 use std::path::Path;
 
-use edgesim::peer::client::ExpresswayRequest;
+use edgesim::lab::peer::client::ExpresswayRequest;
 use edgesim::wire::pcap::{Direction, PcapLimits, PcapWriter, Side};
 use wire_tools::tshark;
 

@@ -17,8 +17,8 @@ use edgesim::config::{EdgeConfig, Identity as EdgeIdentity, PolicyConfig};
 use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings};
 use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
 use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
-use edgesim::policy::Policy;
 use edgesim::report::{Envelope, ErrorInfo, Line, Status, split_fix};
+use edgesim::rules::Policy;
 
 /// The Edge settings shared by `call` and `check`.
 #[derive(clap::Args, Debug, Clone)]

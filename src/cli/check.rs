@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use edgesim::outbound::check;
+use edgesim::check;
 use edgesim::report::Envelope;
 
 use super::call::{EdgeArgs, build_context, print_notes};

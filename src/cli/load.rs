@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use edgesim::load::{self, LoadSpec, Outcome, Progress, RequestTemplate, Stop};
+use edgesim::lab::load::{self, LoadSpec, Outcome, Progress, RequestTemplate, Stop};
 use edgesim::pki::{self, Identity, KeyType, LabCa, LeafSpec};
 use edgesim::report::Envelope;
 use rustls_pki_types::ServerName;

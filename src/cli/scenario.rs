@@ -4,10 +4,11 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use anyhow::Context;
+use edgesim::lab::scenario::format::MsDiagExpect;
+use edgesim::lab::scenario::report::{self, render_json, render_table_width};
+use edgesim::lab::scenario::{CaseKind, ScenarioFile};
+use edgesim::lab::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
 use edgesim::report::ErrorInfo;
-use edgesim::scenario::format::{Direction, MsDiagExpect, ScenarioFile};
-use edgesim::scenario::report::{self, render_json, render_table_width};
-use edgesim::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
 
 /// Exit code when a case's outcome differs from its expectation.
 pub const EXIT_MISMATCH: u8 = 1;
@@ -75,8 +76,8 @@ pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
         ScenarioCommand::List { paths } => {
             for file in load_all(&paths)? {
                 println!("{}", file.path.display());
-                for case in &file.scenario.cases {
-                    println!("  {:<8} {}", case.direction().to_string(), case.name());
+                for case in &file.cases {
+                    println!("  {:<8} {}", case.direction().to_string(), case.name);
                 }
             }
             Ok(ExitCode::SUCCESS)
@@ -133,11 +134,9 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
     if let Some(text) = only {
         let text = text.to_lowercase();
         for f in &mut files {
-            f.scenario
-                .cases
-                .retain(|c| c.name().to_lowercase().contains(&text));
+            f.cases.retain(|c| c.name.to_lowercase().contains(&text));
         }
-        files.retain(|f| !f.scenario.cases.is_empty());
+        files.retain(|f| !f.cases.is_empty());
         if files.is_empty() {
             anyhow::bail!(
                 "no case name contains \"{text}\"; `edgesim scenario list` shows the names"
@@ -254,37 +253,41 @@ fn show(file: &ScenarioFile) -> String {
     for r in &s.dns.records {
         let _ = writeln!(out, "  {}", record(r));
     }
-    for case in &s.cases {
-        let _ = writeln!(out, "\n[{}] {}", case.direction(), case.name());
+    for case in &file.cases {
+        let _ = writeln!(out, "\n[{}] {}", case.direction(), case.name);
         if let Some(d) = &case.description {
             let _ = writeln!(out, "  {d}");
         }
         for r in &case.dns {
             let _ = writeln!(out, "  dns: {}", record(r));
         }
-        let v = |o: &Option<toml::Spanned<String>>| o.as_ref().map(|s| s.get_ref().clone());
-        match case.direction() {
-            Direction::Inbound => {
+        match &case.kind {
+            CaseKind::Inbound(i) => {
+                let from = match &i.from_display {
+                    Some(d) => format!("\"{d}\" <{}>", i.from),
+                    None => i.from.clone(),
+                };
                 let _ = writeln!(
                     out,
-                    "  {} from {} to {}{}, client cert {}",
-                    v(&case.method).unwrap_or_else(|| "INVITE".into()),
-                    v(&case.from).unwrap_or_default(),
-                    v(&case.to).unwrap_or_default(),
-                    v(&case.pai)
+                    "  {} from {from} to {}{}, client cert {}",
+                    i.method,
+                    i.to,
+                    i.pai
+                        .as_ref()
                         .map(|p| format!(" (PAI {p})"))
                         .unwrap_or_default(),
-                    v(&case.cert).unwrap_or_else(|| "none".into()),
+                    i.cert.as_deref().unwrap_or("none"),
                 );
             }
-            Direction::Outbound => {
+            CaseKind::Outbound(o) => {
                 let _ = writeln!(
                     out,
                     "  call {} → peer server cert {}, {}{}",
-                    v(&case.target).unwrap_or_default(),
-                    v(&case.cert).unwrap_or_else(|| "none".into()),
-                    case.behaviour(),
-                    v(&case.peer_ms_diagnostics)
+                    o.target,
+                    o.cert.as_deref().unwrap_or("none"),
+                    o.behaviour,
+                    o.peer_ms_diagnostics
+                        .as_ref()
                         .map(|d| format!(" with ms-diagnostics {d}"))
                         .unwrap_or_default()
                 );
@@ -325,8 +328,8 @@ fn on(b: bool) -> &'static str {
     if b { "on" } else { "off" }
 }
 
-fn record(r: &edgesim::scenario::format::ScenarioRecord) -> String {
-    use edgesim::scenario::format::ScenarioRecord as R;
+fn record(r: &edgesim::lab::scenario::format::ScenarioRecord) -> String {
+    use edgesim::lab::scenario::format::ScenarioRecord as R;
     match r {
         R::Srv {
             name,

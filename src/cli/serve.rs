@@ -183,18 +183,19 @@ fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut 
     };
     let file = file.display();
     let fqdn = &cfg.edge.fqdn;
-    if !edgesim::policy::names_match(&leaf, fqdn, false).passes() {
+    if !edgesim::rules::names_match(&leaf, fqdn, false).passes() {
         notes.push(format!(
             "warning: the Edge certificate {file} does not name edge.fqdn = {fqdn} (in its SAN): peers that connect to {fqdn} will refuse it. Fix: reissue it with {fqdn} in the SAN, or set edge.fqdn."
         ));
     }
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    if !leaf.is_valid_at(now) {
+    if edgesim::rules::cert::validity(&leaf, now, None).refuses() {
         notes.push(format!(
             "warning: the Edge certificate {file} is outside its validity period: peers will refuse it. Fix: renew it."
         ));
     }
-    if !(leaf.allows_server_auth() && leaf.allows_client_auth()) {
+    let eku = |role| edgesim::rules::eku_allows(&leaf, role);
+    if !(eku(edgesim::rules::Role::Server) && eku(edgesim::rules::Role::Client)) {
         notes.push(format!(
             "warning: the Edge certificate {file} lacks the Server or the Client Authentication EKU: federation uses it both ways (TLS server inbound, TLS client outbound). Fix: issue it with both."
         ));

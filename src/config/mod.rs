@@ -417,7 +417,8 @@ fn default_ring_ms() -> u64 {
 pub struct DnsConfig {
     /// How the Edge resolves (`[dns.resolver]`: server, timeout, cache); default: the system resolver.
     pub resolver: ResolverSettings,
-    /// Serve the zones below on this address (UDP and TCP), e.g. `127.0.0.1:5353`.
+    /// Serve the zones below on this address (UDP and TCP): `IP` (port 53) or `IP:PORT`, e.g. `127.0.0.1:5353`.
+    #[serde(deserialize_with = "crate::dns::server_opt")]
     pub serve: Option<SocketAddr>,
     /// `[[dns.zones]]` with an explicit origin each.
     pub zones: Vec<Zone>,

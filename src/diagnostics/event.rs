@@ -91,7 +91,7 @@ pub struct DecisionEvent {
     pub explanation: Option<String>,
 }
 
-/// The request-side facts of a decision event; the verdict fills in the rest (`policy::Verdict::to_event`).
+/// The request-side facts of a decision event; the verdict fills in the rest (`rules::Verdict::to_event`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct EventContext {
     /// When the decision was made.

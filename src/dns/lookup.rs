@@ -25,7 +25,7 @@ use super::{DnsFailure, Lookup, LookupFuture, SrvRecord};
 pub struct ResolverSettings {
     /// The nameserver (UDP and TCP), `IP` (port 53) or `IP:PORT`; absent = the `nameserver` lines of
     /// /etc/resolv.conf, port 53.
-    #[serde(deserialize_with = "server_opt")]
+    #[serde(deserialize_with = "super::server_opt")]
     pub server: Option<SocketAddr>,
     /// Time to wait for one answer, in milliseconds.
     pub timeout_ms: u64,
@@ -53,14 +53,6 @@ impl Default for ResolverSettings {
             positive_ttl_max_secs: 86_400,
         }
     }
-}
-
-/// `server = "127.0.0.1"` means port 53, as in resolv.conf and `--dns`.
-fn server_opt<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<SocketAddr>, D::Error> {
-    let text = String::deserialize(d)?;
-    super::parse_server(&text)
-        .map(Some)
-        .map_err(serde::de::Error::custom)
 }
 
 impl ResolverSettings {

@@ -38,6 +38,17 @@ pub fn parse_server(text: &str) -> Result<SocketAddr, String> {
         })
 }
 
+/// A DNS server address in a configuration: `IP` (port 53) or `IP:PORT`, read with [`parse_server`] as every
+/// flag reads it (`server = "127.0.0.1"` means port 53, as in resolv.conf and `--dns`).
+pub(crate) fn server_opt<'de, D: serde::Deserializer<'de>>(
+    d: D,
+) -> Result<Option<SocketAddr>, D::Error> {
+    let text = <String as serde::Deserialize>::deserialize(d)?;
+    parse_server(&text)
+        .map(Some)
+        .map_err(serde::de::Error::custom)
+}
+
 /// One SRV record, normalised: target lower-case without the trailing dot (so a target of `.`, RFC 2782's
 /// "service decidedly not available", is the empty string).
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -140,6 +151,26 @@ mod tests {
         assert_eq!(
             parse_server("dns.lab:53").unwrap_err(),
             "`dns.lab:53` is not an IP address with an optional port: write e.g. 127.0.0.1 (port 53), 127.0.0.1:5353 or [::1]:5353"
+        );
+    }
+
+    #[test]
+    fn configuration_servers_read_as_the_flags_do() {
+        let dns = |text: &str| {
+            crate::config::EdgeConfig::from_toml(text, std::path::Path::new("edge.toml"))
+                .map(|c| c.dns)
+                .map_err(|e| e.to_string())
+        };
+        let c = dns("[dns]\nserve = \"127.0.0.1\"\nresolver = { server = \"::1\" }\n").unwrap();
+        assert_eq!(c.serve, Some("127.0.0.1:53".parse().unwrap()));
+        assert_eq!(c.resolver.server, Some("[::1]:53".parse().unwrap()));
+        let c = dns("[dns]\nserve = \"127.0.0.1:5353\"\n").unwrap();
+        assert_eq!(c.serve, Some("127.0.0.1:5353".parse().unwrap()));
+        assert_eq!(dns("").unwrap().serve, None);
+        let e = dns("[dns]\nserve = \"dns.lab\"\n").unwrap_err();
+        assert!(
+            e.contains("`dns.lab` is not an IP address with an optional port"),
+            "{e}"
         );
     }
 

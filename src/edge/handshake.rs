@@ -8,9 +8,8 @@ use std::net::SocketAddr;
 use tokio::net::TcpStream;
 
 use super::{Edge, remote_text};
-use crate::diagnostics::{DecisionEvent, VerdictKind};
 use crate::pki::{CertFacts, ChainStatus};
-use crate::policy::{self, HandshakeRejection, OfferedTls};
+use crate::rules::{self, OfferedTls, Verdict};
 
 /// How much of the first bytes is peeked: a ClientHello up to its extensions fits in most cases; a longer one
 /// is still judged by its `legacy_version`.
@@ -36,7 +35,7 @@ pub(super) fn failed(
 ) {
     let peer = remote_text(remote);
     if let Some(rejection) =
-        offer.and_then(|o| policy::tls_version_rejection(o, &edge.config.tls.versions, &peer))
+        offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))
     {
         publish_rejection(edge, remote, cid, &rejection, None);
         return;
@@ -63,38 +62,33 @@ pub(super) fn reject_certificate(
     cert: Option<&CertFacts>,
 ) {
     let peer = remote_text(remote);
-    if let Some(rejection) = policy::handshake_rejection(status, cert, &peer) {
+    if let Some(rejection) = rules::handshake_rejection(status, cert, &peer) {
         publish_rejection(edge, remote, cid, &rejection, cert);
     }
 }
 
-/// A refused handshake: console, record, event (no request was read: method, Call-ID and status are null).
+/// A refused handshake: console, record, event (no request was read: method, Call-ID and status are null), all
+/// from the one verdict.
 fn publish_rejection(
     edge: &Edge,
     remote: SocketAddr,
     cid: u64,
-    rejection: &HandshakeRejection,
+    rejection: &Verdict,
     cert: Option<&CertFacts>,
 ) {
-    let reason = rejection.log.data_value("reason").unwrap_or_default();
-    tracing::warn!(reason, "{}", rejection.explanation);
-    edge.write_record(&rejection.log, cid);
-    edge.publish(DecisionEvent {
-        schema: crate::diagnostics::EVENT_SCHEMA,
-        time: time::OffsetDateTime::now_utc(),
-        remote: remote_text(remote),
-        peer_cert: cert.map(CertFacts::display_name),
-        method: None,
-        call_id: None,
-        domain: None,
-        verdict: VerdictKind::Reject,
-        status: None,
-        ms_diagnostics_code: None,
-        ms_diagnostics: None,
-        result_code: Some(rejection.log.result_code.render()),
-        log_data: rejection.log.data.clone(),
-        explanation: Some(rejection.explanation.clone()),
-    });
+    let reason = rejection
+        .log()
+        .and_then(|l| l.data_value("reason"))
+        .unwrap_or_default();
+    tracing::warn!(reason, "{}", rejection.explanation().unwrap_or_default());
+    if let Some(record) = rejection.log() {
+        edge.write_record(record, cid);
+    }
+    edge.publish(rejection.to_handshake_event(
+        time::OffsetDateTime::now_utc(),
+        remote_text(remote),
+        cert.map(CertFacts::display_name),
+    ));
 }
 
 /// Reads a big-endian u16 at `at`.

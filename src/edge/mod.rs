@@ -10,16 +10,28 @@
 //! reset and no SIP answer, as the Edge does, with the exact reason logged. A missing certificate (when
 //! required) fails inside the handshake (rustls sends `certificate_required`); with `tls.client_cert` optional
 //! or none the peer gets in and Rule 2 explains that no certificate was presented. The clientAuth EKU rule is
-//! left to `policy` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
+//! left to `rules` so that the lab sees a 504 that explains it instead of a reset. A handshake that fails
 //! because the peer offers only TLS versions the Edge does not accept is recorded too, with the versions
 //! read from its ClientHello (`handshake`).
 //!
 //! Decision events follow the schema of [`crate::diagnostics::DecisionEvent`] (`"schema": 1`).
+//!
+//! Split by role, along a request's path:
+//! - `listener`: the accept loop, the connection limit, shutdown;
+//! - `transport` (and `handshake`): one connection's TLS, bounded reads, framing, the request rate, batched
+//!   writes, and the wait for the users' timers;
+//! - `decide`: request → facts → rules → one `Outcome` (the verdict with its record, the response, the event);
+//! - `respond`: the one response path (the Edge's marks on every answer, INVITE retransmissions);
+//! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
+//!   with the time passed in, and unit-tested without a socket.
 
-mod calls;
-mod conn;
+mod decide;
+mod dialogs;
 mod handshake;
 mod limits;
+mod listener;
+mod respond;
+mod transport;
 mod tx;
 mod uas;
 
@@ -27,20 +39,17 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
-use tokio::net::TcpListener;
-use tokio::sync::{Semaphore, broadcast};
-use tokio::task::JoinSet;
+use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
-use tokio_util::sync::CancellationToken;
-use tracing::Instrument;
+
+pub use listener::serve;
 
 use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
 use crate::diagnostics::{DecisionEvent, LogContext, LogRecord};
 use crate::dns::Lookup;
 use crate::pki::{self, ClientAuthMode, TrustAnchors};
-use crate::policy::Policy;
+use crate::rules::Policy;
 
 /// Why the Edge could not start or stopped. Causes are in the message and not `source`s, so that `anyhow`'s
 /// `{:#}` prints each once.
@@ -59,6 +68,10 @@ pub enum EdgeError {
         /// The I/O error (not a `source`: the message includes it).
         cause: std::io::Error,
     },
+    /// A limit is out of its range (the configuration's check refuses it when it is loaded; an Edge built
+    /// from code is checked again here, so no limit is ever silently raised).
+    #[error("`{}`: {}", .0.field, .0.message)]
+    Limits(crate::config::validate::Problem),
     /// The listener failed.
     #[error("listener: {0}")]
     Io(std::io::Error),
@@ -91,6 +104,7 @@ pub struct Edge {
     acceptor: TlsAcceptor,
     anchors: TrustAnchors,
     policy: Policy,
+    users: Arc<dialogs::Users>,
     lookup: Arc<dyn Lookup>,
     events: broadcast::Sender<DecisionEvent>,
     records: Mutex<std::collections::VecDeque<String>>,
@@ -122,7 +136,7 @@ fn open_append(path: &Path, field: &'static str) -> Result<Mutex<std::fs::File>,
 }
 
 impl Edge {
-    /// Builds the TLS server configuration, the policy and the sinks.
+    /// Checks the limits, and builds the TLS server configuration, the policy and the sinks.
     pub fn new(parts: EdgeParts) -> Result<Edge, EdgeError> {
         let EdgeParts {
             config,
@@ -130,6 +144,7 @@ impl Edge {
             anchors,
             lookup,
         } = parts;
+        crate::config::validate::limits(&config.limits).map_err(EdgeError::Limits)?;
         let mode = match config.tls.client_cert {
             ClientCertMode::Required => ClientAuthMode::Required,
             ClientCertMode::Optional => ClientAuthMode::Optional,
@@ -156,8 +171,16 @@ impl Edge {
             .map(|p| open_append(p, "events_file"))
             .transpose()?;
         let (events, _) = broadcast::channel(1024);
+        let policy = Policy::from_config(&config).with_dns_server(lookup.server());
+        let users = Arc::new(dialogs::Users {
+            users: config.users.clone(),
+            policy: policy.clone(),
+            fqdn: config.edge.fqdn.clone(),
+            agent: config.edge.server_header.clone(),
+        });
         Ok(Edge {
-            policy: Policy::from_config(&config).with_dns_server(lookup.server()),
+            policy,
+            users,
             acceptor: TlsAcceptor::from(server),
             anchors,
             lookup,
@@ -253,63 +276,6 @@ impl Edge {
         // No subscriber is not an error.
         let _ = self.events.send(event);
     }
-
-    fn ms(&self, ms: u64) -> Duration {
-        Duration::from_millis(ms.max(1))
-    }
-}
-
-/// Accepts connections on `listener` until `shutdown` is cancelled, then stops the connection tasks
-/// (giving them a moment to finish) and returns.
-pub async fn serve(
-    listener: TcpListener,
-    edge: Arc<Edge>,
-    shutdown: CancellationToken,
-) -> Result<(), EdgeError> {
-    let limit = Arc::new(Semaphore::new(edge.config.limits.max_connections.max(1)));
-    let mut tasks = JoinSet::new();
-    loop {
-        let accepted = tokio::select! {
-            () = shutdown.cancelled() => break,
-            a = listener.accept() => a,
-        };
-        // Reap finished tasks so the set does not grow with the connection count.
-        while tasks.try_join_next().is_some() {}
-        let (stream, remote) = match accepted {
-            Ok(a) => a,
-            Err(e) => {
-                // Out of file descriptors and friends: do not spin.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-                continue;
-            }
-        };
-        let Ok(permit) = limit.clone().try_acquire_owned() else {
-            tracing::warn!(%remote, max = edge.config.limits.max_connections, "connection limit reached: closing the new connection");
-            drop(stream);
-            continue;
-        };
-        let cid = edge.next_cid.fetch_add(1, Ordering::Relaxed);
-        let span = tracing::info_span!("conn", %remote, cid = %format!("{cid:X}"), peer_cert = tracing::field::Empty);
-        let edge = edge.clone();
-        let token = shutdown.child_token();
-        tasks.spawn(
-            async move {
-                conn::run(stream, remote, cid, edge, token).await;
-                drop(permit);
-            }
-            .instrument(span),
-        );
-    }
-    // Give open calls a moment to see the cancellation, then stop the stragglers.
-    let drain = async { while tasks.join_next().await.is_some() {} };
-    if tokio::time::timeout(Duration::from_secs(2), drain)
-        .await
-        .is_err()
-    {
-        tasks.abort_all();
-    }
-    Ok(())
 }
 
 /// The `[[users]]` entries nobody can reach, with their domain: an `@domain` that is not the Edge's.
@@ -327,4 +293,34 @@ pub fn unreachable_users(cfg: &EdgeConfig) -> Vec<(String, String)> {
 /// The remote as written in events: `ip:port`.
 fn remote_text(remote: SocketAddr) -> String {
     remote.to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::dns::{HickoryLookup, ResolverSettings};
+    use crate::pki::{KeyType, LabCa, LeafSpec};
+
+    #[test]
+    fn an_edge_refuses_a_limit_out_of_range_instead_of_raising_it() {
+        let ca = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
+        let identity = pki::Identity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
+        // Never asked: the Edge is not started.
+        let lookup =
+            HickoryLookup::new(ResolverSettings::server("127.0.0.1:9".parse().unwrap())).unwrap();
+        let mut config = EdgeConfig::default();
+        config.limits.max_connections = 0;
+        let err = Edge::new(EdgeParts {
+            config,
+            identity,
+            anchors: TrustAnchors::default(),
+            lookup: Arc::new(lookup),
+        })
+        .unwrap_err();
+        assert!(matches!(err, EdgeError::Limits(_)));
+        assert_eq!(
+            err.to_string(),
+            "`limits.max_connections`: 0 is out of range (0 does not mean \"off\"): give a number of concurrent connections from 1 to 1000000"
+        );
+    }
 }

@@ -11,7 +11,7 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use crate::pki::{self, Identity, PkiError, peer_chain};
-use crate::policy::ConnectFailure;
+use crate::rules::ConnectFailure;
 
 /// Which TLS versions a connection may use.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
@@ -145,7 +145,7 @@ pub async fn tls_handshake(
     let chain = peer_chain(conn);
     let version = conn
         .protocol_version()
-        .map(super::words::tls_version)
+        .map(crate::rules::tls_version)
         .unwrap_or_default();
     Ok(Connected {
         stream,

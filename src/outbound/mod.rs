@@ -3,26 +3,29 @@
 //!
 //! [`call`] walks the Edge's path: policy route, SRV lookup, Rule 1, A/AAAA, TCP, TLS with the Edge
 //! certificate as client certificate (SNI = SRV target), chain + Rule 2 on the server certificate, then the
-//! INVITE (or OPTIONS), provisional and final responses, ACK, hold, BYE. Every rule decision comes from
-//! [`crate::policy`]; this module only does the I/O and records the steps.
+//! INVITE (or OPTIONS), provisional and final responses, ACK, hold, BYE. Every rule decision and every outcome
+//! comes from [`crate::rules`] (one visit per step); this module does the I/O, records the steps and renders the
+//! finding the client gets.
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use bytes::BytesMut;
 use rustls_pki_types::UnixTime;
 use serde::Serialize;
 
-use crate::diagnostics::MsDiagnostic;
 use crate::dns::Lookup;
 use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_chain};
-use crate::policy::{ConnectFailure, OutboundPlan, Policy, Route, Verdict};
-use crate::sip::{Framer, Message};
+use crate::rules::{
+    self, ConnectFailure, Decision, DomainName, Finding, OutboundPlan, Policy, Route, Verdict, srv,
+};
+use crate::sip::ua;
 
-pub mod check;
 pub mod conn;
+mod exchange;
 pub mod msg;
-pub mod words;
+
+/// The class of a call's result: its exit code (the rulebook's [`rules::OutcomeClass`]).
+pub use crate::rules::OutcomeClass;
 
 use conn::{ConnectError, TlsVersions};
 use msg::{Dialog, EDGE_SERVER};
@@ -149,81 +152,6 @@ impl CallRequest {
     }
 }
 
-/// What kind of result a call had (each maps to an exit code of `edgesim call`); serialised as its
-/// [`OutcomeClass::name`].
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum OutcomeClass {
-    /// The peer answered 2xx.
-    Connected,
-    /// The peer answered with this error status.
-    Rejected(u16),
-    /// No federation SRV record (1008).
-    NoSrv,
-    /// No SRV target in the domain (1009, Rule 1).
-    SrvMismatch,
-    /// The peer certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL, Rule 2).
-    CertMismatch,
-    /// The peer chain is not trusted or not usable (1010 SEC_E_UNTRUSTED_ROOT and others).
-    CertUntrusted,
-    /// The peer certificate is expired or not yet valid (1010 SEC_E_CERT_EXPIRED).
-    CertExpired,
-    /// The SRV target has no A/AAAA address.
-    NoAddress,
-    /// TCP failed: refused, unreachable or timed out (1046).
-    ConnectFailed,
-    /// The peer reset or refused the TLS negotiation (1047).
-    HandshakeReset,
-    /// The Edge's policy refuses the domain (403).
-    Blocked,
-    /// No final response in time.
-    Timeout,
-}
-
-impl Serialize for OutcomeClass {
-    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        s.serialize_str(self.name())
-    }
-}
-
-impl OutcomeClass {
-    /// A stable name for `--json`: `connected`, `rejected`, `no-srv`, `srv-mismatch`, `cert-mismatch`,
-    /// `cert-untrusted`, `cert-expired`, `no-address`, `connect-failed`, `handshake-reset`, `blocked`,
-    /// `timeout` (a rejection's status is the outcome's `final_status`).
-    pub fn name(self) -> &'static str {
-        match self {
-            OutcomeClass::Connected => "connected",
-            OutcomeClass::Rejected(_) => "rejected",
-            OutcomeClass::NoSrv => "no-srv",
-            OutcomeClass::SrvMismatch => "srv-mismatch",
-            OutcomeClass::CertMismatch => "cert-mismatch",
-            OutcomeClass::CertUntrusted => "cert-untrusted",
-            OutcomeClass::CertExpired => "cert-expired",
-            OutcomeClass::NoAddress => "no-address",
-            OutcomeClass::ConnectFailed => "connect-failed",
-            OutcomeClass::HandshakeReset => "handshake-reset",
-            OutcomeClass::Blocked => "blocked",
-            OutcomeClass::Timeout => "timeout",
-        }
-    }
-
-    /// The exit code of `edgesim call` for this class (0 connected; 10–17 failures; 2 is usage).
-    pub fn exit_code(self) -> u8 {
-        match self {
-            OutcomeClass::Connected => 0,
-            OutcomeClass::Rejected(_) => 10,
-            OutcomeClass::NoSrv => 11,
-            OutcomeClass::SrvMismatch => 12,
-            OutcomeClass::CertMismatch => 13,
-            OutcomeClass::CertUntrusted | OutcomeClass::CertExpired => 14,
-            OutcomeClass::NoAddress
-            | OutcomeClass::ConnectFailed
-            | OutcomeClass::HandshakeReset => 15,
-            OutcomeClass::Blocked => 16,
-            OutcomeClass::Timeout => 17,
-        }
-    }
-}
-
 /// One thing the Edge did, for `--verbose` and `--json`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct Step {
@@ -256,6 +184,9 @@ pub struct CallOutcome {
     pub target: Option<String>,
     /// Methods sent to the peer, in order (e.g. INVITE, ACK, BYE).
     pub sent: Vec<String>,
+    /// The rulebook's finding the outcome is rendered from.
+    #[serde(skip)]
+    pub finding: Finding,
 }
 
 struct Run<'a> {
@@ -276,38 +207,24 @@ impl Run<'_> {
         });
     }
 
-    /// An outcome from a policy verdict (the Edge's own 4xx/5xx to the client).
-    fn reject_with(self, v: Verdict, class: OutcomeClass) -> CallOutcome {
-        let (status, reason, diag, explanation) = match v {
-            Verdict::Reject {
-                status,
-                reason,
-                diagnostic,
-                explanation,
-                ..
-            } => (
-                status,
-                reason.to_string(),
-                diagnostic.as_ref().map(MsDiagnostic::render),
-                explanation,
-            ),
-            Verdict::Accept { .. } => (500, "Server Internal Error".into(), None, String::new()),
-        };
-        self.finish(status, &reason, diag, explanation, class, None, EDGE_SERVER)
+    /// An outcome from the Edge's own refusal (its 4xx/5xx to the client).
+    fn refuse(self, v: Verdict) -> CallOutcome {
+        match v.decision {
+            Decision::Refuse(f) => self.finish(&f, None, EDGE_SERVER),
+            // The rules never hand `call` an acceptance to refuse with.
+            Decision::Accept { .. } => {
+                let f = rules::outbound::edge_cert_unusable("the Edge had nothing to refuse");
+                self.finish(&f, None, EDGE_SERVER)
+            }
+        }
     }
 
-    #[allow(clippy::too_many_arguments)]
-    fn finish(
-        self,
-        status: u16,
-        reason: &str,
-        diag: Option<String>,
-        explanation: String,
-        class: OutcomeClass,
-        to_tag: Option<&str>,
-        server: &str,
-    ) -> CallOutcome {
-        let tag = to_tag.map_or_else(msg::edge_to_tag, str::to_string);
+    /// The outcome the Skype client sees for `finding`: the status, reason and ms-diagnostics it gets, the
+    /// response as its log shows it (with the answering side's tag and `Server`), the explanation and the class.
+    fn finish(self, finding: &Finding, to_tag: Option<&str>, server: &str) -> CallOutcome {
+        let (status, reason) = finding.sip().unwrap_or((500, "Server Internal Error"));
+        let diag = finding.ms_diagnostics_value(&self.ctx.edge_fqdn);
+        let tag = to_tag.map_or_else(ua::edge_tag, str::to_string);
         let response_text = self
             .dialog
             .client_view(status, reason, &tag, diag.as_deref(), server);
@@ -316,11 +233,12 @@ impl Run<'_> {
             reason: reason.to_string(),
             ms_diagnostics: diag,
             response_text,
-            explanation,
-            class,
+            explanation: finding.explain().to_string(),
+            class: finding.class().unwrap_or(OutcomeClass::Rejected(status)),
             steps: self.steps,
             target: self.target,
             sent: self.sent,
+            finding: finding.clone(),
         }
     }
 }
@@ -345,29 +263,15 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
     };
     if domain.is_empty() {
         run.step("policy", false, format!("{} has no domain", req.target));
-        let v = Verdict::Reject {
-            status: 400,
-            reason: "Bad Request",
-            diagnostic: None,
-            log: None,
-            explanation: format!(
-                "{} is not a sip: URI with a domain. Fix: call sip:user@domain.",
-                req.target
-            ),
-        };
-        return run.reject_with(v, OutcomeClass::Rejected(400));
+        let v = Verdict::refuse(rules::outbound::bad_target(&req.target), &ctx.edge_fqdn);
+        return run.refuse(v);
     }
 
     // Policy, then SRV + Rule 1 (or the fixed partner FQDN).
     let (target, port) = match ctx.policy.plan_outbound(&domain) {
-        OutboundPlan::Reject(v) => {
-            let route = ctx.policy.route(&domain);
-            run.step(
-                "policy",
-                false,
-                format!("{domain}: {}", words::route(&route)),
-            );
-            return run.reject_with(v, OutcomeClass::Blocked);
+        OutboundPlan::Reject { route, verdict } => {
+            run.step("policy", false, format!("{domain}: {}", route.describe()));
+            return run.refuse(verdict);
         }
         OutboundPlan::UseFixedFqdn(f) => {
             run.step(
@@ -375,26 +279,18 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 true,
                 format!("{domain} is an allowed partner with fixed Edge {f}: no SRV lookup"),
             );
-            (f, 5061)
+            (f.to_string(), 5061)
         }
         OutboundPlan::LookupSrv(name) => {
-            let route = ctx.policy.route(&domain);
             run.step(
                 "policy",
                 true,
-                format!(
-                    "{domain}: {}",
-                    if route == Route::Discover {
-                        "partner discovery (DNS SRV)"
-                    } else {
-                        "routed"
-                    }
-                ),
+                format!("{domain}: {}", Route::Discover.describe()),
             );
             let answer = ctx.lookup.srv(&name).await;
             match &answer {
                 Ok(records) => {
-                    let list: Vec<String> = records.iter().map(words::srv).collect();
+                    let list: Vec<String> = records.iter().map(srv::srv_text).collect();
                     run.step(
                         "srv",
                         true,
@@ -413,22 +309,17 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                     (r.target.clone(), r.port)
                 }
                 Err(v) => {
-                    // The policy's verdict says which: 1009 is Rule 1, 1008 is no usable SRV (a failed
-                    // lookup, no records, or only "." targets).
-                    let class = if v.diagnostic().is_some_and(|d| d.code == 1009) {
+                    // Rule 1's refusal, or no usable SRV (a failed lookup, no records, or only "." targets).
+                    if let Some(Finding::SrvNotInDomain { .. }) = v.finding() {
                         run.step("rule1", false, format!("no SRV target is in {domain}"));
-                        OutcomeClass::SrvMismatch
-                    } else {
-                        if answer.is_ok() {
-                            run.step(
-                                "srv",
-                                false,
-                                format!("{name}: no usable SRV record (a target of \".\" means, per RFC 2782, the service is decidedly not available)"),
-                            );
-                        }
-                        OutcomeClass::NoSrv
-                    };
-                    return run.reject_with(v, class);
+                    } else if answer.is_ok() {
+                        run.step(
+                            "srv",
+                            false,
+                            format!("{name}: no usable SRV record (a target of \".\" means, per RFC 2782, the service is decidedly not available)"),
+                        );
+                    }
+                    return run.refuse(v);
                 }
             }
         }
@@ -436,52 +327,25 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
     run.target = Some(target.clone());
 
     // A/AAAA.
-    let addrs = match ctx.lookup.addrs(&target).await {
-        Ok(a) if !a.is_empty() => {
-            let list: Vec<String> = a.iter().map(ToString::to_string).collect();
+    let answer = ctx.lookup.addrs(&target).await;
+    let addrs = match ctx
+        .policy
+        .addresses(&DomainName::new(&domain), &target, answer)
+    {
+        Finding::Addresses { addrs, .. } => {
+            let list: Vec<String> = addrs.iter().map(ToString::to_string).collect();
             run.step("dns-a", true, format!("{target} → {}", list.join(", ")));
-            a
+            addrs
         }
-        other => {
-            let server = ctx.lookup.server();
-            let publish = |why: &str| {
-                format!(
-                    "The SRV target {target} of {domain} has no A/AAAA record ({why}). Fix: publish an A record for {target}."
-                )
-            };
-            let (why, explanation) = match other {
-                Err(f) if !f.is_answer() => {
-                    let why = f.describe(&server);
-                    let text = format!(
-                        "The A/AAAA lookup of {target}, the SRV target of {domain}, failed: {why}. Fix: check that the DNS server {server} runs and answers DNS (UDP and TCP) and serves the zone of {target}."
-                    );
-                    (why, text)
-                }
-                Err(f) => {
-                    let why = f.describe(&server);
-                    let text = publish(&why);
-                    (why, text)
-                }
-                Ok(_) => ("no addresses".to_string(), publish("no addresses")),
+        refusal => {
+            let why = match &refusal {
+                Finding::NoAddress {
+                    failure: Some(f), ..
+                } => f.describe(&ctx.lookup.server()),
+                _ => "no addresses".to_string(),
             };
             run.step("dns-a", false, format!("{target}: {why}"));
-            // Synthetic: the spec table lists 1014 "Unable to resolve DNS A record"; no field trace was found.
-            let diag = MsDiagnostic::new(
-                1014,
-                &[
-                    ("reason", "Unable to resolve DNS A record"),
-                    ("fqdn", &target),
-                    ("source", &ctx.policy.edge_fqdn),
-                ],
-            );
-            let v = Verdict::Reject {
-                status: 504,
-                reason: "Server time-out",
-                diagnostic: Some(diag),
-                log: None,
-                explanation,
-            };
-            return run.reject_with(v, OutcomeClass::NoAddress);
+            return run.refuse(Verdict::refuse(refusal, &ctx.edge_fqdn));
         }
     };
 
@@ -522,14 +386,8 @@ async fn connect_phase(
         Ok(c) => c,
         Err(e) => {
             run.step("tls", false, e.to_string());
-            let v = Verdict::Reject {
-                status: 500,
-                reason: "Server Internal Error",
-                diagnostic: None,
-                log: None,
-                explanation: format!("The Edge certificate cannot be used: {e}"),
-            };
-            return run.reject_with(v, OutcomeClass::HandshakeReset);
+            let v = Verdict::refuse(rules::outbound::edge_cert_unusable(&e), &ctx.edge_fqdn);
+            return run.refuse(v);
         }
     };
     let t = ctx.timeouts;
@@ -564,26 +422,21 @@ async fn connect_phase(
         // A trusted chain fails on Rule 2: say that, not the chain's (good) state.
         let problem = match &status {
             ChainStatus::Trusted => format!("does not name {target} (its chain is trusted)"),
-            other => other.problem(),
+            other => rules::chain_words(other).0,
         };
         run.step(
             "cert",
             false,
             format!("{}: {problem}", facts.display_name()),
         );
-        let class = match &status {
-            ChainStatus::Expired | ChainStatus::NotYetValid => OutcomeClass::CertExpired,
-            ChainStatus::Trusted => OutcomeClass::CertMismatch,
-            _ => OutcomeClass::CertUntrusted,
-        };
-        return run.reject_with(v, class);
+        return run.refuse(v);
     }
     run.step(
         "cert",
         true,
         format!("{} names {target}; chain trusted", facts.display_name()),
     );
-    sip_exchange(run, connected, req, &target).await
+    exchange::sip_exchange(run, connected, req, &target).await
 }
 
 fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {
@@ -597,236 +450,6 @@ fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcom
         ),
     };
     run.step(name, false, detail);
-    let class = match kind {
-        ConnectFailure::ResetDuringHandshake => OutcomeClass::HandshakeReset,
-        _ => OutcomeClass::ConnectFailed,
-    };
     let v = run.ctx.policy.outbound_connect_failure(target, kind);
-    run.reject_with(v, class)
-}
-
-/// After TLS: the request, its responses, ACK / hold / BYE.
-async fn sip_exchange(
-    mut run: Run<'_>,
-    connected: conn::Connected,
-    req: &CallRequest,
-    target: &str,
-) -> CallOutcome {
-    let mut stream = connected.stream;
-    let local = stream
-        .get_ref()
-        .0
-        .local_addr()
-        .map(|a| a.to_string())
-        .unwrap_or_else(|_| "127.0.0.1:5061".to_string());
-    let method = req.method.as_str();
-    let request = run.dialog.initial_request(&local);
-    if let Err(e) = msg::send(&mut stream, &request).await {
-        run.step("sip", false, format!("sending {method}: {e}"));
-        let v = run
-            .ctx
-            .policy
-            .outbound_connect_failure(target, conn::tls_failure(&e));
-        return run.reject_with(v, OutcomeClass::HandshakeReset);
-    }
-    run.sent.push(method.to_string());
-    run.step("sip", true, format!("sent {method} {}", req.target));
-
-    let mut framer = Framer::default();
-    let mut buf = BytesMut::with_capacity(8192);
-    let final_resp = loop {
-        let got = msg::read_response(
-            &mut stream,
-            &mut framer,
-            &mut buf,
-            method,
-            run.ctx.timeouts.response,
-        )
-        .await;
-        match got {
-            Ok(Some(m)) => {
-                let code = m.status_code().unwrap_or(0);
-                let reason = String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned();
-                run.step("sip", true, format!("received {code} {reason}"));
-                if code >= 200 {
-                    break m;
-                }
-            }
-            Ok(None) => {
-                run.step(
-                    "sip",
-                    false,
-                    format!(
-                        "no final response within {} ms",
-                        run.ctx.timeouts.response.as_millis()
-                    ),
-                );
-                let v = Verdict::Reject {
-                    status: 408,
-                    reason: "Request Timeout",
-                    diagnostic: None,
-                    log: None,
-                    explanation: format!(
-                        "{target} accepted the TLS connection but did not answer the {method} in time. Fix: check the Expressway-E search rules and zones for calls from {}, and its event log for this Call-ID.",
-                        run.ctx.policy.edge_domain
-                    ),
-                };
-                return run.reject_with(v, OutcomeClass::Timeout);
-            }
-            Err(e) => {
-                // With TLS 1.3 a peer that refuses our client certificate shows it here, on the first read.
-                run.step(
-                    "sip",
-                    false,
-                    format!("connection failed before a final response: {e}"),
-                );
-                let v = run
-                    .ctx
-                    .policy
-                    .outbound_connect_failure(target, conn::tls_failure(&e));
-                return run.reject_with(v, OutcomeClass::HandshakeReset);
-            }
-        }
-    };
-
-    let code = final_resp.status_code().unwrap_or(0);
-    let reason = String::from_utf8_lossy(final_resp.reason().unwrap_or_default()).into_owned();
-    let to_tag = final_resp
-        .to()
-        .ok()
-        .and_then(|t| t.tag().map(str::to_string));
-    let server = msg::header_text(&final_resp, "Server").unwrap_or_default();
-    let peer_diag = msg::header_text(&final_resp, "ms-diagnostics");
-
-    if (200..300).contains(&code) {
-        if req.method == CallMethod::Invite {
-            finish_dialog(
-                &mut run,
-                &mut stream,
-                &final_resp,
-                to_tag.as_deref(),
-                &local,
-                req,
-            )
-            .await;
-        }
-        let explanation = format!(
-            "{target} answered the {method} with {code} {reason}: DNS SRV, the certificate (both directions of mutual TLS) and SIP routing to {} work.",
-            run.domain
-        );
-        let server = if server.is_empty() {
-            EDGE_SERVER.to_string()
-        } else {
-            server
-        };
-        return run.finish(
-            code,
-            &reason,
-            peer_diag,
-            explanation,
-            OutcomeClass::Connected,
-            to_tag.as_deref(),
-            &server,
-        );
-    }
-
-    if method == "INVITE" {
-        let ack = run
-            .dialog
-            .in_dialog("ACK", 1, to_tag.as_deref(), &local, true, None);
-        if msg::send(&mut stream, &ack).await.is_ok() {
-            run.sent.push("ACK".into());
-        }
-    }
-    let added =
-        run.ctx
-            .policy
-            .outbound_peer_response(code, peer_diag.is_some(), &run.domain, target);
-    let (diag, explanation) = match (&peer_diag, added) {
-        (Some(d), _) => (
-            Some(d.clone()),
-            format!(
-                "{target} answered {code} {reason} with its own diagnostics ({d}). The federation path (DNS, TLS, certificates) works; the refusal comes from the peer side. Fix: read the peer's diagnostic and its search history for this Call-ID."
-            ),
-        ),
-        (None, Some(d)) => (
-            Some(d.render()),
-            format!(
-                "{target} answered {code} {reason} without ms-diagnostics, so the Edge added 1034. The federation path (DNS, TLS, certificates) works; the refusal comes from the peer side. Fix: on the Expressway-E check the search rules/zones toward {} and that {} exists (Status > Search History shows this call).",
-                run.domain, req.target
-            ),
-        ),
-        (None, None) => (None, format!("{target} answered {code} {reason}.")),
-    };
-    let server = if server.is_empty() {
-        EDGE_SERVER.to_string()
-    } else {
-        server
-    };
-    run.finish(
-        code,
-        &reason,
-        diag,
-        explanation,
-        OutcomeClass::Rejected(code),
-        to_tag.as_deref(),
-        &server,
-    )
-}
-
-/// 2xx to INVITE: ACK, hold, BYE and its response.
-async fn finish_dialog<S>(
-    run: &mut Run<'_>,
-    stream: &mut S,
-    ok: &Message,
-    to_tag: Option<&str>,
-    local: &str,
-    req: &CallRequest,
-) where
-    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin,
-{
-    let contact = ok.contacts().ok().and_then(|c| {
-        c.into_iter().find_map(|c| match c {
-            crate::sip::Contact::Addr(na) => Some(na.uri.as_str().to_string()),
-            _ => None,
-        })
-    });
-    let ack = run
-        .dialog
-        .in_dialog("ACK", 1, to_tag, local, false, contact.as_deref());
-    if msg::send(stream, &ack).await.is_err() {
-        run.step("sip", false, "sending ACK failed");
-        return;
-    }
-    run.sent.push("ACK".into());
-    run.step("sip", true, "sent ACK");
-    if req.hold_ms > 0 {
-        run.step("sip", true, format!("holding the call {} ms", req.hold_ms));
-        tokio::time::sleep(Duration::from_millis(req.hold_ms)).await;
-    }
-    let bye = run
-        .dialog
-        .in_dialog("BYE", 2, to_tag, local, false, contact.as_deref());
-    if msg::send(stream, &bye).await.is_err() {
-        run.step("sip", false, "sending BYE failed");
-        return;
-    }
-    run.sent.push("BYE".into());
-    let mut framer = Framer::default();
-    let mut buf = BytesMut::new();
-    match msg::read_response(
-        stream,
-        &mut framer,
-        &mut buf,
-        "BYE",
-        run.ctx.timeouts.response,
-    )
-    .await
-    {
-        Ok(Some(m)) => {
-            let code = m.status_code().unwrap_or(0);
-            run.step("sip", code < 300, format!("BYE answered {code}"));
-        }
-        _ => run.step("sip", false, "no answer to BYE"),
-    }
+    run.refuse(v)
 }

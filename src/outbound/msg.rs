@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
-use crate::sip::{Frame, Framer, Message, RequestBuilder, ResponseBuilder};
+use crate::sip::{Frame, Framer, Message, RequestBuilder, ResponseBuilder, ua};
 
 /// The Skype for Business client's User-Agent as the Edge relays it.
 pub const USER_AGENT: &str = "UCCAPI/16.0.5431.1000 OC/16.0.5431.1000 (Skype for Business)";
@@ -15,19 +15,6 @@ pub const EDGE_SERVER: &str = "RTC/6.0";
 const SUPPORTED: &str =
     "ms-dialog-route-set-update, timer, histinfo, ms-safe-transfer, ms-sender, ms-early-media";
 const ALLOW: &str = "INVITE, BYE, ACK, CANCEL, INFO, UPDATE, REFER, NOTIFY, BENOTIFY, OPTIONS";
-
-/// A minimal Lync-style audio offer.
-pub const SDP_OFFER: &str = "v=0\r\no=- 0 0 IN IP4 127.0.0.1\r\ns=session\r\nc=IN IP4 127.0.0.1\r\nb=CT:99980\r\nt=0 0\r\nm=audio 50100 RTP/AVP 0 8 101\r\na=rtpmap:0 PCMU/8000\r\na=rtpmap:8 PCMA/8000\r\na=rtpmap:101 telephone-event/8000\r\na=fmtp:101 0-16\r\na=sendrecv\r\n";
-
-fn hex(bits: u32) -> String {
-    let v: u64 = rand::random();
-    let width = (bits / 4) as usize;
-    format!(
-        "{:0width$x}",
-        v & ((1u64 << bits.min(63)) - 1),
-        width = width
-    )
-}
 
 /// The identifiers of one dialog attempt.
 #[derive(Debug, Clone)]
@@ -60,15 +47,15 @@ impl Dialog {
             target: target.to_string(),
             from: from.to_string(),
             method,
-            call_id: format!("{}{}", hex(32), hex(32)),
-            from_tag: hex(32),
-            epid: hex(40),
+            call_id: ua::client_call_id(),
+            from_tag: ua::client_tag(),
+            epid: ua::epid(),
             client_via: format!(
-                "SIP/2.0/TLS 127.0.0.1:{port};branch=z9hG4bK{};ms-received-port={port};ms-received-cid={}",
-                hex(32),
-                hex(20).to_ascii_uppercase()
+                "SIP/2.0/TLS 127.0.0.1:{port};branch={};ms-received-port={port};ms-received-cid={:X}",
+                ua::branch(),
+                rand::random::<u16>()
             ),
-            branch: format!("z9hG4bK{}{}", hex(32), hex(32)),
+            branch: ua::branch(),
             edge_fqdn: edge_fqdn.to_string(),
         }
     }
@@ -121,7 +108,7 @@ impl Dialog {
             b = b
                 .header("ms-keep-alive", "UAC;hop-hop=yes")
                 .header("Content-Type", "application/sdp")
-                .body(SDP_OFFER.as_bytes());
+                .body(ua::CLIENT_SDP_OFFER.as_bytes());
         }
         b.build()
     }
@@ -140,7 +127,7 @@ impl Dialog {
         let branch = if same_txn {
             self.branch.clone()
         } else {
-            format!("z9hG4bK{}{}", hex(32), hex(32))
+            ua::branch()
         };
         let via = format!("SIP/2.0/TLS {local};branch={branch}");
         let to = match to_tag {
@@ -179,11 +166,6 @@ impl Dialog {
         }
         String::from_utf8_lossy(&b.header("Server", server).build()).into_owned()
     }
-}
-
-/// A random To tag in the Edge's style (32 hex digits, upper case).
-pub fn edge_to_tag() -> String {
-    format!("{}{}", hex(32), hex(32)).to_ascii_uppercase()
 }
 
 /// Reads the next SIP response for `method` from the stream (requests from the peer are ignored).
@@ -288,7 +270,7 @@ mod tests {
         let m = Message::parse(d.initial_request("127.0.0.1:40000")).unwrap();
         assert_eq!(m.vias().unwrap().len(), 2);
         assert_eq!(m.cseq().unwrap().method, "INVITE");
-        assert_eq!(m.body(), SDP_OFFER.as_bytes());
+        assert_eq!(m.body(), ua::CLIENT_SDP_OFFER.as_bytes());
         let ack = Message::parse(d.in_dialog("ACK", 1, Some("t"), "127.0.0.1:40000", true, None))
             .unwrap();
         assert_eq!(ack.top_via().unwrap().branch(), Some(d.branch.as_str()));

@@ -1,4 +1,4 @@
-//! Chain, validity and EKU checks with webpki. Names are not checked here: that is [`crate::policy::names_match`].
+//! Chain, validity and EKU checks with webpki. Names are not checked here: that is [`crate::rules::names_match`].
 //!
 //! Trust anchors come from lab CA files and, on request (`tls.use_system_roots`), from the system's root store
 //! (a peer with a public-CA certificate, as Office 365 requires, then needs no CA file).

@@ -101,30 +101,10 @@ impl CertFacts {
         }
     }
 
-    /// True when `now` (Unix seconds) is inside the validity window.
-    pub fn is_valid_at(&self, now: i64) -> bool {
-        self.not_before <= now && now <= self.not_after
-    }
-
     /// True when any SAN dNSName or CN is a wildcard name.
     pub fn has_wildcard(&self) -> bool {
         self.common_names.iter().any(|n| is_wildcard_name(n))
             || self.san_dns.iter().flatten().any(|n| is_wildcard_name(n))
-    }
-
-    /// Usable as a TLS server certificate: no EKU extension, or serverAuth / anyExtendedKeyUsage in it.
-    pub fn allows_server_auth(&self) -> bool {
-        self.eku.is_none_or(|e| e.server_auth || e.any)
-    }
-
-    /// Usable as a TLS client certificate: no EKU extension, or clientAuth / anyExtendedKeyUsage in it.
-    pub fn allows_client_auth(&self) -> bool {
-        self.eku.is_none_or(|e| e.client_auth || e.any)
-    }
-
-    /// The 2026–2027 public-CA change: serverAuth present, clientAuth missing (Cisco FN74362).
-    pub fn lacks_client_auth_only(&self) -> bool {
-        self.allows_server_auth() && !self.allows_client_auth()
     }
 }
 

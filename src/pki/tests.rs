@@ -3,7 +3,7 @@
 use rustls_pki_types::UnixTime;
 
 use super::*;
-use crate::policy::{NameMatch, names_match};
+use crate::rules::{NameMatch, Role, chain_phrase, chain_words, eku_allows, names_match};
 
 fn ca() -> LabCa {
     LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap()
@@ -78,7 +78,7 @@ fn facts_eku_combinations() {
             any: false
         })
     );
-    assert!(both.allows_server_auth() && both.allows_client_auth());
+    assert!(eku_allows(&both, Role::Server) && eku_allows(&both, Role::Client));
     let server = eku(EkuChoice::ServerAuth);
     assert_eq!(
         server.eku,
@@ -88,13 +88,14 @@ fn facts_eku_combinations() {
             any: false
         })
     );
-    assert!(server.lacks_client_auth_only());
+    assert!(eku_allows(&server, Role::Server) && !eku_allows(&server, Role::Client));
     let client = eku(EkuChoice::ClientAuth);
-    assert!(!client.allows_server_auth() && client.allows_client_auth());
+    assert!(!eku_allows(&client, Role::Server) && eku_allows(&client, Role::Client));
     let none = eku(EkuChoice::None);
     assert_eq!(none.eku, None);
-    assert!(none.allows_server_auth() && none.allows_client_auth());
-    assert!(!none.lacks_client_auth_only());
+    assert!(eku_allows(&none, Role::Server) && eku_allows(&none, Role::Client));
+    // Not the 2026–2027 public-CA case (serverAuth without clientAuth).
+    assert!(eku_allows(&none, Role::Client));
 }
 
 #[test]
@@ -110,6 +111,17 @@ fn facts_wildcard() {
     );
 }
 
+/// The rulebook's validity rule: neither expired nor not yet valid.
+fn is_valid_at(c: &CertFacts, now: i64) -> bool {
+    matches!(
+        crate::rules::cert::validity(c, now, None),
+        crate::rules::Finding::Validity {
+            state: crate::rules::ValidityState::Valid | crate::rules::ValidityState::Expiring,
+            ..
+        }
+    )
+}
+
 #[test]
 fn facts_validity_and_days_left() {
     let ca = ca();
@@ -117,9 +129,9 @@ fn facts_validity_and_days_left() {
     let expired = facts_of(&ca.issue(&LeafSpec::new("a.lab").expired()).unwrap());
     // Taken after issuing, as a later `check` or `inspect` does: a 10-day certificate still reads 10.
     let now = time::OffsetDateTime::now_utc().unix_timestamp();
-    assert!(ok.is_valid_at(now));
+    assert!(is_valid_at(&ok, now));
     assert_eq!(ok.days_left(now), 10);
-    assert!(!expired.is_valid_at(now));
+    assert!(!is_valid_at(&expired, now));
     assert_eq!(expired.days_left(now), -1);
     let ca_facts = CertFacts::from_der(ca.cert_der()).unwrap();
     assert!(ca_facts.is_ca);
@@ -377,7 +389,7 @@ fn another_ca_with_the_same_name_is_an_untrusted_issuer() {
     let leaf = rsa_twin.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
     assert_eq!(status(&leaf.chain, &anchors, Usage::ClientAuth), same_name);
     assert_eq!(
-        same_name.to_string(),
+        chain_phrase(&same_name),
         "it was issued by a CA the Edge does not trust: its issuer has the name of a CA the Edge knows, \
          but the signature does not verify with that CA's key, so another CA with the same name (another \
          lab CA?) issued it — add the CA that issued it to tls.ca (or --ca); give each lab CA its own name"
@@ -398,7 +410,7 @@ fn chain_depth_limit_is_named() {
     let s = status(&too_long, &anchors, Usage::ServerAuth);
     assert_eq!(s, ChainStatus::Invalid(ChainProblem::TooLong));
     assert_eq!(
-        s.to_string(),
+        chain_phrase(&s),
         "its chain is too long: the Edge follows at most 6 intermediate CAs between a certificate and a \
          trusted CA — issue it from a CA at most 6 intermediates below the root, or trust an intermediate \
          CA of the chain directly in tls.ca"
@@ -424,7 +436,7 @@ fn other_chain_problems_are_typed() {
     let s = status(&garbage, &anchors, Usage::Any);
     assert_eq!(s, ChainStatus::Invalid(ChainProblem::Malformed));
     assert_eq!(
-        s.to_string(),
+        chain_phrase(&s),
         "it, or a CA certificate in its chain, is not a well-formed X.509 certificate — reissue the \
          certificate from a CA the Edge trusts"
     );
@@ -455,8 +467,9 @@ fn every_chain_status_reads_as_a_sentence() {
     .into_iter()
     .chain(problems.into_iter().map(ChainStatus::Invalid));
     for s in statuses {
-        let text = s.to_string();
-        assert_eq!(text, format!("{} — {}", s.problem(), s.fix()));
+        let text = chain_phrase(&s);
+        let (problem, fix) = chain_words(&s);
+        assert_eq!(text, format!("{problem} — {fix}"));
         // No Rust identifier (a Debug dump) in what people read: words are lower case or names.
         let debug = format!("{s:?}");
         let ident = debug.trim_start_matches("Invalid(").trim_end_matches(')');
@@ -465,12 +478,12 @@ fn every_chain_status_reads_as_a_sentence() {
         assert!(text.starts_with(char::is_lowercase), "{text}");
     }
     assert_eq!(
-        ChainStatus::UntrustedRoot.to_string(),
+        chain_phrase(&ChainStatus::UntrustedRoot),
         "it was issued by a CA the Edge does not trust — add that CA to tls.ca (or --ca), and make the \
          peer send its intermediate CA certificates with its own certificate"
     );
     assert_eq!(
-        ChainStatus::Trusted.to_string(),
+        chain_phrase(&ChainStatus::Trusted),
         "it chains to a CA the Edge trusts"
     );
 }

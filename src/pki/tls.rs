@@ -3,10 +3,10 @@
 //! Two ways to treat the peer's certificate:
 //! - **judge afterwards** ([`server_config`], [`client_config`]): the handshake accepts any chain but still
 //!   checks the CertificateVerify signature (the peer holds the key). After the handshake, take
-//!   [`peer_chain`] and decide with [`super::verify_chain`] and [`crate::policy::names_match`]; to act like the
+//!   [`peer_chain`] and decide with [`super::verify_chain`] and [`crate::rules::names_match`]; to act like the
 //!   Edge on an untrusted/expired/missing client certificate, drop the connection without a SIP answer.
 //!   This way the reason can be logged precisely.
-//! - **strict** ([`strict_server_config`] with [`StrictClientVerifier`]): rustls refuses the client in the
+//! - **strict** (the emulated Expressway-E's, `crate::lab::peer::strict`): rustls refuses the client in the
 //!   handshake with the matching TLS alert. With TLS 1.3 the client's `connect()` still succeeds and the
 //!   refusal shows on its first read.
 //!
@@ -23,15 +23,14 @@ use rustls::crypto::{CryptoProvider, verify_tls12_signature, verify_tls13_signat
 use rustls::server::NoServerSessionStorage;
 use rustls::server::danger::{ClientCertVerified, ClientCertVerifier};
 use rustls::{
-    CertificateError, ClientConfig, CommonState, DigitallySignedStruct, DistinguishedName, Error,
-    KeyLog, ServerConfig, SignatureScheme,
+    ClientConfig, CommonState, DigitallySignedStruct, DistinguishedName, Error, KeyLog,
+    ServerConfig, SignatureScheme,
 };
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
 
-use super::chain::{TrustAnchors, Usage, verify_chain};
+use super::PkiError;
 use super::facts::{load_key, load_pem_chain};
 use super::issue::IssuedCert;
-use super::{ChainProblem, ChainStatus, PkiError};
 
 /// A certificate chain (leaf first) and its private key.
 #[derive(Debug)]
@@ -117,7 +116,8 @@ fn key_log() -> Option<Arc<dyn KeyLog>> {
     KEY_LOG.read().ok().and_then(|slot| slot.clone())
 }
 
-const VERSIONS: &[&rustls::SupportedProtocolVersion] =
+/// TLS 1.3 and 1.2.
+pub(crate) const VERSIONS: &[&rustls::SupportedProtocolVersion] =
     &[&rustls::version::TLS13, &rustls::version::TLS12];
 
 /// The signature half of a certificate verifier, the same for every verifier here: checks the
@@ -159,6 +159,7 @@ macro_rules! verify_signatures_with_provider {
         }
     };
 }
+pub(crate) use verify_signatures_with_provider;
 
 /// Accepts any client chain in the handshake (the application judges it afterwards); signatures stay real.
 #[derive(Debug)]
@@ -189,95 +190,6 @@ impl ClientCertVerifier for AcceptAnyClientCert {
     verify_signatures_with_provider!();
 }
 
-/// Refuses, in the handshake, a client whose chain [`verify_chain`] does not find `Trusted` for `usage`.
-/// A missing certificate is refused too (mandatory).
-#[derive(Debug)]
-pub struct StrictClientVerifier {
-    provider: Arc<CryptoProvider>,
-    anchors: Arc<TrustAnchors>,
-    hints: Vec<DistinguishedName>,
-    usage: Usage,
-}
-
-impl StrictClientVerifier {
-    /// `usage` is normally [`Usage::ClientAuth`]; [`Usage::Any`] relaxes the EKU check.
-    pub fn new(anchors: Arc<TrustAnchors>, usage: Usage) -> Self {
-        StrictClientVerifier {
-            provider: provider(),
-            hints: anchors.hints(),
-            anchors,
-            usage,
-        }
-    }
-}
-
-/// The TLS error (and so the alert) for a refused chain: the alert rustls's own verifier would send; kinds
-/// rustls has no variant for carry the [`ChainProblem`] itself, so its message is the one logged.
-fn chain_error(status: ChainStatus) -> Result<(), Error> {
-    let e = match status {
-        ChainStatus::Trusted => return Ok(()),
-        ChainStatus::Missing => return Err(Error::NoCertificatesPresented),
-        ChainStatus::UntrustedRoot | ChainStatus::Invalid(ChainProblem::OtherCaSameName) => {
-            CertificateError::UnknownIssuer
-        }
-        ChainStatus::Expired => CertificateError::Expired,
-        ChainStatus::NotYetValid => CertificateError::NotValidYet,
-        ChainStatus::WrongUsage => CertificateError::InvalidPurpose,
-        ChainStatus::Invalid(ChainProblem::Malformed) => CertificateError::BadEncoding,
-        ChainStatus::Invalid(ChainProblem::UnsupportedCriticalExtension) => {
-            CertificateError::UnhandledCriticalExtension
-        }
-        ChainStatus::Invalid(ChainProblem::UnsupportedAlgorithm) => CertificateError::BadSignature,
-        ChainStatus::Invalid(p) => {
-            CertificateError::Other(rustls::OtherError(Arc::new(Refusal(p))))
-        }
-    };
-    Err(Error::InvalidCertificate(e))
-}
-
-/// A [`ChainProblem`] inside a rustls error. rustls prints `CertificateError::Other` with `{:?}`, so this
-/// `Debug` is the person-worded `Display`: a log of the TLS error then reads as a sentence.
-struct Refusal(ChainProblem);
-
-impl std::fmt::Debug for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::fmt::Display for Refusal {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        std::fmt::Display::fmt(&self.0, f)
-    }
-}
-
-impl std::error::Error for Refusal {}
-
-impl ClientCertVerifier for StrictClientVerifier {
-    fn offer_client_auth(&self) -> bool {
-        true
-    }
-    fn client_auth_mandatory(&self) -> bool {
-        true
-    }
-    fn root_hint_subjects(&self) -> &[DistinguishedName] {
-        &self.hints
-    }
-    fn verify_client_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        now: UnixTime,
-    ) -> Result<ClientCertVerified, Error> {
-        let mut chain = Vec::with_capacity(1 + intermediates.len());
-        chain.push(end_entity.clone());
-        chain.extend(intermediates.iter().cloned());
-        chain_error(verify_chain(&chain, &self.anchors, self.usage, now))?;
-        Ok(ClientCertVerified::assertion())
-    }
-    verify_signatures_with_provider!();
-}
-
 /// Accepts any server chain and name in the handshake (the caller judges afterwards); signatures stay real.
 #[derive(Debug)]
 pub struct AcceptAnyServerCert {
@@ -298,7 +210,8 @@ impl ServerCertVerifier for AcceptAnyServerCert {
     verify_signatures_with_provider!();
 }
 
-fn finish_server(
+/// A server configuration around `verifier`: the identity, the versions, no session resumption, the key log.
+pub(crate) fn finish_server(
     verifier: Arc<dyn ClientCertVerifier>,
     identity: &Identity,
     versions: &[&'static rustls::SupportedProtocolVersion],
@@ -341,30 +254,6 @@ pub fn server_config_with_versions(
         }),
     };
     finish_server(verifier, identity, versions)
-}
-
-/// The Edge listener's config with the handshake refusing untrusted, expired, wrong-usage or missing
-/// client certificates ([`StrictClientVerifier`]); no session resumption.
-pub fn strict_server_config(
-    identity: &Identity,
-    anchors: Arc<TrustAnchors>,
-    usage: Usage,
-) -> Result<Arc<ServerConfig>, PkiError> {
-    strict_server_config_with_versions(identity, anchors, usage, VERSIONS)
-}
-
-/// [`strict_server_config`] limited to the given TLS versions.
-pub fn strict_server_config_with_versions(
-    identity: &Identity,
-    anchors: Arc<TrustAnchors>,
-    usage: Usage,
-    versions: &[&'static rustls::SupportedProtocolVersion],
-) -> Result<Arc<ServerConfig>, PkiError> {
-    finish_server(
-        Arc::new(StrictClientVerifier::new(anchors, usage)),
-        identity,
-        versions,
-    )
 }
 
 /// The outbound caller's config: accept-any server verifier (check [`peer_chain`] afterwards with

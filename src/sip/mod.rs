@@ -11,7 +11,9 @@ mod framer;
 mod headers;
 mod message;
 mod text;
+pub mod ua;
 mod uri;
+mod validate;
 
 pub use builder::{RequestBuilder, ResponseBuilder, response_from_raw};
 pub use error::SipError;

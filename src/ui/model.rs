@@ -193,7 +193,7 @@ impl ChainVerdict {
         match status {
             Some(s) => ChainVerdict {
                 trusted: *s == ChainStatus::Trusted,
-                text: s.to_string(),
+                text: crate::rules::chain_phrase(s),
             },
             None => ChainVerdict {
                 trusted: false,

@@ -1,47 +1,36 @@
 //! Shared lab for the inbound Edge tests (`edge_inbound`, `edge_bad_input`) and the load and robustness tests
-//! (`load_edge`, `robustness`): a lab CA, the embedded DNS server on port 0, a `HickoryLookup` pointed at it
-//! (or at any other address, e.g. a closed port for "DNS down"), an `Edge` on 127.0.0.1:0 served by
-//! `edge::serve`, and peer certificates issued at run time.
+//! (`load_edge`, `robustness`), from the one lab builder (`edgesim::lab::builder`): a lab CA, the embedded DNS
+//! server on port 0, a resolver pointed at it (or at any other address, e.g. a closed port for "DNS down"), an
+//! `Edge` on 127.0.0.1:0 served by `edge::serve`, and peer certificates issued at run time.
 //!
 //! Two presets: [`LabBuilder::inbound`] (a few users, log and events files in a temp dir, 1 s handshake and
 //! 500 ms header timeouts) and [`LabBuilder::short_limits`] (700 ms timeouts, no rate limit, 16 KiB messages,
 //! the [`short_limits_records`]).
 #![allow(dead_code, clippy::unwrap_used)]
 
-use std::net::{Ipv4Addr, SocketAddr};
+use std::net::SocketAddr;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::Duration;
 
 use edgesim::config::{EdgeConfig, UserAction, UserConfig};
 use edgesim::diagnostics::DecisionEvent;
-use edgesim::dns::{DnsServer, FaultKind, HickoryLookup, RecordSpec, ResolverSettings, ZoneSet};
+use edgesim::dns::{DnsServer, FaultKind, RecordSpec, ResolverSettings};
 use edgesim::edge::{Edge, EdgeParts};
-use edgesim::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
-use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
+use edgesim::lab::builder::{self, LabCerts, LabDns, RunningEdge};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
+use edgesim::pki::{Identity, LabCa, LeafSpec};
+
+pub use edgesim::lab::builder::fault;
 
 /// Generous per-step timeout; the steps themselves take milliseconds.
 pub const T: Duration = Duration::from_secs(3);
 pub const SRV_ACANO: &str = "_sipfederationtls._tcp.acano.steven.lab";
 
+/// The federation SRV record named `name` → `target`:5061 (the lab builder's [`builder::srv`]).
 pub fn srv(name: &str, target: &str) -> RecordSpec {
-    RecordSpec::Srv {
-        name: name.into(),
-        priority: 10,
-        weight: 10,
-        port: 5061,
-        target: target.into(),
-        ttl: 60,
-    }
-}
-
-pub fn fault(name: &str, kind: FaultKind) -> RecordSpec {
-    RecordSpec::Fault {
-        name: name.into(),
-        kind,
-    }
+    let domain = name.trim_start_matches("_sipfederationtls._tcp.");
+    builder::srv(domain, target, 5061)
 }
 
 pub fn user(name: &str, action: UserAction) -> UserConfig {
@@ -153,54 +142,33 @@ impl LabBuilder {
     }
 
     pub async fn start(self) -> Lab {
-        let ca = LabCa::generate(self.ca_name, KeyType::EcdsaP256).unwrap();
-        let edge_cert = ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap();
-        let anchors = TrustAnchors::from_certs(&[ca.cert_der().clone()], "test CA").unwrap();
+        let LabCerts { ca, edge, anchors } = LabCerts::new(self.ca_name, "sip.skype.lab").unwrap();
         let (resolver, dns) = match self.resolver {
             Some(addr) => (addr, None),
             None => {
-                let zones = ZoneSet::from_records(&self.records).unwrap();
-                let dns = DnsServer::bind(zones, SocketAddr::from((Ipv4Addr::LOCALHOST, 0)))
+                let dns = LabDns::with_records(&self.records)
                     .await
                     .expect("DNS server");
-                (dns.local_addr(), Some(dns))
+                (dns.addr(), Some(dns.server))
             }
         };
-        let lookup = HickoryLookup::new(ResolverSettings {
-            timeout_ms: 300,
-            attempts: 1,
-            ..ResolverSettings::server(resolver)
+        let cache = ResolverSettings::default().cache_max_entries;
+        let lookup = builder::resolver(resolver, 300, cache).unwrap();
+        let running = RunningEdge::start(EdgeParts {
+            config: self.config,
+            identity: Identity::from(&edge),
+            anchors,
+            lookup: Arc::new(lookup),
         })
+        .await
         .unwrap();
-        let edge = Arc::new(
-            Edge::new(EdgeParts {
-                config: self.config,
-                identity: Identity::from(&edge_cert),
-                anchors,
-                lookup: Arc::new(lookup),
-            })
-            .unwrap(),
-        );
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let addr = listener.local_addr().unwrap();
-        let shutdown = CancellationToken::new();
-        let task = tokio::spawn({
-            let edge = edge.clone();
-            let shutdown = shutdown.clone();
-            async move {
-                edgesim::edge::serve(listener, edge, shutdown)
-                    .await
-                    .unwrap()
-            }
-        });
         Lab {
             ca,
-            edge,
-            addr,
+            edge: running.edge.clone(),
+            addr: running.addr,
             dns,
-            shutdown,
             dir: self.dir,
-            task,
+            running,
             stop_within: self.stop_within,
         }
     }
@@ -226,9 +194,8 @@ pub struct Lab {
     pub addr: SocketAddr,
     /// The embedded DNS server; `None` when the resolver was pointed elsewhere.
     pub dns: Option<DnsServer>,
-    pub shutdown: CancellationToken,
     pub dir: tempfile::TempDir,
-    pub task: tokio::task::JoinHandle<()>,
+    running: RunningEdge,
     stop_within: Duration,
 }
 
@@ -280,11 +247,7 @@ impl Lab {
 
     /// Stops the Edge and checks that `serve` returns.
     pub async fn stop(self) {
-        self.shutdown.cancel();
-        tokio::time::timeout(self.stop_within, self.task)
-            .await
-            .unwrap()
-            .unwrap();
+        self.running.stop(self.stop_within).await.unwrap();
         if let Some(dns) = self.dns {
             dns.shutdown().await;
         }
@@ -309,9 +272,8 @@ pub fn header(m: &edgesim::sip::Message, name: &str) -> Option<String> {
     m.header_named(name).map(|h| text(&h.value()))
 }
 
-/// The ms-diagnostics code of a response.
+/// The ms-diagnostics code of a response (read by the ms-diagnostics parser).
 pub fn diag_code(m: &edgesim::sip::Message) -> Option<String> {
     let v = m.header_named("ms-diagnostics")?.value();
-    let t = String::from_utf8_lossy(&v).into_owned();
-    t.split(';').next().map(|c| c.trim().to_owned())
+    edgesim::diagnostics::MsDiagnostic::code_of(&String::from_utf8_lossy(&v)).map(|c| c.to_string())
 }
