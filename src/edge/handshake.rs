@@ -80,7 +80,8 @@ fn publish_rejection(
         .log()
         .and_then(|l| l.data_value("reason"))
         .unwrap_or_default();
-    tracing::warn!(reason, "{}", rejection.explanation().unwrap_or_default());
+    // The console's line is the event's (`console_line`); the explanation is in the record and the event.
+    tracing::debug!(reason, "{}", rejection.explanation().unwrap_or_default());
     if let Some(record) = rejection.log() {
         edge.write_record(record, cid);
     }

@@ -388,7 +388,7 @@ impl Connection {
             outcome.event.status = answer.status;
             outcome.event.verdict = answer.verdict;
             if let Some(why) = answer.explanation {
-                tracing::info!("{why}");
+                tracing::debug!("{why}");
                 outcome.event.explanation = Some(why);
             }
         }
@@ -409,7 +409,7 @@ impl Connection {
         }
         if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
             let domain = event.domain.as_deref().unwrap_or("(none)");
-            tracing::warn!(status, domain, "{x}");
+            tracing::debug!(status, domain, "{x}");
         }
         self.edge.publish(event);
     }
