@@ -111,6 +111,7 @@ pub struct Edge {
     events: broadcast::Sender<DecisionEvent>,
     records: Mutex<std::collections::VecDeque<Arc<str>>>,
     sinks: sinks::Sinks,
+    peers: handshake::PeerCache,
     next_cid: AtomicU64,
     seq: AtomicU32,
 }
@@ -192,6 +193,7 @@ impl Edge {
             events,
             records: Mutex::new(std::collections::VecDeque::new()),
             sinks,
+            peers: handshake::PeerCache::new(handshake::PEER_CACHE),
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
