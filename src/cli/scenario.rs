@@ -43,6 +43,8 @@ pub enum ScenarioCommand {
         /// Run only the cases whose name contains this text (case-insensitive).
         #[arg(long = "case", value_name = "TEXT")]
         only: Option<String>,
+        #[command(flatten)]
+        keylog: super::wire::KeylogArg,
     },
     /// List the cases of scenario files; none: the embedded seed lab.
     #[command(after_help = READ_EXIT_CODES)]
@@ -64,10 +66,15 @@ pub enum ScenarioCommand {
 pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
     match command {
         // With --json, a file that does not load (or a lab that cannot be built) is an ERROR document.
-        ScenarioCommand::Run { paths, json, only } => super::call::json_errors_with(
+        ScenarioCommand::Run {
+            paths,
+            json,
+            only,
+            keylog,
+        } => super::call::json_errors_with(
             report::COMMAND,
             json,
-            run_files(&paths, json, only.as_deref()),
+            keylog_note(&keylog, json).and_then(|()| run_files(&paths, json, only.as_deref())),
             |e| match e.downcast_ref::<ScenarioError>() {
                 Some(se) => report::error_info(se),
                 None => ErrorInfo::message(format!("{e:#}")),
@@ -91,6 +98,17 @@ pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Installs `--keylog` / `SSLKEYLOGFILE` before the labs build their TLS configurations (the Edges' and
+/// the emulated peers': one file has the secrets of both ends), and says so on stderr.
+fn keylog_note(keylog: &super::wire::KeylogArg, json: bool) -> anyhow::Result<()> {
+    if let Some(note) = keylog.install()?
+        && !json
+    {
+        eprintln!("note: {note}");
+    }
+    Ok(())
 }
 
 /// The scenario files named by `paths` (directories: their *.toml, sorted); none: the seed lab.

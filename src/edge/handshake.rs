@@ -33,6 +33,7 @@ pub(super) fn failed(
     e: &std::io::Error,
     offer: Option<&OfferedTls>,
 ) {
+    edge.taps.handshake_failed(e);
     let peer = remote_text(remote);
     if let Some(rejection) =
         offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))

@@ -112,6 +112,8 @@ pub struct Edge {
     events_file: Option<Mutex<std::fs::File>>,
     next_cid: AtomicU64,
     seq: AtomicU32,
+    /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off by default.
+    taps: crate::wire::Taps,
 }
 
 impl std::fmt::Debug for Edge {
@@ -191,8 +193,20 @@ impl Edge {
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
+            taps: crate::wire::Taps::default(),
             config,
         })
+    }
+
+    /// This Edge with its wire taps (`serve --pcap/--hep/--metrics/--ui`).
+    pub fn with_taps(mut self, taps: crate::wire::Taps) -> Edge {
+        self.taps = taps;
+        self
+    }
+
+    /// The wire taps (to shut them down after the Edge stopped).
+    pub fn taps(&self) -> &crate::wire::Taps {
+        &self.taps
     }
 
     /// A receiver of every decision (request verdicts and handshake rejections), from now on.
