@@ -115,6 +115,18 @@ impl Taps {
             || sinks.hep.is_some()
             || sinks.metrics.is_some()
             || sinks.ui.is_some();
+        if let Some(m) = &sinks.metrics {
+            // The backlog gauges are read at each scrape, not left at the last message's figure.
+            let (pcap, hep) = (sinks.pcap.clone(), sinks.hep.clone());
+            m.on_scrape(Box::new(move |m| {
+                if let Some(p) = &pcap {
+                    m.backlog(Sink::Pcap, p.backlog());
+                }
+                if let Some(h) = &hep {
+                    m.backlog(Sink::Hep, h.backlog());
+                }
+            }));
+        }
         Taps {
             inner: any.then(|| {
                 Arc::new(Inner {
@@ -447,7 +459,7 @@ impl Taps {
         }
         if let Some(p) = &s.pcap {
             let stats = p.shutdown().await?;
-            tracing::info!(?stats, "pcap written");
+            tracing::debug!(?stats, "pcap written");
         }
         Ok(())
     }
