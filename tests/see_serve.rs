@@ -109,7 +109,13 @@ address = "127.0.0.1"
 
 /// `edgesim call sip:bob@fabrikam.lab` as sip.skype.lab from `from`; returns the exit code and the Call-ID
 /// of the response it prints.
-fn call(dir: &Path, dns: SocketAddr, from: &str, extra: &[&str]) -> (i32, String) {
+fn call(
+    dir: &Path,
+    dns: SocketAddr,
+    from: &str,
+    extra: &[&str],
+    keylog_env: Option<&Path>,
+) -> (i32, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_edgesim"))
         .args([
             "call",
@@ -128,6 +134,7 @@ fn call(dir: &Path, dns: SocketAddr, from: &str, extra: &[&str]) -> (i32, String
         .arg(dir.join("ca.pem"))
         .args(extra)
         .env_remove("SSLKEYLOGFILE")
+        .envs(keylog_env.map(|k| ("SSLKEYLOGFILE", k)))
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned();
@@ -261,7 +268,8 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
         &d.join("lo.pcap"),
         &["tcp", "port", &edge.port().to_string()],
     );
-    let (good_exit, good) = call(d, dns, "sip:alice@skype.lab", &[]);
+    let env_keys = d.join("env.keys");
+    let (good_exit, good) = call(d, dns, "sip:alice@skype.lab", &[], Some(&env_keys));
     assert_eq!(good_exit, 0, "the good call is connected");
     let (call_keys, call_pcap) = (d.join("call.keys"), d.join("call.pcapng"));
     let (bad_exit, bad) = call(
@@ -274,6 +282,7 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
             "--pcap",
             call_pcap.to_str().unwrap(),
         ],
+        None,
     );
     assert_eq!(
         bad_exit, 10,
@@ -310,6 +319,11 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
     assert_eq!(
         decrypted(&capture.file, edge.port(), &call_keys),
         bad_ladder
+    );
+    // SSLKEYLOGFILE, honoured by the good call: exactly its connection.
+    assert_eq!(
+        decrypted(&capture.file, edge.port(), &env_keys),
+        good_ladder
     );
     capture.stop();
 
@@ -383,7 +397,7 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
         "tcp.dstport",
     ]);
     assert_eq!(ports, format!("{0}\n{0}\n", edge.port()));
-    for f in [&keys, &pcap, &call_keys, &call_pcap] {
+    for f in [&keys, &pcap, &call_keys, &call_pcap, &env_keys] {
         assert_eq!(mode(f), 0o600, "{}", f.display());
     }
 
