@@ -553,7 +553,8 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             signals.wait().await;
             stop.cancel();
         });
-        let web = web.map(|w| w.start(&edge, shutdown.clone()));
+        // The Edge's taps publish to the page (connections, messages, decisions rule by rule).
+        let web = web.map(|w| w.serve_page(shutdown.clone()));
         let metrics = wire
             .metrics
             .map(|(l, m)| super::wire::serve_metrics(l, m, shutdown.clone()));

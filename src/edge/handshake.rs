@@ -82,14 +82,15 @@ fn publish_rejection(
         .and_then(|l| l.data_value("reason"))
         .unwrap_or_default();
     tracing::warn!(reason, "{}", rejection.explanation().unwrap_or_default());
-    if let Some(record) = rejection.log() {
-        edge.write_record(record, cid);
-    }
-    edge.publish(rejection.to_handshake_event(
+    let record = rejection.log().map(|r| edge.write_record(r, cid));
+    let event = rejection.to_handshake_event(
         time::OffsetDateTime::now_utc(),
         remote_text(remote),
         cert.map(CertFacts::display_name),
-    ));
+    );
+    edge.taps
+        .decision(cid, rejection, &event, record, &edge.policy);
+    edge.publish(event);
 }
 
 /// Reads a big-endian u16 at `at`.

@@ -426,14 +426,14 @@ impl Connection {
             event,
         } = outcome;
         self.out.extend(response);
-        if let Some(record) = verdict.log() {
-            self.edge.write_record(record, self.cid);
-        }
+        let record = verdict.log().map(|r| self.edge.write_record(r, self.cid));
         if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
             let domain = event.domain.as_deref().unwrap_or("(none)");
             tracing::warn!(status, domain, "{x}");
         }
-        self.edge.taps.decided(&event);
+        self.edge
+            .taps
+            .decision(self.cid, &verdict, &event, record, &self.edge.policy);
         self.edge.publish(event);
     }
 }

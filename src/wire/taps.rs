@@ -392,11 +392,37 @@ impl Taps {
         self.backlogs();
     }
 
-    /// A decision was published: its latency (from the request's arrival, the event's time) is observed.
-    pub fn decided(&self, event: &DecisionEvent) {
-        if let Some(m) = self.metrics() {
+    /// A decision of the Edge on connection `conn`, about to be published as `event`, with the Edge record
+    /// written for it (as rendered): its latency (from the request's arrival, the event's time) is observed,
+    /// and the web view gets it rule by rule ([`crate::ui::steps`]; a refused handshake is one step).
+    pub fn decision(
+        &self,
+        conn: u64,
+        verdict: &crate::rules::Verdict,
+        event: &DecisionEvent,
+        record: Option<String>,
+        policy: &crate::rules::Policy,
+    ) {
+        let Some(s) = self.sinks() else { return };
+        if let Some(m) = &s.metrics
+            && event.method.is_some()
+        {
             let took = time::OffsetDateTime::now_utc() - event.time;
             m.decision_latency(took.try_into().unwrap_or_default());
+        }
+        if let Some(hub) = &s.ui {
+            let mut view = crate::ui::bridge::decision_view(event, record);
+            view.conn = Some(conn);
+            if event.method.is_some() {
+                let fixed = event.domain.as_deref().and_then(|d| {
+                    match policy.route(&crate::rules::DomainName::new(d)) {
+                        crate::rules::Route::FixedFqdn(f) => Some(f.to_string()),
+                        _ => None,
+                    }
+                });
+                view.steps = crate::ui::steps::request_steps(verdict, event, fixed.as_deref());
+            }
+            hub.publish(UiEvent::Decision(view.bounded()));
         }
     }
 
