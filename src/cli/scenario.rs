@@ -7,7 +7,7 @@ use anyhow::Context;
 use edgesim::lab::scenario::format::MsDiagExpect;
 use edgesim::lab::scenario::report::{self, render_json, render_table_width};
 use edgesim::lab::scenario::{CaseKind, ScenarioFile};
-use edgesim::lab::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
+use edgesim::lab::scenario::{ScenarioError, ScenarioReport, run_scenario_tapped, seed_lab};
 use edgesim::report::ErrorInfo;
 
 /// Exit code when a case's outcome differs from its expectation.
@@ -45,6 +45,8 @@ pub enum ScenarioCommand {
         only: Option<String>,
         #[command(flatten)]
         keylog: super::wire::KeylogArg,
+        #[command(flatten)]
+        pcap: super::wire::PcapArgs,
     },
     /// List the cases of scenario files; none: the embedded seed lab.
     #[command(after_help = READ_EXIT_CODES)]
@@ -71,10 +73,12 @@ pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
             json,
             only,
             keylog,
+            pcap,
         } => super::call::json_errors_with(
             report::COMMAND,
             json,
-            keylog_note(&keylog, json).and_then(|()| run_files(&paths, json, only.as_deref())),
+            keylog_note(&keylog, json)
+                .and_then(|()| run_files(&paths, json, only.as_deref(), &pcap)),
             |e| match e.downcast_ref::<ScenarioError>() {
                 Some(se) => report::error_info(se),
                 None => ErrorInfo::message(format!("{e:#}")),
@@ -147,7 +151,12 @@ fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFile>> {
         .collect()
 }
 
-fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
+fn run_files(
+    paths: &[PathBuf],
+    json: bool,
+    only: Option<&str>,
+    pcap: &super::wire::PcapArgs,
+) -> anyhow::Result<ExitCode> {
     let mut files = load_all(paths)?;
     if let Some(text) = only {
         let text = text.to_lowercase();
@@ -162,10 +171,22 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
         }
     }
     let runtime = super::runtime()?;
+    // Every case's messages (the Edges' inbound, the outbound calls') go to one pcapng file.
+    let wire = runtime.block_on(super::wire::open_taps(
+        pcap,
+        &super::wire::HepArgs::off(),
+        None,
+        None,
+    ))?;
+    if !json {
+        for n in &wire.notes {
+            eprintln!("note: {n}");
+        }
+    }
     let cols = super::output_width();
     let mut reports: Vec<ScenarioReport> = Vec::new();
     for file in &files {
-        let report = runtime.block_on(run_scenario(file))?;
+        let report = runtime.block_on(run_scenario_tapped(file, &wire.taps))?;
         if !json {
             if !reports.is_empty() {
                 println!();
@@ -174,6 +195,7 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
         }
         reports.push(report);
     }
+    runtime.block_on(super::wire::shutdown_taps(&wire.taps))?;
     if json {
         println!("{}", render_json(&reports)?);
     } else if reports.len() > 1 {

@@ -123,6 +123,14 @@ fn parse_hep(s: &str) -> Result<HepTarget, String> {
 }
 
 impl HepArgs {
+    /// No HEP (a command without `--hep`).
+    pub fn off() -> HepArgs {
+        HepArgs {
+            hep: None,
+            hep_capture_id: HepConfig::default().capture_id,
+        }
+    }
+
     /// Starts the HEP sender, if `--hep` was given, and the note saying where it sends.
     pub async fn start(&self) -> anyhow::Result<Option<(HepSender, String)>> {
         let Some(target) = &self.hep else {

@@ -33,7 +33,7 @@ pub(super) fn failed(
     e: &std::io::Error,
     offer: Option<&OfferedTls>,
 ) {
-    edge.taps.handshake_failed(e);
+    edge.taps().handshake_failed(e);
     let peer = remote_text(remote);
     if let Some(rejection) =
         offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))
@@ -88,7 +88,7 @@ fn publish_rejection(
         remote_text(remote),
         cert.map(CertFacts::display_name),
     );
-    edge.taps
+    edge.taps()
         .decision(cid, rejection, &event, record, &edge.policy);
     edge.publish(event);
 }

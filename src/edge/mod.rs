@@ -112,8 +112,8 @@ pub struct Edge {
     events_file: Option<Mutex<std::fs::File>>,
     next_cid: AtomicU64,
     seq: AtomicU32,
-    /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off by default.
-    taps: crate::wire::Taps,
+    /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off until set.
+    taps: std::sync::OnceLock<crate::wire::Taps>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -193,20 +193,31 @@ impl Edge {
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
-            taps: crate::wire::Taps::default(),
+            taps: std::sync::OnceLock::new(),
             config,
         })
     }
 
     /// This Edge with its wire taps (`serve --pcap/--hep/--metrics/--ui`).
-    pub fn with_taps(mut self, taps: crate::wire::Taps) -> Edge {
-        self.taps = taps;
+    pub fn with_taps(self, taps: crate::wire::Taps) -> Edge {
+        self.set_taps(taps);
         self
+    }
+
+    /// Sets the wire taps of an Edge already shared (a lab's); only the first call counts, and connections
+    /// accepted before it are not tapped.
+    pub fn set_taps(&self, taps: crate::wire::Taps) {
+        if self.taps.set(taps).is_err() {
+            tracing::warn!("the Edge's wire taps were already set: the new ones are ignored");
+        }
     }
 
     /// The wire taps (to shut them down after the Edge stopped).
     pub fn taps(&self) -> &crate::wire::Taps {
-        &self.taps
+        static OFF: std::sync::OnceLock<crate::wire::Taps> = std::sync::OnceLock::new();
+        self.taps
+            .get()
+            .unwrap_or_else(|| OFF.get_or_init(crate::wire::Taps::default))
     }
 
     /// A receiver of every decision (request verdicts and handshake rejections), from now on.

@@ -58,7 +58,7 @@ pub(super) async fn run(
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
-    let _open = edge.taps.accepted();
+    let _open = edge.taps().accepted();
     let limits = edge.config.limits.clone();
     let handshake = async {
         // What the hello offers is read before rustls consumes it, to explain a version mismatch.
@@ -73,7 +73,7 @@ pub(super) async fn run(
         () = shutdown.cancelled() => return,
         r = handshake => match r {
             Err(_) => {
-                edge.taps.handshake_timeout();
+                edge.taps().handshake_timeout();
                 tracing::info!("TLS handshake not completed in {} ms: dropping the connection", limits.handshake_timeout_ms);
                 return;
             }
@@ -100,7 +100,7 @@ pub(super) async fn run(
             rustls_pki_types::UnixTime::now(),
         );
         if status != ChainStatus::Trusted {
-            edge.taps
+            edge.taps()
                 .certificate_refused(cid, local, remote, stream.get_ref().1, &status);
             handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
             // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
@@ -131,11 +131,11 @@ pub(super) async fn run(
     };
     tracing::debug!("TLS established");
     conn.edge
-        .taps
+        .taps()
         .established(cid, local, remote, stream.get_ref().1)
         .await;
     conn.edge
-        .taps
+        .taps()
         .clone()
         .serving(cid, remote, conn.serve(stream, shutdown))
         .await;
@@ -265,12 +265,12 @@ impl Connection {
                         return;
                     }
                     Ok(Ok(0)) => {
-                        self.edge.taps.closed(self.cid, self.remote, crate::ui::Closer::Peer, "closed by the peer").await;
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "closed by the peer").await;
                         tracing::debug!("peer closed the connection");
                         return;
                     }
                     Ok(Err(e)) => {
-                        self.edge.taps.closed(self.cid, self.remote, crate::ui::Closer::Peer, "reset or broken by the peer").await;
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "reset or broken by the peer").await;
                         tracing::info!(error = %e, "read failed: closing");
                         return;
                     }
@@ -294,7 +294,7 @@ impl Connection {
         // Taken, not drained: an idle connection keeps no queue allocation.
         let mut out = std::mem::take(&mut self.out);
         self.edge
-            .taps
+            .taps()
             .sent(self.cid, self.local, self.remote, &out)
             .await;
         let batch = match out.len() {
@@ -340,7 +340,7 @@ impl Connection {
 
     async fn handle(&mut self, m: Message) {
         self.edge
-            .taps
+            .taps()
             .received(self.cid, self.local, self.remote, &m)
             .await;
         if !m.is_request() {
@@ -432,7 +432,7 @@ impl Connection {
             tracing::warn!(status, domain, "{x}");
         }
         self.edge
-            .taps
+            .taps()
             .decision(self.cid, &verdict, &event, record, &self.edge.policy);
         self.edge.publish(event);
     }

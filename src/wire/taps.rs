@@ -47,12 +47,17 @@ struct Inner {
     open: Mutex<HashSet<u64>>,
     /// Connection ids for the outbound side (the Edge numbers its inbound connections itself).
     next_outbound: AtomicU64,
+    /// The next [`Taps::for_edge`] offset.
+    next_edge: AtomicU64,
 }
 
 /// The wire taps of one Edge or one outbound run; clone freely (all clones feed the same sinks).
 #[derive(Debug, Default, Clone)]
 pub struct Taps {
     inner: Option<Arc<Inner>>,
+    /// Added to the connection ids in the capture, so that several Edges (which all number their
+    /// connections from 0x100) can share one pcapng file ([`Taps::for_edge`]).
+    offset: u64,
 }
 
 /// Decrements the open-connections gauge when the connection task ends, however it ends.
@@ -133,9 +138,29 @@ impl Taps {
                     sinks,
                     open: Mutex::new(HashSet::new()),
                     next_outbound: AtomicU64::new(1),
+                    next_edge: AtomicU64::new(1),
                 })
             }),
+            offset: 0,
         }
+    }
+
+    /// The taps for one more Edge feeding the same sinks: its connection ids are kept apart from the other
+    /// Edges' in the capture (`scenario run` starts an Edge per case, several at once).
+    pub fn for_edge(&self) -> Taps {
+        let offset = self
+            .inner
+            .as_deref()
+            .map_or(0, |i| i.next_edge.fetch_add(1, Ordering::Relaxed) << 32);
+        Taps {
+            inner: self.inner.clone(),
+            offset,
+        }
+    }
+
+    /// The capture's key of connection `conn`.
+    fn key(&self, conn: u64) -> u64 {
+        self.offset.wrapping_add(conn)
     }
 
     /// True when at least one sink is on.
@@ -293,10 +318,11 @@ impl Taps {
             return;
         };
         if let Ok(mut open) = inner.open.lock() {
-            open.insert(conn);
+            open.insert(self.key(conn));
         }
         if let Some(p) = &inner.sinks.pcap {
-            p.conn_opened(conn, opener, local, remote, peer_name).await;
+            p.conn_opened(self.key(conn), opener, local, remote, peer_name)
+                .await;
         }
         self.backlogs();
     }
@@ -387,7 +413,7 @@ impl Taps {
             )));
         }
         if let Some(p) = &s.pcap {
-            p.message(conn, direction, bytes).await;
+            p.message(self.key(conn), direction, bytes).await;
         }
         self.backlogs();
     }
@@ -434,7 +460,7 @@ impl Taps {
         let was_open = inner
             .open
             .lock()
-            .map(|mut o| o.remove(&conn))
+            .map(|mut o| o.remove(&self.key(conn)))
             .unwrap_or(false);
         if !was_open {
             return;
@@ -444,7 +470,7 @@ impl Taps {
                 Closer::Peer => Side::Remote,
                 Closer::Edge => Side::Local,
             };
-            p.conn_closed(conn, side).await;
+            p.conn_closed(self.key(conn), side).await;
         }
         if let Some(hub) = &inner.sinks.ui {
             hub.publish(UiEvent::ConnectionClosed(ConnectionClosed {
