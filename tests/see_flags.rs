@@ -204,6 +204,11 @@ fn the_help_says_what_a_key_log_exposes_for_every_command() {
             assert!(help.contains(n), "{cmd:?}: no {n:?} in {help}");
         }
     }
+    let help =
+        String::from_utf8_lossy(&edgesim(&["scenario", "run", "--help"], &[]).stdout).into_owned();
+    for n in ["--pcap <FILE>", "--pcap-max-mb", "--pcap-keep"] {
+        assert!(help.contains(n), "scenario run: no {n:?} in {help}");
+    }
     let help = String::from_utf8_lossy(&edgesim(&["serve", "--help"], &[]).stdout).into_owned();
     assert!(help.contains("--metrics <ADDR>"), "{help}");
 }
