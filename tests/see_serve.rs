@@ -327,6 +327,16 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
     );
     capture.stop();
 
+    // Plain SIP where TLS is expected: the handshake fails, and counts as a TLS error.
+    {
+        let mut s = std::net::TcpStream::connect(edge).unwrap();
+        s.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+        s.write_all(b"OPTIONS sip:bob@fabrikam.lab SIP/2.0\r\n\r\n")
+            .unwrap();
+        let mut answer = Vec::new();
+        let _ = s.read_to_end(&mut answer);
+    }
+
     // The metrics, parsed by a Prometheus parser.
     let m = eventually(
         Duration::from_secs(10),
@@ -338,6 +348,11 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
     );
     for (name, labels, want) in [
         ("edgesim_tls_handshakes_total", vec![("result", "ok")], 2.0),
+        (
+            "edgesim_tls_handshakes_total",
+            vec![("result", "tls_error")],
+            1.0,
+        ),
         (
             "edgesim_sip_requests_total",
             vec![("method", "INVITE")],
