@@ -388,7 +388,50 @@ async fn the_page_shows_a_failing_and_a_good_call_live_with_codes_fix_record_dns
         "{dns}"
     );
 
-    // The failing call's ladder, drawn by the server from its decision.
+    // The failing call rule by rule: the rules before Rule 1 held, Rule 1 refused, none after it ran.
+    let steps = browser
+        .eval(&format!(
+            "Array.from(document.querySelectorAll('#decisions li')).filter(li => li.textContent.includes('{bad_id}'))[0]\
+             .querySelectorAll('li.step[data-outcome]').length"
+        ))
+        .await;
+    assert_eq!(steps, 8, "one step per inbound rule and the users");
+    assert!(
+        text.contains("fail Rule 1: SRV target in the sender's domain — _sipfederationtls._tcp.acano.steven.lab points to vcse.steven.lab"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pass sender domain — sender domain acano.steven.lab"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skip Rule 2: the client certificate names the target — not reached"),
+        "{text}"
+    );
+
+    // The TLS connection the calls came on, with the client certificate's facts.
+    let conns = browser
+        .wait_for(
+            "the TLS connection",
+            "document.getElementById('connections').innerText",
+            |v| v.as_str().unwrap_or("").contains("chain trusted"),
+        )
+        .await;
+    let conns = conns.as_str().unwrap();
+    for needle in [
+        "TLS",
+        "suite",
+        "subject",
+        "SAN",
+        "vcse.steven.lab",
+        "issuer",
+        "EKU",
+        "expires",
+    ] {
+        assert!(conns.contains(needle), "no {needle:?} in {conns}");
+    }
+
+    // The failing call's ladder, drawn by the server from the SIP messages the Edge read and wrote.
     let click =
         format!("document.querySelector('#dialogs li[data-call-id=\"{bad_id}\"]').click(); true");
     browser.eval(&click).await;
@@ -399,13 +442,25 @@ async fn the_page_shows_a_failing_and_a_good_call_live_with_codes_fix_record_dns
             |v| {
                 v.as_str()
                     .unwrap_or("")
-                    .contains("peer <-- Edge  504 (ms-diagnostics 1009)")
+                    .contains("peer <-- Edge  SIP/2.0 504 Server time-out")
             },
         )
         .await;
     let ladder = ladder.as_str().unwrap();
-    assert!(ladder.contains(&format!("Call-ID {bad_id} ")), "{ladder}");
-    assert!(ladder.contains("peer --> Edge  INVITE"), "{ladder}");
+    assert!(
+        ladder.contains(&format!("Call-ID {bad_id} (from the SIP messages)")),
+        "{ladder}"
+    );
+    assert!(
+        ladder.contains("peer --> Edge  INVITE sip:stejanss@skype.lab SIP/2.0"),
+        "{ladder}"
+    );
+    assert!(
+        ladder.contains(
+            "[Edge] reject: 0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH"
+        ),
+        "{ladder}"
+    );
     let mmd = browser
         .eval("document.getElementById('export-mmd').getAttribute('href')")
         .await;

@@ -74,6 +74,17 @@ pub struct ServeArgs {
     /// DNS questions, connections and a ladder per Call-ID as they happen. No login: keep it on loopback.
     #[arg(long, value_name = "ADDR")]
     ui: Option<SocketAddr>,
+    #[command(flatten)]
+    keylog: super::wire::KeylogArg,
+    #[command(flatten)]
+    pcap: super::wire::PcapArgs,
+    #[command(flatten)]
+    hep: super::wire::HepArgs,
+    /// Serve Prometheus metrics on this address (HTTP `GET /metrics`, OpenMetrics text; e.g. 127.0.0.1:9464,
+    /// port 0 picks one): handshakes, requests, responses with ms-diagnostics codes, decision latency, open
+    /// connections, DNS lookups, sink backlog. No login: keep it on loopback or behind the scraper's network.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 /// The Edge's identity and trust, loaded and checked.
@@ -449,10 +460,13 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
     if let Some(d) = args.dns {
         cfg.dns.resolver.server = Some(d);
     }
+    // Before any TLS configuration is built: they all log to it.
+    let keylog_note = args.keylog.install()?;
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         // Lines for after the "listening" line: nothing is printed before everything loaded.
         let mut notes = Vec::new();
+        notes.extend(keylog_note);
 
         // 1. Identity and trust.
         let Loaded {
@@ -491,6 +505,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(w) => w.observe(lookup),
             None => lookup,
         };
+        let wire = super::wire::open_taps(
+            &args.pcap,
+            &args.hep,
+            args.metrics,
+            web.as_ref().map(|w| w.hub().clone()),
+        )
+        .await?;
+        let lookup = wire.taps.count_lookups(lookup);
         notes.extend(
             String::from_utf8_lossy(&dns_lines)
                 .lines()
@@ -498,12 +520,16 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
 
         // 4. The Edge (TLS configuration, log and events files).
-        let edge = Arc::new(Edge::new(EdgeParts {
-            config: cfg,
-            identity,
-            anchors,
-            lookup,
-        })?);
+        let edge = Arc::new(
+            Edge::new(EdgeParts {
+                config: cfg,
+                identity,
+                anchors,
+                lookup,
+            })?
+            .with_taps(wire.taps),
+        );
+        notes.extend(wire.notes);
         if let Some(w) = &web {
             notes.push(format!("web view on http://{}", w.local_addr()?));
         }
@@ -527,11 +553,19 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             signals.wait().await;
             stop.cancel();
         });
-        let web = web.map(|w| w.start(&edge, shutdown.clone()));
+        // The Edge's taps publish to the page (connections, messages, decisions rule by rule).
+        let web = web.map(|w| w.serve_page(shutdown.clone()));
+        let metrics = wire
+            .metrics
+            .map(|(l, m)| super::wire::serve_metrics(l, m, shutdown.clone()));
         edgesim::edge::serve(listener, edge.clone(), shutdown).await?;
         if let Some(w) = web {
             let _ = w.await;
         }
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
+        super::wire::shutdown_taps(edge.taps()).await?;
         // Bounded: the writer gets a few seconds to put every queued record and event on disk.
         let sinks = edge.flush();
         if sinks.records_written + sinks.events_written > 0 {

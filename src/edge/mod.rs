@@ -114,6 +114,8 @@ pub struct Edge {
     peers: handshake::PeerCache,
     next_cid: AtomicU64,
     seq: AtomicU32,
+    /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off until set.
+    taps: std::sync::OnceLock<crate::wire::Taps>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -197,8 +199,31 @@ impl Edge {
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
+            taps: std::sync::OnceLock::new(),
             config,
         })
+    }
+
+    /// This Edge with its wire taps (`serve --pcap/--hep/--metrics/--ui`).
+    pub fn with_taps(self, taps: crate::wire::Taps) -> Edge {
+        self.set_taps(taps);
+        self
+    }
+
+    /// Sets the wire taps of an Edge already shared (a lab's); only the first call counts, and connections
+    /// accepted before it are not tapped.
+    pub fn set_taps(&self, taps: crate::wire::Taps) {
+        if self.taps.set(taps).is_err() {
+            tracing::warn!("the Edge's wire taps were already set: the new ones are ignored");
+        }
+    }
+
+    /// The wire taps (to shut them down after the Edge stopped).
+    pub fn taps(&self) -> &crate::wire::Taps {
+        static OFF: std::sync::OnceLock<crate::wire::Taps> = std::sync::OnceLock::new();
+        self.taps
+            .get()
+            .unwrap_or_else(|| OFF.get_or_init(crate::wire::Taps::default))
     }
 
     /// A receiver of every decision (request verdicts and handshake rejections), from now on.
@@ -225,7 +250,7 @@ impl Edge {
     }
 
     /// Renders a record in the Edge's trace layout, once, and hands the text to memory and the log file.
-    fn write_record(&self, record: &LogRecord, tid: u64) {
+    fn write_record(&self, record: &LogRecord, tid: u64) -> Arc<str> {
         thread_local! {
             // The rendering buffer, reused by every record rendered on this thread.
             static RENDER: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
@@ -252,7 +277,8 @@ impl Edge {
             }
             r.push_back(text.clone());
         }
-        self.sinks.record(text);
+        self.sinks.record(text.clone());
+        text
     }
 
     /// Appends an already-rendered record (e.g. a `TF_PROTOCOL` message trace) to the log file, in order with

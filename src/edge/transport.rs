@@ -58,6 +58,7 @@ pub(super) async fn run(
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _open = edge.taps().accepted();
     let limits = edge.config.limits.clone();
     let handshake = async {
         // What the hello offers is read before rustls consumes it, to explain a version mismatch.
@@ -72,6 +73,7 @@ pub(super) async fn run(
         () = shutdown.cancelled() => return,
         r = handshake => match r {
             Err(_) => {
+                edge.taps().handshake_timeout();
                 tracing::info!("TLS handshake not completed in {} ms: dropping the connection", limits.handshake_timeout_ms);
                 return;
             }
@@ -94,6 +96,8 @@ pub(super) async fn run(
     if (!chain.is_empty() || edge.config.tls.client_cert == crate::config::ClientCertMode::Required)
         && status != ChainStatus::Trusted
     {
+        edge.taps()
+            .certificate_refused(cid, local, remote, stream.get_ref().1, &status);
         handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
         // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
         let _ = stream.get_ref().0.set_zero_linger();
@@ -121,7 +125,15 @@ pub(super) async fn run(
         out: Vec::new(),
     };
     tracing::debug!("TLS established");
-    conn.serve(stream, shutdown).await;
+    conn.edge
+        .taps()
+        .established(cid, local, remote, stream.get_ref().1)
+        .await;
+    conn.edge
+        .taps()
+        .clone()
+        .serving(cid, remote, conn.serve(stream, shutdown))
+        .await;
 }
 
 /// Bytes asked for per read.
@@ -248,10 +260,12 @@ impl Connection {
                         return;
                     }
                     Ok(Ok(0)) => {
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "closed by the peer").await;
                         tracing::debug!("peer closed the connection");
                         return;
                     }
                     Ok(Err(e)) => {
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "reset or broken by the peer").await;
                         tracing::info!(error = %e, "read failed: closing");
                         return;
                     }
@@ -274,6 +288,10 @@ impl Connection {
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
         // Taken, not drained: an idle connection keeps no queue allocation.
         let mut out = std::mem::take(&mut self.out);
+        self.edge
+            .taps()
+            .sent(self.cid, self.local, self.remote, &out)
+            .await;
         let batch = match out.len() {
             0 => return true,
             1 => out.pop().unwrap_or_default(),
@@ -316,6 +334,10 @@ impl Connection {
     }
 
     async fn handle(&mut self, m: Message) {
+        self.edge
+            .taps()
+            .received(self.cid, self.local, self.remote, &m)
+            .await;
         if !m.is_request() {
             self.dialogs.handle_response(&m);
             return;
@@ -399,13 +421,18 @@ impl Connection {
             event,
         } = outcome;
         self.out.extend(response);
-        if let Some(record) = verdict.log() {
-            self.edge.write_record(record, self.cid);
-        }
+        let record = verdict.log().map(|r| self.edge.write_record(r, self.cid));
         if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
             let domain = event.domain.as_deref().unwrap_or("(none)");
             tracing::debug!(status, domain, "{x}");
         }
+        self.edge.taps().decision(
+            self.cid,
+            &verdict,
+            &event,
+            record.as_deref(),
+            &self.edge.policy,
+        );
         self.edge.publish(event);
     }
 }

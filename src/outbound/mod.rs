@@ -66,6 +66,8 @@ pub struct OutboundContext {
     pub edge_fqdn: String,
     /// Step timeouts.
     pub timeouts: Timeouts,
+    /// What is seen on the wire goes to these (`call --pcap`); off by default.
+    pub taps: crate::wire::Taps,
 }
 
 impl OutboundContext {
@@ -84,6 +86,7 @@ impl OutboundContext {
             anchors,
             lookup,
             timeouts: Timeouts::default(),
+            taps: crate::wire::Taps::default(),
         }
     }
 }
