@@ -176,7 +176,10 @@ pub async fn connect_any(
             Err(e) => Err(e),
         };
         match tried {
-            Ok(c) => return Ok(c),
+            Ok(c) => {
+                failed.extend(last.take());
+                return Ok(c);
+            }
             // Not a name problem of this address: every address would fail alike.
             Err(e @ ConnectError::BadName(_)) => return Err(e),
             Err(e) => failed.extend(last.replace(e)),
