@@ -250,6 +250,18 @@ pub fn parse_faults(text: &str, path: &Path) -> Result<Vec<(String, FaultMode)>,
     let table: toml::Table = parse(text, path)?;
     let mut out = Vec::new();
     for (member, value) in table {
+        let (member, value) = match flatten(&member, &value) {
+            Some((dotted, leaf)) if value.is_table() => {
+                return Err(ConfigError::Invalid {
+                    path: path.to_owned(),
+                    field: dotted.clone(),
+                    message: format!(
+                        "the member is not quoted, so TOML reads its dots as nested keys: write \"{dotted}\" = {leaf}"
+                    ),
+                });
+            }
+            _ => (member, value),
+        };
         let mode = value
             .as_str()
             .ok_or_else(|| format!("`{value}` is not a quoted mode"))
@@ -257,13 +269,24 @@ pub fn parse_faults(text: &str, path: &Path) -> Result<Vec<(String, FaultMode)>,
             .map_err(|message| ConfigError::Invalid {
                 path: path.to_owned(),
                 field: member.clone(),
-                message: format!(
-                    "{message}; write e.g. \"{member}\" = \"503\" (accept, refuse-tls, reset, silent, 503)"
-                ),
+                message: format!("{message}; write e.g. \"{member}\" = \"503\""),
             })?;
         out.push((member, mode));
     }
     Ok(out)
+}
+
+/// `a = { b = { c = v } }` (what TOML makes of an unquoted `a.b.c = v`) as `("a.b.c", v)`; `None` when a table
+/// holds more than one key.
+fn flatten(key: &str, value: &toml::Value) -> Option<(String, toml::Value)> {
+    match value {
+        toml::Value::Table(t) if t.len() == 1 => {
+            let (k, v) = t.iter().next()?;
+            flatten(&format!("{key}.{k}"), v)
+        }
+        toml::Value::Table(_) => None,
+        leaf => Some((key.to_owned(), leaf.clone())),
+    }
 }
 
 fn parse<T: serde::de::DeserializeOwned>(text: &str, path: &Path) -> Result<T, ConfigError> {
@@ -368,7 +391,13 @@ mod tests {
             parse_faults("\"127.0.0.2:5061\" = \"down\"\n", path)
                 .unwrap_err()
                 .to_string(),
-            "faults.toml: `127.0.0.2:5061`: `down` is not a fault mode: use accept, refuse-tls, reset, silent or 503; write e.g. \"127.0.0.2:5061\" = \"503\" (accept, refuse-tls, reset, silent, 503)"
+            "faults.toml: `127.0.0.2:5061`: `down` is not a fault mode: use accept, refuse-tls, reset, silent or 503; write e.g. \"127.0.0.2:5061\" = \"503\""
+        );
+        assert_eq!(
+            parse_faults("127.0.0.2 = \"503\"\n", path)
+                .unwrap_err()
+                .to_string(),
+            "faults.toml: `127.0.0.2`: the member is not quoted, so TOML reads its dots as nested keys: write \"127.0.0.2\" = \"503\""
         );
         let e = parse_faults("127.0.0.2:5061 = 503\n", path)
             .unwrap_err()
