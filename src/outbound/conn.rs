@@ -79,6 +79,9 @@ pub fn tcp_failure(e: &std::io::Error) -> ConnectFailure {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::ConnectionRefused => ConnectFailure::Refused,
+        // Accepted, then reset before the connect completed (a pool member in fault mode `reset` can be that
+        // quick): the peer forced the connection closed, 10054 as in the handshake.
+        K::ConnectionReset => ConnectFailure::ResetDuringHandshake,
         K::TimedOut => ConnectFailure::TimedOut,
         _ => ConnectFailure::HostUnreachable,
     }

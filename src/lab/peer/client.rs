@@ -109,6 +109,8 @@ impl PeerClient {
         let work = async {
             let tcp = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
                 io::ErrorKind::ConnectionRefused => PeerError::ConnectRefused { addr },
+                // Accepted and reset before connect() returned: a reset all the same.
+                io::ErrorKind::ConnectionReset => PeerError::Reset,
                 _ => PeerError::Connect { addr, source: e },
             })?;
             // SIP requests are small and latency matters more than throughput.
