@@ -484,3 +484,86 @@ fn pool_configuration_errors_name_the_file_the_field_and_the_fix() {
         "{err}"
     );
 }
+
+#[tokio::test]
+async fn edgesim_call_tries_the_next_address_of_the_pool_target() {
+    let dir = tempfile::tempdir().unwrap();
+    let faults = dir.path().join("faults.toml");
+    // Applied at start: the first member resets every connection.
+    std::fs::write(&faults, "\"127.0.0.2\" = \"reset\"\n").unwrap();
+    let s = serve(
+        dir.path(),
+        BASE,
+        &[
+            "--listen",
+            "127.0.0.2:0",
+            "--listen",
+            "127.0.0.3:0",
+            "--faults",
+            faults.to_str().unwrap(),
+        ],
+    );
+    let text = s.startup.join("\n");
+    let ms = members(&s.startup);
+    let (m1, m2) = (ms[0].0, ms[1].0);
+    assert!(
+        s.startup.contains(&format!(
+            "pool member {m1}: accept -> reset (faults file {}, at start)",
+            faults.display()
+        )),
+        "{text}"
+    );
+    // The Edge of skype.lab calls its own pool (its certificate from the data directory names sip.skype.lab).
+    let out = Command::new(env!("CARGO_BIN_EXE_edgesim"))
+        .args([
+            "call",
+            "sip:stejanss@skype.lab",
+            "--options",
+            "--verbose",
+            "--dns",
+        ])
+        .arg(s.dns.to_string())
+        .arg("--data-dir")
+        .arg(dir.path().join("data"))
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let lines: Vec<&str> = stdout.lines().collect();
+    let dns_a = lines
+        .iter()
+        .position(|l| l.starts_with("[ ok ] dns-a "))
+        .unwrap();
+    let mut addrs = [m1.ip().to_string(), m2.ip().to_string()];
+    // The addresses in the order DNS gave them; the reset member is only tried when it comes first.
+    let listed = lines[dns_a].rsplit(" → ").next().unwrap().to_owned();
+    if listed == format!("{}, {}", addrs[0], addrs[1]) {
+        assert!(
+            lines[dns_a + 1].starts_with("[FAIL] ")
+                && lines[dns_a + 1].contains(&format!(" {m1}: "))
+                && lines[dns_a + 1].ends_with("; trying the next address"),
+            "{stdout}"
+        );
+        assert_eq!(
+            lines[dns_a + 2],
+            format!("[ ok ] tcp    connected to {m2}"),
+            "{stdout}"
+        );
+    } else {
+        addrs.reverse();
+        assert_eq!(listed, format!("{}, {}", addrs[0], addrs[1]), "{stdout}");
+        assert_eq!(
+            lines[dns_a + 1],
+            format!("[ ok ] tcp    connected to {m2}"),
+            "{stdout}"
+        );
+    }
+    assert!(stdout.contains("SIP/2.0 200 OK"), "{stdout}");
+    drop(s.stderr);
+    drop(s.stdout);
+}
