@@ -258,6 +258,14 @@ async fn each_fault_mode_is_met_over_real_tls_and_switched_with_the_api() {
             c.send(&ack.build()).await.unwrap();
         }
     }
+    // What does not parse or validate gets its error answer, and the connection goes on.
+    c.send(b"OPTIONS sip:stejanss@skype.lab SIP/2.0\r\nVia: SIP/2.0/TLS 10.48.36.47:5061;branch=z9hG4bKbad\r\nContent-Length: 0\r\n\r\n")
+        .await
+        .unwrap();
+    let bad = c.final_response(T).await.unwrap();
+    assert_eq!(bad.status_code(), Some(400));
+    let r = c.request(&options().build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(503));
     c.close().await;
     // The other member is not touched.
     let mut other = lab.connect(1, T).await.unwrap();

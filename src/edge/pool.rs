@@ -14,6 +14,9 @@
 //!   (the rulebook's [`crate::rules::users::member_out_of_service`]; code 1090 is edgesim's, no field trace
 //!   exists); each answer is a decision event (verdict `limit`, status 503).
 //!
+//! Each member has its own `limits.max_connections`, as each server of a real pool does; the policy, users,
+//! records and events are the one Edge's.
+//!
 //! A switch ([`Pool::set_fault`]) closes the member's open connections, as a member going down or coming back
 //! does, so the peer's next request meets the new mode. Each switch is logged (`edgesim::edge::pool`) and is a
 //! decision event: `remote` is the member's address, `method`, `call_id` and `status` are null, `verdict` is
@@ -421,8 +424,8 @@ async fn drain(mut tcp: TcpStream, token: CancellationToken) {
 }
 
 /// Fault mode `503`: completes TLS (no certificate judged: the member is out of service, not deciding), then
-/// answers every request 503 until the peer closes, `limits.idle_timeout_ms` passes without a request, or the
-/// member is switched.
+/// answers every request 503 until the peer closes, `limits.idle_timeout_ms` passes without a request (or
+/// `limits.header_timeout_ms` inside one), or the member is switched. Reads are bounded by the framer's limits.
 async fn out_of_service(
     tcp: TcpStream,
     remote: SocketAddr,
@@ -467,6 +470,7 @@ async fn out_of_service(
         max_headers: 256,
     });
     let idle = Duration::from_millis(edge.config.limits.idle_timeout_ms);
+    let header = Duration::from_millis(edge.config.limits.header_timeout_ms);
     let member = local.to_string();
     let mut buf = BytesMut::new();
     loop {
@@ -476,6 +480,10 @@ async fn out_of_service(
             match framer.decode(&mut buf) {
                 Ok(Some(Frame::Message(m))) => {
                     if !m.is_request() {
+                        continue;
+                    }
+                    if let Err(e) = m.validate() {
+                        out.extend(respond.error_answer(Src::Parsed(&m), &e));
                         continue;
                     }
                     let method = text(m.method().unwrap_or_default());
@@ -526,7 +534,8 @@ async fn out_of_service(
                 let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
                 return;
             }
-            r = tokio::time::timeout(idle, stream.read_buf(&mut buf)) => r,
+            // A message begun must complete within the header timeout, as on the Edge's own connections.
+            r = tokio::time::timeout(if buf.is_empty() { idle } else { header }, stream.read_buf(&mut buf)) => r,
         };
         match read {
             Ok(Ok(n)) if n > 0 => {}
