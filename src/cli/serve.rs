@@ -15,6 +15,10 @@
 //! The default `--listen` is `127.0.0.1:5061` so that a first run exposes nothing; point an Expressway at the
 //! Edge with `--listen 0.0.0.0:5061`. With `--serve-dns` (or `dns.serve`) and no resolver given, the Edge
 //! resolves through its own embedded DNS server, so a lab's zones in the configuration are all it needs.
+//!
+//! Several `--listen` addresses, or `[[pool.members]]` in the configuration, make an Edge pool (`serve/pool.rs`):
+//! the members are bound and published together, and `--faults FILE` switches their fault modes at start and on
+//! each SIGUSR1.
 
 use std::io::Write;
 use std::net::SocketAddr;
