@@ -151,7 +151,7 @@ impl PoolLab {
 
     fn set(&self, member: usize, mode: FaultMode) {
         self.pool
-            .set_fault(&self.members[member].to_string(), mode, "api")
+            .set_fault(&self.members[member].to_string(), mode)
             .unwrap();
     }
 
@@ -330,13 +330,13 @@ async fn each_fault_mode_is_met_over_real_tls_and_switched_with_the_api() {
     // The API names members by ip:port or a unique ip, and says which exist.
     assert_eq!(lab.pool.fault("127.0.0.3"), Ok(FaultMode::Accept));
     assert_eq!(
-        lab.pool.set_fault(&member, FaultMode::Accept, "api"),
+        lab.pool.set_fault(&member, FaultMode::Accept),
         Ok(None),
         "setting the mode a member has is no change"
     );
     let members = format!("{}, {}", lab.members[0], lab.members[1]);
     assert_eq!(
-        lab.pool.set_fault("127.0.0.9", FaultMode::Reset, "api"),
+        lab.pool.set_fault("127.0.0.9", FaultMode::Reset),
         Err(PoolError::UnknownMember {
             given: "127.0.0.9".into(),
             members: members.clone(),

@@ -17,7 +17,7 @@
 //! Each member has its own `limits.max_connections`, as each server of a real pool does; the policy, users,
 //! records and events are the one Edge's.
 //!
-//! A switch ([`Pool::set_fault`]) closes the member's open connections, as a member going down or coming back
+//! A switch ([`Pool::set_fault`], or [`Pool::apply_faults`] for a faults file) closes the member's open connections, as a member going down or coming back
 //! does, so the peer's next request meets the new mode. Each switch is logged (`edgesim::edge::pool`) and is a
 //! decision event: `remote` is the member's address, `method`, `call_id` and `status` are null, `verdict` is
 //! `reject` for a fault and `accept` for `accept`, `log_data` holds `member`, `fault`, `previous` and `via`, and
@@ -200,10 +200,19 @@ impl Pool {
             .map(|m| decode_mode(m.mode.load(Ordering::Acquire)))
     }
 
-    /// Switches the member `member` names to `mode`, from now on; `via` says who asked (`api`, `faults file
-    /// …`), for the log and the event. Its open connections are closed; setting the mode it has changes
-    /// nothing and is not an event.
+    /// Switches the member `member` names (`ip:port`, or `ip` when unique) to `mode`, from now on: its open
+    /// connections are closed, and the switch is logged and published as an event (`via` `api`). `Ok(None)`
+    /// when the member already has that mode (no event).
     pub fn set_fault(
+        &self,
+        member: &str,
+        mode: FaultMode,
+    ) -> Result<Option<FaultChange>, PoolError> {
+        self.set_fault_via(member, mode, "api")
+    }
+
+    /// [`Pool::set_fault`], with `via` saying who asked (`faults file …, SIGUSR1`), for the log and the event.
+    pub fn set_fault_via(
         &self,
         member: &str,
         mode: FaultMode,
@@ -243,7 +252,7 @@ impl Pool {
         }
         let mut changes = Vec::new();
         for (m, mode) in self.members.iter().zip(wanted) {
-            if let Ok(Some(c)) = self.set_fault(&m.addr.to_string(), mode, via) {
+            if let Ok(Some(c)) = self.set_fault_via(&m.addr.to_string(), mode, via) {
                 changes.push(c);
             }
         }
