@@ -277,15 +277,23 @@ fn card<'a>(cards: &'a [Value], call_id: &str) -> Option<&'a Value> {
     cards.iter().find(|c| c["call_id"] == call_id)
 }
 
-/// The events file's explanation of a Call-ID (what the Edge itself said).
+/// The events file's explanation of a Call-ID (what the Edge itself said). The running Edge's background writer
+/// flushes at least every 100 ms: the line is waited for, up to 5 s.
 fn explanation(dir: &Path, call_id: &str) -> String {
-    std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|e| e["call_id"] == call_id)
-        .and_then(|e| e["explanation"].as_str().map(str::to_owned))
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = std::fs::read_to_string(dir.join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["call_id"] == call_id)
+            .and_then(|e| e["explanation"].as_str().map(str::to_owned));
+        match found {
+            Some(x) => return x,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => panic!("no event for {call_id} in events.jsonl after 5 s"),
+        }
+    }
 }
 
 #[tokio::test]

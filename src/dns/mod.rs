@@ -12,8 +12,8 @@ mod zones;
 
 pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
 pub use server::{
-    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, RecordSpec, Zone, ZoneError,
-    ZoneSet,
+    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, PoolMemberRecord, RecordSpec,
+    Zone, ZoneError, ZoneSet,
 };
 
 /// The DNS port, used when a server is given as an address only (`--dns 127.0.0.1`, like resolv.conf).

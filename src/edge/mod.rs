@@ -30,6 +30,7 @@ mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
+pub mod pool;
 mod respond;
 mod sinks;
 mod transport;
