@@ -566,7 +566,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             let _ = m.await;
         }
         super::wire::shutdown_taps(edge.taps()).await?;
-        edge.flush();
+        // Bounded: the writer gets a few seconds to put every queued record and event on disk.
+        let sinks = edge.flush();
+        if sinks.records_written + sinks.events_written > 0 {
+            tracing::info!(
+                "wrote {} log record(s) and {} event(s)",
+                sinks.records_written,
+                sinks.events_written
+            );
+        }
+        for problem in sinks.problems() {
+            tracing::error!("{problem}");
+        }
         if let Some(s) = dns_server {
             s.shutdown().await;
         }

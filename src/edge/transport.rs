@@ -27,7 +27,7 @@ use super::dialogs::Dialogs;
 use super::limits::RequestRate;
 use super::respond::{Responder, Src, text};
 use super::{Edge, handshake, uas};
-use crate::pki::{self, CertFacts, ChainStatus, Usage};
+use crate::pki::{self, CertFacts, ChainStatus};
 use crate::rules::{self, Decision};
 use crate::sip::{self, Frame, Framer, Message};
 
@@ -85,29 +85,24 @@ pub(super) async fn run(
         }
     };
     let chain = pki::peer_chain(stream.get_ref().1);
-    let cert = chain
-        .first()
-        .and_then(|c| CertFacts::from_der(c.as_ref()).ok());
+    // Trust and validity only: the clientAuth EKU is the rulebook's (a 504 that explains beats a reset). Kept
+    // per distinct chain (`handshake::PeerCache`).
+    let (cert, status) = edge
+        .peers
+        .judge(&chain, &edge.anchors, rustls_pki_types::UnixTime::now());
     if let Some(c) = &cert {
         tracing::Span::current().record("peer_cert", c.display_name());
     }
-    if !chain.is_empty() || edge.config.tls.client_cert == crate::config::ClientCertMode::Required {
-        // Trust and validity only: the clientAuth EKU is the rulebook's (a 504 that explains beats a reset).
-        let status = pki::verify_chain(
-            &chain,
-            &edge.anchors,
-            Usage::Any,
-            rustls_pki_types::UnixTime::now(),
-        );
-        if status != ChainStatus::Trusted {
-            edge.taps()
-                .certificate_refused(cid, local, remote, stream.get_ref().1, &status);
-            handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
-            // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
-            let _ = stream.get_ref().0.set_zero_linger();
-            drop(stream);
-            return;
-        }
+    if (!chain.is_empty() || edge.config.tls.client_cert == crate::config::ClientCertMode::Required)
+        && status != ChainStatus::Trusted
+    {
+        edge.taps()
+            .certificate_refused(cid, local, remote, stream.get_ref().1, &status);
+        handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
+        // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
+        let _ = stream.get_ref().0.set_zero_linger();
+        drop(stream);
+        return;
     }
     let cert_name = cert.as_ref().map(CertFacts::display_name);
     let respond = Responder::new(
@@ -414,7 +409,7 @@ impl Connection {
             outcome.event.status = answer.status;
             outcome.event.verdict = answer.verdict;
             if let Some(why) = answer.explanation {
-                tracing::info!("{why}");
+                tracing::debug!("{why}");
                 outcome.event.explanation = Some(why);
             }
         }
@@ -433,11 +428,15 @@ impl Connection {
         let record = verdict.log().map(|r| self.edge.write_record(r, self.cid));
         if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
             let domain = event.domain.as_deref().unwrap_or("(none)");
-            tracing::warn!(status, domain, "{x}");
+            tracing::debug!(status, domain, "{x}");
         }
-        self.edge
-            .taps()
-            .decision(self.cid, &verdict, &event, record, &self.edge.policy);
+        self.edge.taps().decision(
+            self.cid,
+            &verdict,
+            &event,
+            record.as_deref(),
+            &self.edge.policy,
+        );
         self.edge.publish(event);
     }
 }

@@ -436,7 +436,7 @@ impl Taps {
         conn: u64,
         verdict: &crate::rules::Verdict,
         event: &DecisionEvent,
-        record: Option<String>,
+        record: Option<&str>,
         policy: &crate::rules::Policy,
     ) {
         let Some(s) = self.sinks() else { return };
@@ -447,7 +447,7 @@ impl Taps {
             m.decision_latency(took.try_into().unwrap_or_default());
         }
         if let Some(hub) = &s.ui {
-            let mut view = crate::ui::bridge::decision_view(event, record);
+            let mut view = crate::ui::bridge::decision_view(event, record.map(str::to_owned));
             view.conn = Some(conn);
             if event.method.is_some() {
                 let fixed = event.domain.as_deref().and_then(|d| {
