@@ -7,7 +7,7 @@
 //! - tshark reads the Edge's and the caller's pcapng files (no keys) and lists every message in order;
 //! - the metrics exposition, parsed by `prometheus-parse`, counts the handshakes, requests, responses (with
 //!   their ms-diagnostics codes), decisions and DNS lookups;
-//! - sngrep's HEP listener receives every message, with its Call-ID.
+//! - sngrep's HEP listener receives every message, with its Call-ID, from the Edge and from the caller.
 //!
 //! One lab for all of it: a single serve process and two calls keep the test to a few seconds.
 #![allow(clippy::unwrap_used)]
@@ -272,6 +272,9 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
     let (good_exit, good) = call(d, dns, "sip:alice@skype.lab", &[], Some(&env_keys));
     assert_eq!(good_exit, 0, "the good call is connected");
     let (call_keys, call_pcap) = (d.join("call.keys"), d.join("call.pcapng"));
+    // The caller's own HEP feed goes to a second collector (two senders to one would interleave).
+    let caller_sngrep = Sngrep::start(d, None);
+    let caller_hep = format!("udp:127.0.0.1:{}", caller_sngrep.port);
     let (bad_exit, bad) = call(
         d,
         dns,
@@ -281,6 +284,8 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
             call_keys.to_str().unwrap(),
             "--pcap",
             call_pcap.to_str().unwrap(),
+            "--hep",
+            &caller_hep,
         ],
         None,
     );
@@ -421,4 +426,6 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
     let from_hep = sip_in(&hep, &[]);
     // UDP datagrams from one socket arrive in order.
     assert_eq!(from_hep, both);
+    // `call --hep`: the caller's side of the failing call.
+    assert_eq!(sip_in(&caller_sngrep.finish(1), &[]), bad_ladder);
 }

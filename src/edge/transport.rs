@@ -202,6 +202,10 @@ impl Connection {
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
                     Ok(Some(Frame::Invalid { error, raw })) => {
+                        self.edge
+                            .taps()
+                            .malformed(self.cid, self.local, self.remote, &raw)
+                            .await;
                         tracing::info!(%error, "malformed message");
                         self.bad_input(&raw, &error);
                         if error.closes_connection() {

@@ -339,6 +339,16 @@ impl Taps {
             .await;
     }
 
+    /// A framed message from the peer that did not parse (the Edge answers 400 or drops it): captured as it
+    /// came, so the capture shows what the Edge refused. Not counted as a request.
+    pub async fn malformed(&self, conn: u64, local: SocketAddr, remote: SocketAddr, raw: &[u8]) {
+        if self.inner.is_none() {
+            return;
+        }
+        self.message(conn, local, remote, Direction::In, raw, None)
+            .await;
+    }
+
     /// Bytes read from the peer that are one SIP message by their framing (for the outbound side, which
     /// reads through its own framer).
     pub async fn received_bytes(
