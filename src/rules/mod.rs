@@ -45,7 +45,10 @@
 //! The diagnostic of a refusal is what the Edge would show internally; leaving it out toward the peer in
 //! `faithful` mode is the listener's job.
 
-use crate::config::{ClientCertMode, EdgeConfig, Identity, PolicyConfig};
+use crate::config::federation::DiscoveredPartnerLimits;
+use crate::config::{
+    ClientCertMode, EdgeConfig, FederationSettings, Identity, PolicyConfig, VerificationLevel,
+};
 
 pub mod cert;
 pub mod domain;
@@ -54,6 +57,7 @@ pub mod handshake;
 pub mod inbound;
 pub mod names;
 pub mod outbound;
+pub mod partners;
 pub mod route;
 pub mod sender;
 pub mod srv;
@@ -73,6 +77,7 @@ pub use handshake::{
 pub use inbound::{InboundFacts, Pending, Step, decide_inbound};
 pub use names::{NameMatch, names_match};
 pub use outbound::{ConnectFailure, OutboundPlan};
+pub use partners::{MessageTrust, PartnerCounts, PartnerType};
 pub use route::Route;
 pub use sender::sender_domain;
 pub use srv::{
@@ -128,6 +133,12 @@ pub struct Policy {
     pub dns_server: String,
     /// Whether the Edge asks for a client certificate (explanations name the setting).
     pub client_cert: ClientCertMode,
+    /// AllowFederatedUsers: false refuses every federated domain ([`Finding::FederationOff`]).
+    pub federation_enabled: bool,
+    /// The verification level of each allowed domain (VerificationLevel of its `[[allowed_domains]]` entry).
+    pub verification_levels: Vec<(DomainName, VerificationLevel)>,
+    /// The limits and verification level of discovered partners (`[access_edge]`).
+    pub discovered: DiscoveredPartnerLimits,
 }
 
 impl Policy {
@@ -155,6 +166,9 @@ impl Policy {
             faithful,
             dns_server: String::new(),
             client_cert: ClientCertMode::Required,
+            federation_enabled: true,
+            verification_levels: Vec::new(),
+            discovered: FederationSettings::default().discovered_partner_limits(),
         }
     }
 
@@ -164,10 +178,20 @@ impl Policy {
         self
     }
 
-    /// Builds the policy from a whole configuration.
+    /// Builds the policy from a whole configuration: `[policy]` (which the federation settings were written
+    /// into when the file loaded) and the federation settings in force (AllowFederatedUsers, verification
+    /// levels, discovered-partner limits).
     pub fn from_config(cfg: &EdgeConfig) -> Self {
+        let fed = &cfg.federation;
         Policy {
             client_cert: cfg.tls.client_cert,
+            federation_enabled: fed.federation_enabled(),
+            verification_levels: fed
+                .allowed
+                .iter()
+                .map(|a| (DomainName::new(&a.domain), a.verification_level))
+                .collect(),
+            discovered: fed.discovered_partner_limits(),
             ..Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
         }
     }
