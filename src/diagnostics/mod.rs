@@ -11,8 +11,10 @@ use std::fmt;
 
 mod event;
 mod record;
+mod watch;
 pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
 pub use record::{LogContext, LogRecord, ResultCode, Severity};
+pub use watch::{WatchEntry, WatchEvent, WatchReason};
 
 /// Makes a value safe inside a quoted parameter: escapes `"` and `\`, drops control characters (CR/LF would
 /// inject headers or log lines; values such as domains and certificate names come from the peer).

@@ -30,6 +30,7 @@ mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
+mod partners;
 mod respond;
 mod transport;
 mod tx;
@@ -112,6 +113,7 @@ pub struct Edge {
     events_file: Option<Mutex<std::fs::File>>,
     next_cid: AtomicU64,
     seq: AtomicU32,
+    partners: partners::Partners,
 }
 
 impl std::fmt::Debug for Edge {
@@ -178,7 +180,9 @@ impl Edge {
             fqdn: config.edge.fqdn.clone(),
             agent: config.edge.server_header.clone(),
         });
+        let partners = partners::Partners::new(policy.discovered);
         Ok(Edge {
+            partners,
             policy,
             users,
             acceptor: TlsAcceptor::from(server),
