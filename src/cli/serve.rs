@@ -529,6 +529,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         });
         let web = web.map(|w| w.start(&edge, shutdown.clone()));
         edgesim::edge::serve(listener, edge.clone(), shutdown).await?;
+        for line in edge.close_watch_list() {
+            println!("{line}");
+        }
         if let Some(w) = web {
             let _ = w.await;
         }

@@ -233,12 +233,24 @@ impl Edge {
         self.partners.list().1
     }
 
-    /// Writes the whole watch list as a `shutdown` watch-list event (the events file), when it is not empty.
-    pub fn publish_watch_list(&self) {
-        let list = self.watch_list();
+    /// At shutdown: writes the whole watch list as a `shutdown` watch-list event (when it is not empty) and
+    /// returns it for people, a heading and one line per partner.
+    pub fn close_watch_list(&self) -> Vec<String> {
+        let (list, dropped) = self.partners.list();
+        let mut lines = vec![match list.len() {
+            0 => "watch list of discovered partners: none".to_owned(),
+            n => format!("watch list of discovered partners: {n}"),
+        }];
+        lines.extend(list.iter().map(|e| format!("  {}", e.line())));
+        if dropped > 0 {
+            lines.push(format!(
+                "  {dropped} partners seen longest ago were dropped to keep the list at {MAX_PARTNERS}"
+            ));
+        }
         if !list.is_empty() {
             self.publish_watch(&WatchEvent::new(WatchReason::Shutdown, list));
         }
+        lines
     }
 
     /// Writes a `watch-list` event to the events file and to tracing.

@@ -67,8 +67,8 @@ mod verdict;
 pub use cert::{CertJudgement, Role, eku_allows, judge_certificate};
 pub use domain::DomainName;
 pub use finding::{
-    Explanation, Finding, Inspected, OutcomeClass, PeerAnswer, RequestLine, TlsProbe,
-    ValidityState, chain_phrase, chain_words, datetime, tls_version,
+    CmdletOutcome, Explanation, Finding, Inspected, OutcomeClass, PeerAnswer, RequestLine,
+    TlsProbe, ValidityState, chain_phrase, chain_words, datetime, tls_version,
 };
 pub use handshake::{
     OfferedTls, client_chain, handshake_rejection, tls_version_name, tls_version_refusal,

@@ -26,11 +26,13 @@ use crate::rules::outbound::ConnectFailure;
 mod check;
 mod check_cert;
 mod classify;
+mod cmdlet;
 mod explain;
 mod inspect;
 mod wire;
 mod words;
 
+pub use cmdlet::CmdletOutcome;
 pub use inspect::Inspected;
 #[cfg(test)]
 pub(crate) use words::name_match_text;
