@@ -78,13 +78,17 @@ impl Finding {
             }
             F::DomainBlocked { domain } => Explanation::new(
                 format!("{domain} is on the Edge's blocked domain list."),
-                "remove it from policy.blocked_domains.",
+                format!(
+                    "remove it from [[blocked_domains]] (or policy.blocked_domains; on a real Edge Remove-CsBlockedDomain -Identity {domain})."
+                ),
             ),
             F::DomainNotAllowed { domain } => Explanation::new(
                 format!(
                     "{domain} is not an allowed federated domain and partner discovery is off."
                 ),
-                "add it to policy.allowed_domains or set policy.partner_discovery = true.",
+                format!(
+                    "add it to [[allowed_domains]] (or policy.allowed_domains; on a real Edge New-CsAllowedDomain -Identity {domain}), or turn partner discovery on (access_edge.enable_partner_discovery = true, or policy.partner_discovery = true)."
+                ),
             ),
             F::BadTarget { target } => Explanation::new(
                 format!("{target} is not a sip: URI with a domain."),
