@@ -194,18 +194,27 @@ fn partner_step(
         .map(str::to_ascii_lowercase);
     if trust.partner == rules::PartnerType::Discovered {
         let counted = rules::partners::counts_toward_partner_rate(&facts.method);
+        // The lab defaults count (the watch list) without enforcing: see `Policy::enforce_partner_limits`.
+        let enforce = policy.enforce_partner_limits;
         let seen =
             edge.partners
                 .observe(domain, user.as_deref(), counted, Instant::now(), |counts| {
-                    rules::partners::discovered_partner_limit(
-                        &policy.discovered,
-                        domain,
-                        user.as_deref(),
-                        counts,
-                        &trust,
-                    )
+                    let limits = &policy.discovered;
+                    enforce
+                        .then(|| {
+                            rules::partners::discovered_partner_limit(
+                                limits,
+                                domain,
+                                user.as_deref(),
+                                counts,
+                                &trust,
+                            )
+                        })
+                        .flatten()
                 });
-        if let Some((reason, entry)) = seen.change {
+        if let Some((reason, entry)) = seen.change
+            && enforce
+        {
             edge.publish_watch(&crate::diagnostics::WatchEvent::new(reason, vec![entry]));
         }
         if let Some(f) = seen.finding {

@@ -233,8 +233,8 @@ impl Edge {
         self.partners.list().1
     }
 
-    /// At shutdown: writes the whole watch list as a `shutdown` watch-list event (when it is not empty) and
-    /// returns it for people, a heading and one line per partner.
+    /// At shutdown: writes the whole watch list as a `shutdown` watch-list event (when it is not empty and the
+    /// partner limits are in force) and returns it for people, a heading and one line per partner.
     pub fn close_watch_list(&self) -> Vec<String> {
         let (list, dropped) = self.partners.list();
         let mut lines = vec![match list.len() {
@@ -247,7 +247,7 @@ impl Edge {
                 "  {dropped} partners seen longest ago were dropped to keep the list at {MAX_PARTNERS}"
             ));
         }
-        if !list.is_empty() {
+        if !list.is_empty() && self.policy.enforce_partner_limits {
             self.publish_watch(&WatchEvent::new(WatchReason::Shutdown, list));
         }
         lines

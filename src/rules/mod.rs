@@ -139,6 +139,10 @@ pub struct Policy {
     pub verification_levels: Vec<(DomainName, VerificationLevel)>,
     /// The limits and verification level of discovered partners (`[access_edge]`).
     pub discovered: DiscoveredPartnerLimits,
+    /// Enforce the discovered-partner limits: true once the Access Edge settings are the customer's (an
+    /// `[access_edge]` table or a pasted Get-CsAccessEdgeConfiguration); edgesim's lab defaults federate with
+    /// anyone at any rate (the watch list still counts).
+    pub enforce_partner_limits: bool,
 }
 
 impl Policy {
@@ -169,6 +173,7 @@ impl Policy {
             federation_enabled: true,
             verification_levels: Vec::new(),
             discovered: FederationSettings::default().discovered_partner_limits(),
+            enforce_partner_limits: false,
         }
     }
 
@@ -192,6 +197,7 @@ impl Policy {
                 .map(|a| (DomainName::new(&a.domain), a.verification_level))
                 .collect(),
             discovered: fed.discovered_partner_limits(),
+            enforce_partner_limits: fed.origin != crate::config::federation::Source::LabDefaults,
             ..Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
         }
     }

@@ -26,6 +26,9 @@
 //!   for a new user past MaxContactsPerDiscoveredPartner is `403 Forbidden` (retrying does not help within the
 //!   period), synthetic record 0xc3e93e08; verdict `limit`. EnableDiscoveredPartnerContactsLimit False turns it
 //!   off.
+//! - Both limits are enforced once the Access Edge settings are the customer's (`[access_edge]`, or a pasted
+//!   Get-CsAccessEdgeConfiguration: `Policy::enforce_partner_limits`); edgesim's lab defaults federate with
+//!   anyone at any rate, as before (load runs against a lab Edge are discovered partners), and only count.
 //! - An unverified message for a user without the sender in their contacts [I]: `403 Forbidden`, synthetic
 //!   record 0xc3e93e09; no ms-diagnostics.
 
