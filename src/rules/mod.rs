@@ -17,6 +17,8 @@
 //! - [`cert`]: the certificate's EKUs, validity (against a clock passed in) and chain, all of it at once in
 //!   [`judge_certificate`];
 //! - [`handshake`]: refusals at the TLS handshake (client certificate, TLS versions);
+//! - [`partners`]: once the rules pass, the partner's type, the `ms-edge-proxy-message-trust` it gets, the
+//!   discovered-partner limits and the verification levels;
 //! - [`users`]: what the Edge checks as the proxy in front of its users (hops, extensions, unknown users,
 //!   limits);
 //! - [`inbound`] and [`outbound`]: the two directions' rules in the Edge's order.
@@ -24,6 +26,9 @@
 //! Choices where no source exists (FEDERATION.md "Open questions"):
 //! - blocked sender domain, or not allowed with discovery off: `403 Forbidden`, ms-diagnostics 1002, synthetic
 //!   log record (0xc3e93e02 / 0xc3e93e03);
+//! - federation off (AllowFederatedUsers False): `403 Forbidden`, 1002, synthetic record 0xc3e93e06;
+//! - the discovered-partner rate and contacts limit and the verification levels: [`partners`] (503 / 403,
+//!   synthetic records 0xc3e93e07, 0xc3e93e08, 0xc3e93e09);
 //! - no SRV (any failure kind): `504 Server time-out`, ms-diagnostics 1008, synthetic record 0xc3e93e01 with a
 //!   `reason` Data key naming the failure kind;
 //! - an SRV answer whose only targets are `.` (RFC 2782: "service decidedly not available"): no usable SRV,
