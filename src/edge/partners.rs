@@ -228,7 +228,7 @@ impl Edge {
         self.partners.list().0
     }
 
-    /// Partners dropped from a full watch list (more than [`MAX_PARTNERS`] discovered partners).
+    /// Partners dropped from a full watch list (more than 1024 discovered partners).
     pub fn watch_list_dropped(&self) -> u64 {
         self.partners.list().1
     }

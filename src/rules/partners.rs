@@ -4,24 +4,24 @@
 //! counts come in as facts ([`PartnerCounts`], kept per Edge by `edge::partners` with the clock it is given).
 //!
 //! Sources and choices (FEDERATION.md, notes `edge-behaviour.md` §3.2–3.3 and `edge-realism.md`):
-//! - Partner type (MSPL `ExternalSourceType` [C]): an allowed domain with a ProxyFqdn is a `DirectPartner`; an
+//! - Partner type (MSPL `ExternalSourceType` (sourced)): an allowed domain with a ProxyFqdn is a `DirectPartner`; an
 //!   allowed domain without one, and a partner found by DNS SRV, are `AutoFederation`. Only the last is a
 //!   *discovered* partner, the one the limits apply to.
-//! - `ms-edge-proxy-message-trust` (MS-SIPRE §2.2.15 [C]): `ms-source-type=…;ms-ep-fqdn=<Edge FQDN>;
+//! - `ms-edge-proxy-message-trust` (MS-SIPRE §2.2.15 (sourced)): `ms-source-type=…;ms-ep-fqdn=<Edge FQDN>;
 //!   ms-source-verified-user=verified|unverified;ms-source-network=federation;ms-remote-fqdn=<the FQDN the peer
 //!   certificate named>`. The order of the parameters is edgesim's (the ABNF does not fix one). It goes in the
 //!   event and the record, never to the peer.
-//! - Verification (New-CsAllowedDomain [C]): AlwaysVerifiable → `verified`; AlwaysUnverifiable → `unverified`,
-//!   delivered only to users who have the sender in their contacts (`[[users]] contacts`); UseSourceVerification
-//!   → `verified` [I]: the peer passed mutual TLS and both rules, and edgesim reads no verification mark from a
+//! - Verification (New-CsAllowedDomain (sourced)): AlwaysVerifiable → `verified`; AlwaysUnverifiable → `unverified`,
+//!   delivered only to users who have the sender in their contacts (`contacts` of a `[[users]]` entry); UseSourceVerification
+//!   → `verified` (inferred): the peer passed mutual TLS and both rules, and edgesim reads no verification mark from a
 //!   peer (an Expressway-E sends none).
-//! - The rate [I]: Microsoft documents "20 messages per second" and nothing about how they are counted or what
+//! - The rate (inferred): Microsoft documents "20 messages per second" and nothing about how they are counted or what
 //!   the peer sees past them. edgesim counts every request of a discovered partner, over all its connections,
 //!   in one-second windows, except ACK (never answered), BYE and CANCEL (refusing them would leave calls the
 //!   peer cannot end). Past the rate: `503 Service Unavailable` with `Retry-After: 1` (RFC 3261 §21.5.4: an
 //!   overloaded server asks the client to come back), no ms-diagnostics (none is documented), synthetic record
 //!   0xc3e93e07 naming the partner, the messages counted in that second and the rate; verdict `limit`.
-//! - The contacts limit [I]: the distinct users (Request-URI user parts) a discovered partner reaches in a
+//! - The contacts limit (inferred): the distinct users (Request-URI user parts) a discovered partner reaches in a
 //!   report period (DiscoveredPartnerReportPeriodMinutes). A request for a user it already reached goes on; one
 //!   for a new user past MaxContactsPerDiscoveredPartner is `403 Forbidden` (retrying does not help within the
 //!   period), synthetic record 0xc3e93e08; verdict `limit`. EnableDiscoveredPartnerContactsLimit False turns it
@@ -29,7 +29,7 @@
 //! - Both limits are enforced once the Access Edge settings are the customer's (`[access_edge]`, or a pasted
 //!   Get-CsAccessEdgeConfiguration: `Policy::enforce_partner_limits`); edgesim's lab defaults federate with
 //!   anyone at any rate, as before (load runs against a lab Edge are discovered partners), and only count.
-//! - An unverified message for a user without the sender in their contacts [I]: `403 Forbidden`, synthetic
+//! - An unverified message for a user without the sender in their contacts (inferred): `403 Forbidden`, synthetic
 //!   record 0xc3e93e09; no ms-diagnostics.
 
 use super::{DomainName, Finding, Policy, Route};
