@@ -45,6 +45,7 @@ async fn remote(lab: &Lab, caller_srv: bool) -> Remote {
             hangup_after_ms: None,
             presence: Default::default(),
             im: Default::default(),
+            contacts: Vec::new(),
         }],
         ..EdgeConfig::default()
     };

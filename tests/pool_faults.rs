@@ -437,6 +437,7 @@ fn caller(lab: &PoolLab) -> OutboundContext {
             response: T,
         },
         taps: edgesim::wire::Taps::default(),
+        proxy_port: 5061,
     }
 }
 

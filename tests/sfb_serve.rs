@@ -21,6 +21,8 @@ idle_timeout_ms = 3000
 [[users]]
 user = "stejanss"
 ring_ms = 10
+# contoso.lab is AlwaysUnverifiable in the pasted allowed list: its messages reach users who list the sender.
+contacts = ["sip:alice@contoso.lab"]
 
 [[dns.records]]
 type = "SRV"
@@ -151,9 +153,13 @@ async fn the_pasted_customer_policy_is_the_policy_on_the_wire() {
     assert_eq!(status, 504, "{diag}");
     assert!(diag.starts_with("1010;"), "{diag}");
 
-    // An allowed domain without a ProxyFqdn: found through its SRV record.
+    // An allowed domain without a ProxyFqdn: found through its SRV record; AlwaysUnverifiable, so it reaches
+    // stejanss because stejanss lists the sender ...
     let (status, diag) = invite(addr, &data, "sip:alice@contoso.lab", "sip.contoso.lab").await;
     assert_eq!(status, 200, "{diag}");
+    // ... and another sender of the domain is not delivered.
+    let (status, diag) = invite(addr, &data, "sip:mallory@contoso.lab", "sip.contoso.lab").await;
+    assert_eq!((status, diag.as_str()), (403, ""));
 
     // EnablePartnerDiscovery False: a domain off the list is refused although its SRV record is good.
     let (status, diag) = invite(

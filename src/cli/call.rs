@@ -183,6 +183,7 @@ pub(crate) fn build_context(
                 ..Timeouts::default()
             },
             taps: Default::default(),
+            proxy_port: 5061,
         },
         notes,
     ))
@@ -336,6 +337,7 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
             CallMethod::Invite
         },
         hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+        route: None,
     };
     // Notes first: which DNS server is asked (and other defaults) matter before the result does.
     if !args.edge.json {

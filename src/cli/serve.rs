@@ -612,6 +612,9 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 None => anyhow::bail!("no address to listen on: give --listen"),
             },
         }
+        for line in edge.close_watch_list() {
+            println!("{line}");
+        }
         if let Some(w) = web {
             let _ = w.await;
         }

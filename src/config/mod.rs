@@ -288,6 +288,10 @@ pub struct UserConfig {
     /// What the user does with instant messages (default: echo).
     #[serde(default)]
     pub im: crate::im::Behaviour,
+    /// The user's contacts, `sip:user@domain` (scheme optional): an unverified sender (VerificationLevel
+    /// AlwaysUnverifiable) reaches this user only when listed here.
+    #[serde(default)]
+    pub contacts: Vec<String>,
 }
 
 /// A user's presence: `presence = { availability = "busy", activity = "in-a-meeting", note = "…",

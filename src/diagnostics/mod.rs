@@ -11,8 +11,10 @@ use std::fmt;
 
 mod event;
 mod record;
+mod watch;
 pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
 pub use record::{LogContext, LogRecord, ResultCode, Severity};
+pub use watch::{WatchEntry, WatchEvent, WatchReason};
 
 /// Renders `k="v";k2="v2"`, the compact form shared by ms-diagnostics parameters and log `Data:` (values made
 /// safe by escaping `"` and `\`, control characters dropped). [`parse_params`] reads it back.

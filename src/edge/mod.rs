@@ -30,6 +30,7 @@ mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
+mod partners;
 pub mod pool;
 mod respond;
 mod sinks;
@@ -117,6 +118,7 @@ pub struct Edge {
     seq: AtomicU32,
     /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off until set.
     taps: std::sync::OnceLock<crate::wire::Taps>,
+    partners: partners::Partners,
 }
 
 impl std::fmt::Debug for Edge {
@@ -187,7 +189,9 @@ impl Edge {
             fqdn: config.edge.fqdn.clone(),
             agent: config.edge.server_header.clone(),
         });
+        let partners = partners::Partners::new(policy.discovered);
         Ok(Edge {
+            partners,
             policy,
             users,
             acceptor: TlsAcceptor::from(server),

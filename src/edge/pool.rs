@@ -293,6 +293,9 @@ impl Pool {
                 ("via".into(), via.to_owned()),
             ],
             explanation: Some(explanation),
+            message_trust: None,
+            partner_type: None,
+            event: "decision",
         };
         self.edge.publish(event);
     }

@@ -95,6 +95,7 @@ pub(super) fn find_user(
             hangup_after_ms: None,
             presence: Default::default(),
             im: Default::default(),
+            contacts: Vec::new(),
         });
     }
     users
@@ -150,6 +151,7 @@ mod tests {
                 hangup_after_ms: None,
                 presence: Default::default(),
                 im: Default::default(),
+                contacts: Vec::new(),
             },
             UserConfig {
                 user: "sip:busy@skype.lab".into(),
@@ -158,6 +160,7 @@ mod tests {
                 hangup_after_ms: None,
                 presence: Default::default(),
                 im: Default::default(),
+                contacts: Vec::new(),
             },
         ];
         let u = |s: &str| Uri::parse(s.as_bytes()).unwrap();

@@ -68,6 +68,9 @@ pub struct OutboundContext {
     pub timeouts: Timeouts,
     /// What is seen on the wire goes to these (`call --pcap`); off by default.
     pub taps: crate::wire::Taps,
+    /// The port an allowed partner's ProxyFqdn is dialled on: 5061, as a real Edge does (a test on loopback
+    /// points it at its peer server's port).
+    pub proxy_port: u16,
 }
 
 impl OutboundContext {
@@ -87,6 +90,7 @@ impl OutboundContext {
             lookup,
             timeouts: Timeouts::default(),
             taps: crate::wire::Taps::default(),
+            proxy_port: 5061,
         }
     }
 }
@@ -131,6 +135,9 @@ pub struct CallRequest {
     pub method: CallMethod,
     /// After a 2xx to INVITE: how long to hold the call before BYE.
     pub hold_ms: u64,
+    /// A `Route` header for the initial request (`Test-CsFederatedPartner` with a ProxyFqdn sends
+    /// `<sip:PROXY;transport=tls;lr>;ms-edge-route`); `None`: no Route.
+    pub route: Option<String>,
 }
 
 impl CallRequest {
@@ -141,6 +148,7 @@ impl CallRequest {
             from: from.to_string(),
             method: CallMethod::Invite,
             hold_ms: 0,
+            route: None,
         }
     }
 }
@@ -258,7 +266,8 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
     let domain = target_domain(&req.target).unwrap_or_default();
     let mut run = Run {
         ctx,
-        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn),
+        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn)
+            .with_route(req.route.clone()),
         domain: domain.clone(),
         steps: Vec::new(),
         target: None,
@@ -282,7 +291,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 true,
                 format!("{domain} is an allowed partner with fixed Edge {f}: no SRV lookup"),
             );
-            (f.to_string(), 5061)
+            (f.to_string(), ctx.proxy_port)
         }
         OutboundPlan::LookupSrv(name) => {
             run.step(
@@ -366,7 +375,8 @@ pub async fn call_to(
 ) -> CallOutcome {
     let run = Run {
         ctx,
-        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn),
+        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn)
+            .with_route(req.route.clone()),
         domain: target_domain(&req.target).unwrap_or_default(),
         steps: Vec::new(),
         target: Some(target.to_string()),

@@ -37,6 +37,8 @@ pub struct Dialog {
     pub branch: String,
     /// The Edge FQDN (Record-Route).
     pub edge_fqdn: String,
+    /// A `Route` header value for the initial request, if any.
+    pub route: Option<String>,
 }
 
 impl Dialog {
@@ -57,7 +59,14 @@ impl Dialog {
             ),
             branch: ua::branch(),
             edge_fqdn: edge_fqdn.to_string(),
+            route: None,
         }
+    }
+
+    /// The same dialog with a `Route` header on its initial request.
+    pub fn with_route(mut self, route: Option<String>) -> Self {
+        self.route = route;
+        self
     }
 
     fn caller_hdr(&self) -> String {
@@ -93,7 +102,11 @@ impl Dialog {
         let mut b = RequestBuilder::new(self.method, &self.target)
             .header("Via", &edge_via)
             .header("Via", &self.client_via)
-            .header("Max-Forwards", "69")
+            .header("Max-Forwards", "69");
+        if let Some(route) = &self.route {
+            b = b.header("Route", route);
+        }
+        b = b
             .header("From", &from)
             .header("To", &to)
             .header("Call-ID", &self.call_id)

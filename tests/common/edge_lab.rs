@@ -41,6 +41,7 @@ pub fn user(name: &str, action: UserAction) -> UserConfig {
         hangup_after_ms: None,
         presence: Default::default(),
         im: Default::default(),
+        contacts: Vec::new(),
     }
 }
 

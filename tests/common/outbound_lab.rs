@@ -61,6 +61,7 @@ impl Lab {
                 response: Duration::from_millis(1500),
             },
             taps: Default::default(),
+            proxy_port: 5061,
         }
     }
 }

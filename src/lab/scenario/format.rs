@@ -42,6 +42,10 @@ pub struct Scenario {
     /// Federation policy (`[policy]`, as in the Edge configuration).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// A customer's federation settings as pasted `Get-CsAccessEdgeConfiguration` / `Get-CsAllowedDomain` /
+    /// `Get-CsBlockedDomain` `Format-List` output (`serve --sfb-config`), relative to the scenario file.
+    #[serde(default)]
+    pub sfb_config: Vec<PathBuf>,
     /// The emulated Microsoft users (`[[users]]`, as in the Edge configuration).
     #[serde(default)]
     pub users: Vec<UserConfig>,

@@ -256,6 +256,7 @@ mod drive {
             faithful: s.faithful,
             edge: s.edge.clone(),
             policy: s.policy.clone(),
+            federation: file.federation.clone(),
             users: s.users.clone(),
             limits: s.limits.clone(),
             ..EdgeConfig::default()
@@ -397,7 +398,13 @@ mod drive {
         };
         let lookup: Arc<dyn Lookup> = dns.lookup.clone();
         let mut ctx = OutboundContext::new(
-            Policy::new(&s.edge, &s.policy, s.faithful),
+            Policy::from_config(&EdgeConfig {
+                edge: s.edge.clone(),
+                policy: s.policy.clone(),
+                federation: file.federation.clone(),
+                faithful: s.faithful,
+                ..EdgeConfig::default()
+            }),
             pki.edge.identity.clone(),
             pki.anchors.clone(),
             lookup,

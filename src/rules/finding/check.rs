@@ -349,8 +349,12 @@ impl Finding {
             ),
             // The Edge's own outcomes: their explanation is the line.
             F::NoSenderDomain
+            | F::FederationOff { .. }
             | F::DomainBlocked { .. }
             | F::DomainNotAllowed { .. }
+            | F::PartnerThrottled { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. }
             | F::BadTarget { .. }
             | F::SrvNotInDomain { .. }
             | F::ConnectFailed { .. }

@@ -79,9 +79,13 @@ impl Finding {
                 ValidityState::Expired | ValidityState::NotYetValid => Status::Fail,
             },
             F::NoSenderDomain
+            | F::FederationOff { .. }
             | F::DomainBlocked { .. }
             | F::DomainNotAllowed { .. }
             | F::BadTarget { .. }
+            | F::PartnerThrottled { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. }
             | F::NoSrv { .. }
             | F::SrvNotInDomain { .. }
             | F::NoAddress { .. }
@@ -111,7 +115,12 @@ impl Finding {
         use Finding as F;
         match self {
             F::NoSenderDomain => "sender",
-            F::DomainBlocked { .. } | F::DomainNotAllowed { .. } | F::BadTarget { .. } => "policy",
+            F::FederationOff { .. }
+            | F::DomainBlocked { .. }
+            | F::DomainNotAllowed { .. }
+            | F::BadTarget { .. }
+            | F::UnverifiedSender { .. } => "policy",
+            F::PartnerThrottled { .. } | F::PartnerContactsLimit { .. } => "limits",
             F::NoSrv { .. } | F::SrvRecordFound { .. } | F::SrvDotRecord { .. } => "dns-srv",
             F::SrvNotInDomain { .. } | F::TargetInDomain { .. } | F::TargetOutsideDomain { .. } => {
                 "rule1"
@@ -155,7 +164,13 @@ impl Finding {
     pub fn sip(&self) -> Option<(u16, &str)> {
         use Finding as F;
         let status = match self {
-            F::NoSenderDomain | F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => 403,
+            F::NoSenderDomain
+            | F::FederationOff { .. }
+            | F::DomainBlocked { .. }
+            | F::DomainNotAllowed { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. } => 403,
+            F::PartnerThrottled { .. } => 503,
             F::BadTarget { .. } => 400,
             F::NoSrv { .. }
             | F::SrvNotInDomain { .. }
@@ -211,7 +226,7 @@ impl Finding {
     /// a 420.
     pub fn response_headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            Finding::RateLimited { .. } => {
+            Finding::RateLimited { .. } | Finding::PartnerThrottled { .. } => {
                 vec![("Retry-After", words::RATE_RETRY_AFTER.to_string())]
             }
             Finding::TooManyCalls { .. } => {
@@ -232,7 +247,9 @@ impl Finding {
             F::PeerAnswered(_) => OutcomeClass::Connected,
             F::PeerRejected(a) => OutcomeClass::Rejected(a.status),
             F::BadTarget { .. } => OutcomeClass::Rejected(400),
-            F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => OutcomeClass::Blocked,
+            F::FederationOff { .. } | F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => {
+                OutcomeClass::Blocked
+            }
             F::NoSrv { .. } => OutcomeClass::NoSrv,
             F::SrvNotInDomain { .. } => OutcomeClass::SrvMismatch,
             F::NoAddress { .. } => OutcomeClass::NoAddress,
@@ -277,6 +294,9 @@ impl Finding {
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
             | F::MemberOutOfService { .. }
+            | F::PartnerThrottled { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. }
             | F::OptionsNotSent { .. }
             | F::OptionsFailed { .. } => return None,
         })
@@ -289,6 +309,9 @@ impl Finding {
             Finding::RateLimited { .. }
             | Finding::TooManyCalls { .. }
             | Finding::MemberOutOfService { .. } => VerdictKind::Limit,
+            Finding::PartnerThrottled { .. } | Finding::PartnerContactsLimit { .. } => {
+                VerdictKind::Limit
+            }
             Finding::UnknownUser { .. } | Finding::BadExtension { .. } => VerdictKind::Accept,
             _ => VerdictKind::Reject,
         }
