@@ -194,3 +194,21 @@ im = "silent"
     peer.close().await;
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn the_lab_defaults_count_discovered_partners_without_throttling_them() {
+    // No [access_edge]: edgesim's lab defaults, which federate with anyone at any rate.
+    let lab = lab("[[users]]\nuser = \"stejanss\"\nim = \"silent\"\n").await;
+    let mut peer = lab.peer(&["vcse.acano.steven.lab"]).await;
+    let reqs: Vec<_> = (0..25)
+        .map(|_| message("sip:2000@acano.steven.lab", "sip:stejanss@skype.lab"))
+        .collect();
+    assert_eq!(statuses(&pipelined(&mut peer, &reqs).await), vec![200; 25]);
+    peer.close().await;
+    let w = lab.edge.watch_list();
+    assert_eq!((w.len(), w[0].messages, w[0].throttled), (1, 25, 0));
+    // Only decisions in the events file: the watch-list lines come with the customer's settings.
+    let text = std::fs::read_to_string(lab.dir.path().join("events.jsonl")).unwrap();
+    assert!(!text.contains(r#""event":"watch-list""#), "{text}");
+    lab.stop().await;
+}
