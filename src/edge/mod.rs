@@ -25,12 +25,14 @@
 //! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
 //!   with the time passed in, and unit-tested without a socket.
 
+mod conversations;
 mod decide;
 mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
 mod respond;
+mod subscriptions;
 mod transport;
 mod tx;
 mod uas;
@@ -105,6 +107,8 @@ pub struct Edge {
     anchors: TrustAnchors,
     policy: Policy,
     users: Arc<dialogs::Users>,
+    /// The users' presence subscriptions and the requests the Edge originates (`subscriptions`).
+    presence: Arc<Mutex<subscriptions::Hub>>,
     lookup: Arc<dyn Lookup>,
     events: broadcast::Sender<DecisionEvent>,
     records: Mutex<std::collections::VecDeque<String>>,
@@ -178,7 +182,13 @@ impl Edge {
             fqdn: config.edge.fqdn.clone(),
             agent: config.edge.server_header.clone(),
         });
+        let presence = Arc::new(Mutex::new(subscriptions::Hub::new(
+            &config,
+            policy.faithful,
+            std::time::Instant::now(),
+        )));
         Ok(Edge {
+            presence,
             policy,
             users,
             acceptor: TlsAcceptor::from(server),
@@ -211,6 +221,14 @@ impl Edge {
     /// The configuration this Edge runs with.
     pub fn config(&self) -> &EdgeConfig {
         &self.config
+    }
+
+    /// Sets `user`'s presence (`user` or `user@domain`) from now on, in place of its configured schedule, and
+    /// sends it to every live subscription to that user.
+    pub fn set_presence(&self, user: &str, state: crate::presence::PresenceState) {
+        if let Ok(mut hub) = self.presence.lock() {
+            hub.set_presence(user, state, std::time::Instant::now());
+        }
     }
 
     /// The federation policy this Edge applies.
