@@ -91,3 +91,50 @@ pub fn xml_root(body: &[u8]) -> (String, String) {
         root.tag_name().name().to_owned(),
     )
 }
+
+/// The Expressway-E stand-in for an independent SIP stack that speaks no TLS (Debian's SIPp is built without
+/// it): it takes plain TCP on 127.0.0.1:0, as the Expressway-E takes its traversal zone, and carries each
+/// connection's bytes to the Edge over mutual TLS with the Expressway's certificate, and the Edge's bytes
+/// back. The SIP is the independent stack's, untouched; the TLS and the certificate are the Expressway's.
+pub struct TlsStandIn {
+    /// Where the SIP stack connects.
+    pub addr: std::net::SocketAddr,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TlsStandIn {
+    /// Starts the stand-in for `lab`'s Edge, presenting a certificate naming `names`.
+    pub async fn start(lab: &Lab, names: &[&str]) -> TlsStandIn {
+        use edgesim::pki::LeafSpec;
+        let id = lab.cert(LeafSpec::new(names[0]).san(names));
+        let config = edgesim::pki::client_config(Some(&id)).unwrap();
+        let edge = lab.addr;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let task = tokio::spawn(async move {
+            while let Ok((mut tcp, _)) = listener.accept().await {
+                let config = config.clone();
+                tokio::spawn(async move {
+                    let Ok(up) = tokio::net::TcpStream::connect(edge).await else {
+                        return;
+                    };
+                    let name = rustls_pki_types::ServerName::try_from("sip.skype.lab").unwrap();
+                    let Ok(mut tls) = tokio_rustls::TlsConnector::from(config)
+                        .connect(name, up)
+                        .await
+                    else {
+                        return;
+                    };
+                    let _ = tokio::io::copy_bidirectional(&mut tcp, &mut tls).await;
+                });
+            }
+        });
+        TlsStandIn { addr, task }
+    }
+}
+
+impl Drop for TlsStandIn {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
