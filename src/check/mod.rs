@@ -133,6 +133,7 @@ async fn options_ping(
         from: format!("sip:edgesim@{}", ctx.policy.edge_domain),
         method: CallMethod::Options,
         hold_ms: 0,
+        im_text: None,
     };
     let out = outbound::call_to(ctx, &req, target.as_str(), port, addrs.to_vec()).await;
     r.push(&rules::outbound::options_ping(
