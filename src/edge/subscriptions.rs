@@ -118,7 +118,7 @@ impl Hub {
     /// A connection closed: its subscriptions end without NOTIFY (nowhere to send it).
     pub(super) fn connection_lost(&mut self, conn: ConnId) {
         let actions = self.table.connection_lost(conn);
-        self.apply(actions, None);
+        self.apply(actions);
         self.locals.remove(&conn);
         self.outbox.queues.remove(&conn);
         self.outbox.wakers.remove(&conn);
@@ -137,7 +137,7 @@ impl Hub {
     /// Expiries, unanswered NOTIFYs and schedule changes due at `now`.
     pub(super) fn handle_timeout(&mut self, now: Instant) {
         let actions = self.table.handle_timeout(now);
-        self.apply(actions, None);
+        self.apply(actions);
     }
 
     /// The library sets `user`'s presence: a NOTIFY to every live subscription to it.
@@ -148,7 +148,7 @@ impl Hub {
             format!("{user}@{}", self.domain).to_ascii_lowercase()
         };
         let actions = self.table.presence_changed(&user, state, now);
-        self.apply(actions, None);
+        self.apply(actions);
     }
 
     /// A response on `conn`: true when it answers one of the Edge's NOTIFYs (taken), false otherwise.
@@ -169,7 +169,7 @@ impl Hub {
         let actions = self
             .table
             .handle_notify_response(now, &id, cseq.seq, status);
-        self.apply(actions, None);
+        self.apply(actions);
         true
     }
 
@@ -196,7 +196,7 @@ impl Hub {
                 response = Some(self.render_response(now, m, r, &aor, conn, out));
             }
         }
-        self.apply(actions, Some(conn));
+        self.apply(actions);
         response.unwrap_or_else(|| {
             // The core answers every SUBSCRIBE; should it not, the peer still gets an answer.
             let b = out.respond(
@@ -285,7 +285,7 @@ impl Hub {
     }
 
     /// Carries out the table's actions other than the answer (rendered by the caller).
-    fn apply(&mut self, actions: Vec<Action>, _caller: Option<ConnId>) {
+    fn apply(&mut self, actions: Vec<Action>) {
         for a in actions {
             match a {
                 Action::Respond(_) => {}
@@ -370,5 +370,154 @@ impl Hub {
             ),
             None => Some(b.build()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::{EdgeConfig, UserAction};
+    use std::time::Duration;
+
+    fn hub() -> (Hub, ConnId, Arc<tokio::sync::Notify>) {
+        let config = EdgeConfig {
+            users: vec![h_user()],
+            ..EdgeConfig::default()
+        };
+        let mut h = Hub::new(&config, false, Instant::now());
+        let waker = Arc::new(tokio::sync::Notify::new());
+        let conn = ConnId(7);
+        h.register(conn, "127.0.0.1:5061".parse().unwrap(), waker.clone());
+        (h, conn, waker)
+    }
+
+    fn subscribe(extra: &str) -> Message {
+        Message::parse(Bytes::from(format!(
+            "SUBSCRIBE sip:bob@skype.lab SIP/2.0\r\nVia: SIP/2.0/TLS 10.0.0.1:5061;branch=z9hG4bK1\r\n\
+             From: <sip:a@acano.steven.lab>;tag=a1\r\nTo: <sip:bob@skype.lab>\r\nCall-ID: s1\r\n\
+             CSeq: 1 SUBSCRIBE\r\nContact: <sip:a@10.0.0.1:5061;transport=tls>\r\n\
+             Record-Route: <sip:vcse.acano.steven.lab;lr>\r\nEvent: presence\r\n{extra}Content-Length: 0\r\n\r\n"
+        )))
+        .unwrap()
+    }
+
+    fn responder() -> Responder {
+        Responder::new(
+            "10.0.0.1:40000".parse().unwrap(),
+            0x100,
+            "RTC/6.0",
+            "sip.skype.lab",
+            false,
+        )
+    }
+
+    #[test]
+    fn a_subscribe_is_answered_and_its_notify_queued_on_its_connection_then_answered() {
+        let (mut h, conn, _waker) = hub();
+        let user = h_user();
+        let now = Instant::now();
+        let (ok, answered) = h.subscribe(
+            now,
+            conn,
+            &subscribe("Accept: application/pidf+xml\r\n"),
+            &user,
+            &mut responder(),
+        );
+        let ok = Message::parse(ok).unwrap();
+        assert_eq!((ok.status_code(), answered.status), (Some(200), 200));
+        assert_eq!(
+            ok.header_named("Contact").map(|h| text(&h.value())),
+            Some("<sip:bob@sip.skype.lab:5061;transport=tls>".to_owned())
+        );
+        let n = Message::parse(h.poll_transmit(conn).unwrap()).unwrap();
+        assert_eq!(n.method(), Some(&b"NOTIFY"[..]));
+        assert_eq!(
+            n.header_named("Route").map(|h| text(&h.value())),
+            Some("<sip:vcse.acano.steven.lab;lr>".to_owned())
+        );
+        assert_eq!(
+            n.request_uri().unwrap().as_str(),
+            "sip:a@10.0.0.1:5061;transport=tls"
+        );
+        assert!(h.poll_transmit(conn).is_none());
+        let answer = crate::sip::ResponseBuilder::from_request(&n, 200, "OK").build();
+        assert!(h.handle_response(now, &Message::parse(answer.clone()).unwrap()));
+        // Answered once: a second copy matches nothing.
+        assert!(!h.handle_response(now, &Message::parse(answer).unwrap()));
+    }
+
+    fn h_user() -> UserConfig {
+        UserConfig {
+            user: "bob".into(),
+            action: UserAction::Answer,
+            ring_ms: 0,
+            hangup_after_ms: None,
+            presence: Default::default(),
+            im: Default::default(),
+        }
+    }
+
+    #[test]
+    fn a_library_change_wakes_the_connection_and_a_lost_connection_takes_its_subscriptions() {
+        let (mut h, conn, waker) = hub();
+        let now = Instant::now();
+        let m = subscribe("Supported: ms-benotify, ms-piggyback-first-notify\r\n");
+        h.subscribe(now, conn, &m, &h_user(), &mut responder());
+        assert!(
+            h.poll_transmit(conn).is_none(),
+            "the first state rode in the 200"
+        );
+        h.set_presence(
+            "bob",
+            PresenceState::of(crate::presence::Availability::Away),
+            now,
+        );
+        let b = Message::parse(h.poll_transmit(conn).unwrap()).unwrap();
+        assert_eq!(b.method(), Some(&b"BENOTIFY"[..]));
+        // The connection was told (a stored permit: the next wait returns at once).
+        let woken = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap()
+            .block_on(async {
+                tokio::time::timeout(Duration::from_millis(50), waker.notified())
+                    .await
+                    .is_ok()
+            });
+        assert!(woken);
+        h.connection_lost(conn);
+        assert_eq!(h.poll_timeout(), None, "no subscription is left to time");
+        // Nothing is queued for a connection that is gone.
+        send_to_peer(&mut h.outbox, conn, Bytes::from_static(b"x"));
+        assert!(h.poll_transmit(conn).is_none());
+    }
+
+    #[test]
+    fn a_refusal_carries_its_warning_or_diagnostic() {
+        let (mut h, conn, _) = hub();
+        let now = Instant::now();
+        let (r, a) = h.subscribe(
+            now,
+            conn,
+            &subscribe("Expires: soon\r\n"),
+            &h_user(),
+            &mut responder(),
+        );
+        let r = Message::parse(r).unwrap();
+        assert_eq!(a.status, 400);
+        assert!(
+            text(&r.header_named("Warning").unwrap().value())
+                .starts_with("399 sip.skype.lab \"malformed Expires")
+        );
+        let (r, _) = h.subscribe(
+            now,
+            conn,
+            &subscribe("Accept: application/xpidf+xml\r\n"),
+            &h_user(),
+            &mut responder(),
+        );
+        let r = Message::parse(r).unwrap();
+        assert_eq!(r.status_code(), Some(488));
+        assert!(text(&r.header_named("ms-diagnostics").unwrap().value()).starts_with("2165;"));
     }
 }
