@@ -23,7 +23,10 @@
 //! - `decide`: request → facts → rules → one `Outcome` (the verdict with its record, the response, the event);
 //! - `respond`: the one response path (the Edge's marks on every answer, INVITE retransmissions);
 //! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
-//!   with the time passed in, and unit-tested without a socket.
+//!   with the time passed in, and unit-tested without a socket;
+//! - `conversations` and `subscriptions`: the users' presence (SUBSCRIBE, NOTIFY, BENOTIFY; one table per
+//!   Edge) and IM (session mode, page mode) in the same shape, and `send_to_peer`, the one switch point of
+//!   the requests the Edge originates.
 
 mod conversations;
 mod decide;
