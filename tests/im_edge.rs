@@ -254,3 +254,27 @@ async fn federation_failures_on_message_and_on_the_im_invite() {
     assert!(lab.edge.log_records()[0].contains("Result-Code: 0xc3e93d67"));
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn malformed_typing_xml_in_a_session_is_400_with_a_warning() {
+    let lab = presence_lab(|_| {}).await;
+    let mut peer = lab.peer(&["vcse.acano.steven.lab"]).await;
+    let (inv, _, tag) = open(&mut peer, "sip:quiet@skype.lab", None).await;
+    let mut info = inv.follow_up("INFO", Some(&tag));
+    info.body = Some(Bytes::from_static(b"<KeyboardActivity><status"));
+    info.content_type = Some("application/xml".into());
+    let r = peer.request(&info.build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(400));
+    let w = header(&r, "Warning").unwrap();
+    assert!(
+        w.starts_with("399 sip.skype.lab \"the XML body is not well-formed"),
+        "{w}"
+    );
+    // The session survives bad input: a MESSAGE in it is still answered.
+    let msg = info.im_message(&tag, "still here");
+    assert_eq!(
+        peer.request(&msg.build(), T).await.unwrap().status_code(),
+        Some(200)
+    );
+    lab.stop().await;
+}
