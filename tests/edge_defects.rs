@@ -424,7 +424,8 @@ async fn accepted_requests_carry_the_status_sent() {
         (request("INVITE", "sip:busy@skype.lab"), 486),
         (request("INVITE", "sip:nobody@skype.lab"), 404),
         (options("sip:skype.lab"), 200),
-        (request("SUBSCRIBE", "sip:stejanss@skype.lab"), 405),
+        // Presence (issue 16): a SUBSCRIBE without Event reaches the presence core, which answers 400.
+        (request("SUBSCRIBE", "sip:stejanss@skype.lab"), 400),
     ];
     for (req, status) in &cases {
         peer.request(&req.build(), T).await.unwrap();

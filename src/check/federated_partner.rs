@@ -102,6 +102,7 @@ pub async fn test_cs_federated_partner(ctx: &OutboundContext, domain: &str) -> C
         method: CallMethod::Options,
         hold_ms: 0,
         route: route.clone(),
+        im_text: None,
     };
     let start = Instant::now();
     let out = outbound::call(ctx, &req).await;

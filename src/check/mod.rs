@@ -137,6 +137,7 @@ async fn options_ping(
         method: CallMethod::Options,
         hold_ms: 0,
         route: None,
+        im_text: None,
     };
     let out = outbound::call_to(ctx, &req, target.as_str(), port, addrs.to_vec()).await;
     r.push(&rules::outbound::options_ping(

@@ -69,8 +69,16 @@ pub struct CallArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     pub hold: f64,
     /// Send OPTIONS instead of INVITE.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["subscribe", "im"])]
     pub options: bool,
+    /// Subscribe to the target's presence instead of calling: prints the 200 and each NOTIFY's state as a
+    /// Skype client shows it, for --hold seconds, then unsubscribes (Expires: 0).
+    #[arg(long, conflicts_with = "im")]
+    pub subscribe: bool,
+    /// Send an instant message instead of calling (session-mode IM, the text embedded in the INVITE): prints
+    /// each reply received within --hold seconds, then BYE.
+    #[arg(long, value_name = "TEXT")]
+    pub im: Option<String>,
     /// Seconds to wait for the final response.
     #[arg(long, value_name = "SECS", default_value_t = 32.0)]
     pub timeout: f64,
@@ -333,11 +341,16 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
         from: args.from.clone(),
         method: if args.options {
             CallMethod::Options
+        } else if args.subscribe {
+            CallMethod::Subscribe
+        } else if args.im.is_some() {
+            CallMethod::Im
         } else {
             CallMethod::Invite
         },
         hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
         route: None,
+        im_text: args.im.clone(),
     };
     // Notes first: which DNS server is asked (and other defaults) matter before the result does.
     if !args.edge.json {
@@ -360,6 +373,9 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
             println!();
         }
         print!("{}", out.response_text.replace("\r\n", "\n"));
+        for line in &out.seen {
+            println!("{line}");
+        }
         println!("{}", out.explanation);
     }
     Ok(ExitCode::from(out.class.exit_code()))

@@ -23,8 +23,12 @@
 //! - `decide`: request → facts → rules → one `Outcome` (the verdict with its record, the response, the event);
 //! - `respond`: the one response path (the Edge's marks on every answer, INVITE retransmissions);
 //! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
-//!   with the time passed in, and unit-tested without a socket.
+//!   with the time passed in, and unit-tested without a socket;
+//! - `conversations` and `subscriptions`: the users' presence (SUBSCRIBE, NOTIFY, BENOTIFY; one table per
+//!   Edge) and IM (session mode, page mode) in the same shape, and `send_to_peer`, the one switch point of
+//!   the requests the Edge originates.
 
+mod conversations;
 mod decide;
 mod dialogs;
 mod handshake;
@@ -34,6 +38,7 @@ mod partners;
 pub mod pool;
 mod respond;
 mod sinks;
+mod subscriptions;
 mod transport;
 mod tx;
 mod uas;
@@ -109,6 +114,8 @@ pub struct Edge {
     anchors: TrustAnchors,
     policy: Policy,
     users: Arc<dialogs::Users>,
+    /// The users' presence subscriptions and the requests the Edge originates (`subscriptions`).
+    presence: Arc<Mutex<subscriptions::Hub>>,
     lookup: Arc<dyn Lookup>,
     events: broadcast::Sender<DecisionEvent>,
     records: Mutex<std::collections::VecDeque<Arc<str>>>,
@@ -190,8 +197,14 @@ impl Edge {
             agent: config.edge.server_header.clone(),
         });
         let partners = partners::Partners::new(policy.discovered);
+        let presence = Arc::new(Mutex::new(subscriptions::Hub::new(
+            &config,
+            policy.faithful,
+            std::time::Instant::now(),
+        )));
         Ok(Edge {
             partners,
+            presence,
             policy,
             users,
             acceptor: TlsAcceptor::from(server),
@@ -247,6 +260,14 @@ impl Edge {
     /// The configuration this Edge runs with.
     pub fn config(&self) -> &EdgeConfig {
         &self.config
+    }
+
+    /// Sets `user`'s presence (`user` or `user@domain`) from now on, in place of its configured schedule, and
+    /// sends it to every live subscription to that user.
+    pub fn set_presence(&self, user: &str, state: crate::presence::PresenceState) {
+        if let Ok(mut hub) = self.presence.lock() {
+            hub.set_presence(user, state, std::time::Instant::now());
+        }
     }
 
     /// The federation policy this Edge applies.

@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use super::conversations::Conversations;
 use super::decide::{self, Outcome, Peer};
 use super::dialogs::Dialogs;
 use super::limits::RequestRate;
@@ -42,6 +43,8 @@ struct Connection {
     rate: RequestRate,
     respond: Responder,
     dialogs: Dialogs,
+    /// Presence and IM (`conversations`).
+    conversations: Conversations,
     /// What to write next, in order.
     out: Vec<Bytes>,
 }
@@ -114,6 +117,7 @@ pub(super) async fn run(
     );
     let conn = Connection {
         dialogs: Dialogs::new(edge.users.clone(), local),
+        conversations: Conversations::new(&edge, cid, local),
         respond,
         edge,
         remote,
@@ -253,6 +257,11 @@ impl Connection {
                     self.dialogs.handle_timeout(Instant::now(), &mut self.respond);
                     self.take_transmits();
                 }
+                () = timer(self.conversations.poll_timeout()) => {
+                    self.conversations.handle_timeout(Instant::now());
+                    self.take_transmits();
+                }
+                () = self.conversations.wake.notified() => self.take_transmits(),
                 r = tokio::time::timeout_at(deadline, read_some(&mut stream, &mut buf)) => match r {
                     Err(_) => {
                         if partial_since.is_some() {
@@ -282,6 +291,9 @@ impl Connection {
     /// Moves what the dialogs want sent to the write queue, in order.
     fn take_transmits(&mut self) {
         while let Some(b) = self.dialogs.poll_transmit() {
+            self.out.push(b);
+        }
+        while let Some(b) = self.conversations.poll_transmit() {
             self.out.push(b);
         }
     }
@@ -343,7 +355,10 @@ impl Connection {
             .received(self.cid, self.local, self.remote, &m)
             .await;
         if !m.is_request() {
-            self.dialogs.handle_response(&m);
+            if !self.conversations.handle_response(&m) {
+                self.dialogs.handle_response(&m);
+            }
+            self.take_transmits();
             return;
         }
         if let Err(e) = m.validate() {
@@ -360,6 +375,8 @@ impl Connection {
         if method == "ACK" {
             self.respond.acknowledged(&call_id);
             self.dialogs.handle_ack(&call_id);
+            self.conversations.handle_ack(&call_id);
+            self.take_transmits();
             return;
         }
         let now = Instant::now();
@@ -402,9 +419,18 @@ impl Connection {
         let mut outcome = decide::federation(&self.edge, &m, ctx, peer, &mut self.respond).await;
         let _enter = span.enter();
         if let Decision::Accept { .. } = outcome.verdict.decision {
-            let answer =
+            let answer = if self.conversations.claims(&m, &method, &call_id) {
+                self.conversations.handle_request(
+                    Instant::now(),
+                    m,
+                    &method,
+                    call_id,
+                    &mut self.respond,
+                )
+            } else {
                 self.dialogs
-                    .handle_request(Instant::now(), m, &method, call_id, &mut self.respond);
+                    .handle_request(Instant::now(), m, &method, call_id, &mut self.respond)
+            };
             self.take_transmits();
             outcome.event.status = answer.status;
             outcome.event.verdict = answer.verdict;

@@ -97,17 +97,40 @@ pub(super) async fn sip_exchange(
     let peer_diag = msg::header_text(&final_resp, "ms-diagnostics");
 
     if (200..300).contains(&code) {
-        if req.method == CallMethod::Invite {
-            finish_dialog(
-                &mut run,
-                &tap,
-                &mut stream,
-                &final_resp,
-                to_tag.as_deref(),
-                &local,
-                req,
-            )
-            .await;
+        let (resp, tag) = (&final_resp, to_tag.as_deref());
+        match req.method {
+            CallMethod::Invite => {
+                finish_dialog(&mut run, &tap, &mut stream, resp, tag, &local, req).await
+            }
+            CallMethod::Subscribe => {
+                let s = &mut stream;
+                super::presence::after_subscribe(
+                    &mut run,
+                    s,
+                    &mut framer,
+                    &mut buf,
+                    resp,
+                    tag,
+                    &local,
+                    req,
+                )
+                .await;
+            }
+            CallMethod::Im => {
+                let s = &mut stream;
+                super::presence::after_im(
+                    &mut run,
+                    s,
+                    &mut framer,
+                    &mut buf,
+                    resp,
+                    tag,
+                    &local,
+                    req,
+                )
+                .await;
+            }
+            CallMethod::Options => {}
         }
     } else if method == "INVITE" {
         let ack = run

@@ -23,6 +23,7 @@ use crate::sip::ua;
 pub mod conn;
 mod exchange;
 pub mod msg;
+mod presence;
 
 /// The class of a call's result: its exit code (the rulebook's [`rules::OutcomeClass`]).
 pub use crate::rules::OutcomeClass;
@@ -112,6 +113,12 @@ pub enum CallMethod {
     Invite,
     /// A reachability ping.
     Options,
+    /// A presence SUBSCRIBE (`call --subscribe`): the 200, then each NOTIFY until the watch time ends, then
+    /// `Expires: 0`.
+    Subscribe,
+    /// A session-mode IM (`call --im`): INVITE with `m=message … sip null` and the first message embedded,
+    /// the replies until the hold time ends, then BYE.
+    Im,
 }
 
 impl CallMethod {
@@ -120,6 +127,8 @@ impl CallMethod {
         match self {
             CallMethod::Invite => "INVITE",
             CallMethod::Options => "OPTIONS",
+            CallMethod::Subscribe => "SUBSCRIBE",
+            CallMethod::Im => "INVITE",
         }
     }
 }
@@ -133,11 +142,15 @@ pub struct CallRequest {
     pub from: String,
     /// INVITE or OPTIONS.
     pub method: CallMethod,
-    /// After a 2xx to INVITE: how long to hold the call before BYE.
+    /// After a 2xx to INVITE: how long to hold the call before BYE (for SUBSCRIBE: how long to watch the
+    /// NOTIFYs before unsubscribing; for an IM: how long to wait for replies).
     pub hold_ms: u64,
     /// A `Route` header for the initial request (`Test-CsFederatedPartner` with a ProxyFqdn sends
     /// `<sip:PROXY;transport=tls;lr>;ms-edge-route`); `None`: no Route.
     pub route: Option<String>,
+    /// The first message of an IM ([`CallMethod::Im`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub im_text: Option<String>,
 }
 
 impl CallRequest {
@@ -149,6 +162,7 @@ impl CallRequest {
             method: CallMethod::Invite,
             hold_ms: 0,
             route: None,
+            im_text: None,
         }
     }
 }
@@ -195,6 +209,10 @@ pub struct CallOutcome {
     pub target: Option<String>,
     /// Methods sent to the peer, in order (e.g. INVITE, ACK, BYE).
     pub sent: Vec<String>,
+    /// What each NOTIFY (and a piggy-backed 200) said, as a Skype client shows it (`call --subscribe`), and
+    /// each IM reply (`call --im`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
     /// The rulebook's finding the outcome is rendered from.
     #[serde(skip)]
     pub finding: Finding,
@@ -207,6 +225,8 @@ struct Run<'a> {
     steps: Vec<Step>,
     target: Option<String>,
     sent: Vec<String>,
+    /// NOTIFY states and IM replies seen (`presence`).
+    seen: Vec<String>,
 }
 
 impl Run<'_> {
@@ -249,6 +269,7 @@ impl Run<'_> {
             steps: self.steps,
             target: self.target,
             sent: self.sent,
+            seen: self.seen,
             finding: finding.clone(),
         }
     }
@@ -267,11 +288,13 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
     let mut run = Run {
         ctx,
         dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn)
+            .for_request(req)
             .with_route(req.route.clone()),
         domain: domain.clone(),
         steps: Vec::new(),
         target: None,
         sent: Vec::new(),
+        seen: Vec::new(),
     };
     if domain.is_empty() {
         run.step("policy", false, format!("{} has no domain", req.target));
@@ -376,11 +399,13 @@ pub async fn call_to(
     let run = Run {
         ctx,
         dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn)
+            .for_request(req)
             .with_route(req.route.clone()),
         domain: target_domain(&req.target).unwrap_or_default(),
         steps: Vec::new(),
         target: Some(target.to_string()),
         sent: Vec::new(),
+        seen: Vec::new(),
     };
     connect_phase(run, req, target, port, addrs).await
 }

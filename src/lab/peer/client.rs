@@ -218,6 +218,33 @@ impl PeerClient {
         }
     }
 
+    /// Reads until the Edge sends a request (NOTIFY, BENOTIFY, MESSAGE, BYE); responses meanwhile are
+    /// skipped. `Err(Closed)` when the connection ends first.
+    pub async fn next_request(&mut self, timeout: Duration) -> Result<sip::Message, PeerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(m) = self.recv(left).await? else {
+                return Err(PeerError::Closed);
+            };
+            if m.is_request() {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// Answers a request the Edge sent in a dialog (a NOTIFY, an IM reply, a BYE) with `code`, as the
+    /// Expressway relays its client's answer. A BENOTIFY is never answered (MS-SIP §4.4): nothing is sent.
+    pub async fn answer(&mut self, req: &sip::Message, code: u16) -> Result<(), PeerError> {
+        if req.method() == Some(b"BENOTIFY") {
+            return Ok(());
+        }
+        let r = sip::ResponseBuilder::from_request(req, code, ua::reason_phrase(code))
+            .header("User-Agent", "TANDBERG/4352 (X14.3.1)")
+            .build();
+        self.send(&r).await
+    }
+
     /// Closes the TLS session (close_notify) and the socket.
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;
@@ -391,6 +418,44 @@ impl ExpresswayRequest {
             content_type: None,
             extra_headers: Vec::new(),
         }
+    }
+
+    /// A presence SUBSCRIBE (`Event: presence`) with `options`' Accept, Supported and Expires, as a Cisco
+    /// IM and Presence server sends it through the Expressway.
+    pub fn subscribe(
+        from: &str,
+        to: &str,
+        options: &crate::presence::client::SubscribeOptions,
+    ) -> ExpresswayRequest {
+        let mut r = ExpresswayRequest::new("SUBSCRIBE", from, to);
+        r.extra_headers = options
+            .headers()
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        r
+    }
+
+    /// A session-mode IM INVITE (`m=message … sip null`) with `first` embedded in `ms-text-format`, as a
+    /// Skype for Business client sends it.
+    pub fn im_invite(from: &str, to: &str, first: Option<&str>) -> ExpresswayRequest {
+        let mut r = ExpresswayRequest::new("INVITE", from, to);
+        r.extra_headers = crate::im::invite_headers(first, &ua::uuid())
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        r.body = Some(Bytes::from(crate::im::sdp::offer(&r.via_host, 5061)));
+        r.content_type = Some("application/sdp".into());
+        r
+    }
+
+    /// An in-dialog MESSAGE of `text` (plain, UTF-8) after this request's INVITE was answered with `to_tag`.
+    pub fn im_message(&self, to_tag: &str, text: &str) -> ExpresswayRequest {
+        let mut r = self.follow_up("MESSAGE", Some(to_tag));
+        r.extra_headers.clear();
+        r.body = Some(Bytes::from(text.to_owned()));
+        r.content_type = Some(crate::im::message::TEXT_PLAIN_UTF8.into());
+        r
     }
 
     /// Sets the P-Asserted-Identity URI.

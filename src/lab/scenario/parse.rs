@@ -399,7 +399,8 @@ status = 504
         assert_eq!(
             error(&text),
             "lab.toml:13:1: case #1 \"one\": field `case.expect.result`: unknown field `result`, expected one of \
-             `status`, `ms_diagnostics`, `result_code`, `log_data`, `handshake`, `explanation`\n  \
+             `status`, `ms_diagnostics`, `result_code`, `log_data`, `handshake`, `explanation`, `expires`, \
+             `format`, `availability`, `later_availability`, `im_replies`\n  \
              hint: remove the key or correct its spelling; the valid keys are listed above"
         );
     }
