@@ -100,7 +100,7 @@ impl PeerClient {
     pub async fn connect(
         addr: SocketAddr,
         server_name: &str,
-        identity: Option<&pki::Identity>,
+        identity: Option<&pki::TlsIdentity>,
         timeout: Duration,
     ) -> Result<PeerClient, PeerError> {
         let config = pki::client_config(identity)?;
