@@ -18,5 +18,6 @@ pub mod presence;
 pub mod report;
 pub mod rules;
 pub mod sip;
+pub mod testkit;
 pub mod ui;
 pub mod wire;

@@ -15,7 +15,7 @@ use super::{DnsFailure, FaultKind, Lookup, LookupFuture, RecordSpec, SrvRecord};
 pub const MAX_CNAME_HOPS: usize = 8;
 
 /// What [`Lookup::server`] says of a [`StaticLookup`], so messages say where the answer came from.
-pub const STATIC_SERVER: &str = "the in-memory records (StaticLookup)";
+pub const STATIC_SERVER: &str = "StaticLookup (in-memory records)";
 
 /// A [`Lookup`] that answers from records in memory; see the module documentation.
 #[derive(Debug, Clone, Default)]
@@ -378,10 +378,10 @@ mod tests {
             l.srv("_sipfederationtls._tcp.servfail.lab").await,
             Err(DnsFailure::ServFail)
         );
-        assert_eq!(l.server(), "the in-memory records (StaticLookup)");
+        assert_eq!(l.server(), "StaticLookup (in-memory records)");
         assert_eq!(
             DnsFailure::NxDomain.describe(&l.server()),
-            "the name does not exist (NXDOMAIN from the in-memory records (StaticLookup))"
+            "the name does not exist (NXDOMAIN from StaticLookup (in-memory records))"
         );
     }
 }
