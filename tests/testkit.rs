@@ -127,6 +127,11 @@ async fn good_and_refused_calls(mode: DnsMode) {
         Some("0xc3e93d67 SIPPROXY_E_ROUTING_MSG_CERT_MISMATCH")
     );
     assert_eq!(edge.records().len(), 1);
+    // Served: the Edge's resolver asked the embedded server on loopback.
+    match mode {
+        DnsMode::Served => assert!(edge.dns_queries().unwrap() >= 1, "{:?}", edge.dns_queries()),
+        DnsMode::Static => assert_eq!(edge.dns_queries(), None),
+    }
     edge.stop().await.unwrap();
 }
 

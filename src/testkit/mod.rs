@@ -55,7 +55,7 @@ pub use crate::sip::Message;
 pub use tokio::sync::broadcast::Receiver;
 pub use tokio_util::sync::CancellationToken;
 
-use crate::dns::{DnsServer, ResolverSettings};
+use crate::dns::DnsServer;
 use crate::edge::{Edge, EdgeParts};
 use crate::lab::builder::{self, LabCerts, LabDns, RunningEdge};
 use expect::{Expectation, Expected};
@@ -195,9 +195,10 @@ impl TestEdgeBuilder {
         let (lookup, dns): (Arc<dyn Lookup>, Option<DnsServer>) = match self.dns {
             DnsMode::Served => {
                 let dns = LabDns::with_records(&self.records).await?;
-                // No cache: a test that changes nothing expects the same answer, and one that reuses names
-                // across Edges must not see another's.
-                let lookup = dns.lookup(ResolverSettings::default().timeout_ms, 0)?;
+                // The configuration's timeout and cache (`config.dns.resolver`), one attempt: the server is
+                // on loopback, and a retry would only hide a fault record's timeout behind a second wait.
+                let r = &self.config.dns.resolver;
+                let lookup = dns.lookup(r.timeout_ms, r.cache_max_entries)?;
                 (Arc::new(lookup), Some(dns.server))
             }
             DnsMode::Static => (Arc::new(StaticLookup::from_records(&self.records)), None),
@@ -361,6 +362,12 @@ impl TestEdge {
     /// The embedded DNS server's address (`None` with [`DnsMode::Static`]).
     pub fn dns_addr(&self) -> Option<SocketAddr> {
         self.dns.as_ref().map(DnsServer::local_addr)
+    }
+
+    /// How many queries the embedded DNS server has received (`None` with [`DnsMode::Static`]): proof that
+    /// the Edge asked over the wire.
+    pub fn dns_queries(&self) -> Option<u64> {
+        self.dns.as_ref().map(DnsServer::queries_received)
     }
 
     /// A receiver of every decision from now on (the Edge's broadcast channel).
