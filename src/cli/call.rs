@@ -50,6 +50,8 @@ pub struct EdgeArgs {
     /// command cannot run).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub keylog: super::wire::KeylogArg,
 }
 
 const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no usable SRV record (1008: none, the lookup failed, or only a target of '.', RFC 2782 'decidedly not available'); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
@@ -77,6 +79,10 @@ pub struct CallArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    #[command(flatten)]
+    pub pcap: super::wire::PcapArgs,
+    #[command(flatten)]
+    pub hep: super::wire::HepArgs,
 }
 
 fn secs(value: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -90,6 +96,8 @@ pub(crate) fn build_context(
     response_timeout: Duration,
 ) -> anyhow::Result<(OutboundContext, Vec<String>)> {
     let mut notes = Vec::new();
+    // Before any TLS configuration is built: they all log to it.
+    notes.extend(args.keylog.install()?);
     let cfg = match &args.config {
         Some(path) => Some(EdgeConfig::load(path)?),
         None => None,
@@ -174,6 +182,7 @@ pub(crate) fn build_context(
                 response: response_timeout,
                 ..Timeouts::default()
             },
+            taps: Default::default(),
         },
         notes,
     ))
@@ -313,7 +322,11 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     }
     let hold = secs(args.hold, "hold")?;
     let timeout = secs(args.timeout, "timeout")?;
-    let (ctx, notes) = build_context(&args.edge, timeout)?;
+    let (mut ctx, mut notes) = build_context(&args.edge, timeout)?;
+    let rt = super::runtime()?;
+    let wire = rt.block_on(super::wire::open_taps(&args.pcap, &args.hep, None, None))?;
+    ctx.taps = wire.taps.clone();
+    notes.extend(wire.notes);
     let req = CallRequest {
         target: args.target.clone(),
         from: args.from.clone(),
@@ -328,8 +341,8 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     if !args.edge.json {
         print_notes(&notes);
     }
-    let rt = super::runtime()?;
     let out = rt.block_on(outbound::call(&ctx, &req));
+    rt.block_on(super::wire::shutdown_taps(&wire.taps))?;
     if args.edge.json {
         println!("{}", call_json(&args.target, &out, &notes)?);
     } else {

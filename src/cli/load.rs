@@ -122,6 +122,8 @@ pub struct LoadArgs {
     /// Also write every latency sample, µs, one a line (tests compare the histograms with the samples).
     #[arg(long, value_name = "FILE", hide = true)]
     raw_latencies: Option<PathBuf>,
+    #[command(flatten)]
+    keylog: super::wire::KeylogArg,
 }
 
 /// `edgesim load merge`.
@@ -204,6 +206,10 @@ pub fn run(mut a: LoadArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
+    // Before any TLS configuration is built: they all log to it (one line per connection's secrets).
+    if let Some(note) = a.keylog.install()? {
+        eprintln!("note: {note}");
+    }
     let rt = super::runtime()?;
     let target_arg = a.target.clone().context("--target HOST:PORT is required")?;
     let target = rt

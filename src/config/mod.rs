@@ -9,6 +9,7 @@
 
 mod fault;
 pub mod federation;
+pub mod pool;
 pub mod sfb;
 pub mod validate;
 
@@ -118,6 +119,8 @@ pub struct EdgeConfig {
     pub presence: PresenceConfig,
     /// Instant messages: page mode and the size bound.
     pub im: ImConfig,
+    /// `[[pool.members]]`: an Edge pool's members, their DNS publication and initial fault modes.
+    pub pool: pool::PoolConfig,
 }
 
 /// The Edge's identity.
@@ -561,11 +564,13 @@ impl EdgeConfig {
 
     /// Cross-field and range checks serde cannot express.
     fn validate(&self, path: &Path) -> Result<(), ConfigError> {
-        validate::check(self).map_err(|p| ConfigError::Invalid {
-            path: path.to_owned(),
-            field: p.field,
-            message: p.message,
-        })
+        validate::check(self)
+            .and_then(|()| pool::check(&self.pool, &self.edge.fqdn))
+            .map_err(|p| ConfigError::Invalid {
+                path: path.to_owned(),
+                field: p.field,
+                message: p.message,
+            })
     }
 }
 

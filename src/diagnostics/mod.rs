@@ -14,31 +14,36 @@ mod record;
 pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
 pub use record::{LogContext, LogRecord, ResultCode, Severity};
 
-/// Makes a value safe inside a quoted parameter: escapes `"` and `\`, drops control characters (CR/LF would
-/// inject headers or log lines; values such as domains and certificate names come from the peer).
-fn quote_safe(value: &str) -> String {
-    let mut out = String::with_capacity(value.len());
-    for c in value.chars() {
-        match c {
-            '"' | '\\' => {
-                out.push('\\');
-                out.push(c);
-            }
-            c if c.is_control() => {}
-            c => out.push(c),
-        }
-    }
-    out
-}
-
 /// Renders `k="v";k2="v2"`, the compact form shared by ms-diagnostics parameters and log `Data:` (values made
 /// safe by escaping `"` and `\`, control characters dropped). [`parse_params`] reads it back.
 pub fn render_params(params: &[(String, String)]) -> String {
-    params
-        .iter()
-        .map(|(k, v)| format!("{k}=\"{}\"", quote_safe(v)))
-        .collect::<Vec<_>>()
-        .join(";")
+    let mut out = String::new();
+    push_params(&mut out, params);
+    out
+}
+
+/// [`render_params`], appended to `out` (the log record renders into a reused buffer). A value is made safe
+/// inside its quotes: `"` and `\` escaped, control characters dropped (CR/LF would inject headers or log lines;
+/// values such as domains and certificate names come from the peer).
+pub(crate) fn push_params(out: &mut String, params: &[(String, String)]) {
+    for (i, (k, v)) in params.iter().enumerate() {
+        if i > 0 {
+            out.push(';');
+        }
+        out.push_str(k);
+        out.push_str("=\"");
+        for c in v.chars() {
+            match c {
+                '"' | '\\' => {
+                    out.push('\\');
+                    out.push(c);
+                }
+                c if c.is_control() => {}
+                c => out.push(c),
+            }
+        }
+        out.push('"');
+    }
 }
 
 /// Reads `k="v";k2=v2` back into pairs, the inverse of [`render_params`]: `;` inside quotes does not split,
@@ -94,11 +99,6 @@ pub fn parse_params(text: &str) -> Vec<(String, String)> {
             return out;
         }
     }
-}
-
-/// Drops control characters from a free-text log field (start line, call-id, peer).
-fn line_safe(value: &str) -> String {
-    value.chars().filter(|c| !c.is_control()).collect()
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -272,6 +272,8 @@ pub mod reason {
         "Failed to complete TLS negotiation with a federated peer server";
     /// 4005 (FEDERATION.md form, no trailing dot).
     pub const USER_NOT_FOUND: &str = "Destination URI either not enabled for SIP or does not exist";
+    /// 1090 (synthetic): a member of an emulated Edge pool is out of service (fault mode `503`).
+    pub const POOL_MEMBER_OUT_OF_SERVICE: &str = "Edge pool member is out of service";
 }
 
 impl MsDiagnostic {
@@ -443,6 +445,19 @@ impl MsDiagnostic {
                 ("reason", reason),
                 ("WinsockFailureCode", &winsock.render()),
                 ("WinsockFailureDescription", winsock.description()),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1090 (synthetic: no field trace was found; edgesim's code for its pool fault mode `503`): the pool member
+    /// `member` (its `ip:port`) is out of service and answers every request 503.
+    pub fn e1090(member: &str, source: &str) -> Self {
+        Self::new(
+            1090,
+            &[
+                ("reason", reason::POOL_MEMBER_OUT_OF_SERVICE),
+                ("member", member),
                 ("source", source),
             ],
         )

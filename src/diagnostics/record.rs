@@ -4,7 +4,7 @@
 use serde::Serialize;
 use time::OffsetDateTime;
 
-use super::{line_safe, render_params};
+use super::render_params;
 
 /// Severity of an Edge diagnostic record; it also picks the trace level and source line.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -223,14 +223,28 @@ impl LogRecord {
 
     /// The two lines of the record (header, body) joined by `\n`, no trailing newline; layout of FEDERATION.md.
     pub fn render(&self, ctx: &LogContext) -> String {
+        let mut out = String::with_capacity(640);
+        self.render_into(ctx, &mut out);
+        out
+    }
+
+    /// [`LogRecord::render`], appended to `out`: the Edge renders each record once, into a buffer it reuses,
+    /// without the intermediate strings of the peer-supplied values made line-safe.
+    pub fn render_into(&self, ctx: &LogContext, out: &mut String) {
+        use std::fmt::Write;
         let t = ctx.timestamp.to_offset(time::UtcOffset::UTC);
-        let host = line_safe(&ctx.edge_host);
-        format!(
-            "TL {level}(TF_DIAG) [{host}\\{host}]{pid:04X}.{tid:04X}::{mo:02}/{d:02}/{y:04}-{h:02}:{mi:02}:{s:02}.{ms:03}.{seq:08X} \
+        out.push_str("TL ");
+        out.push_str(self.severity.level());
+        out.push_str("(TF_DIAG) [");
+        push_line_safe(out, &ctx.edge_host);
+        out.push('\\');
+        push_line_safe(out, &ctx.edge_host);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "]{pid:04X}.{tid:04X}::{mo:02}/{d:02}/{y:04}-{h:02}:{mi:02}:{s:02}.{ms:03}.{seq:08X} \
              (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp({line})) [{id}] $$begin record\n\
-             Severity: {sev} Text: {text} Result-Code: {rc} SIP-Start-Line: {sl} SIP-Call-ID: {cid} SIP-CSeq: {cseq} \
-             Peer: {peer} Data: {data} $$end_record",
-            level = self.severity.level(),
+             Severity: {sev} Text: {text} Result-Code: 0x{rc:08x} {sym} SIP-Start-Line: ",
             pid = ctx.pid,
             tid = ctx.tid,
             mo = u8::from(t.month()),
@@ -245,14 +259,32 @@ impl LogRecord {
             id = ctx.record_id,
             sev = self.severity.as_str(),
             text = self.result_code.text,
-            rc = self.result_code.render(),
-            sl = line_safe(&self.start_line),
-            cid = line_safe(&self.call_id),
-            cseq = line_safe(&self.cseq),
-            peer = line_safe(&self.peer),
-            data = self.render_data(),
-        )
+            rc = self.result_code.value,
+            sym = self.result_code.symbol,
+        );
+        push_line_safe(out, &self.start_line);
+        out.push_str(" SIP-Call-ID: ");
+        push_line_safe(out, &self.call_id);
+        out.push_str(" SIP-CSeq: ");
+        push_line_safe(out, &self.cseq);
+        out.push_str(" Peer: ");
+        push_line_safe(out, &self.peer);
+        out.push_str(" Data: ");
+        super::push_params(out, &self.data);
+        out.push_str(" $$end_record");
     }
+}
+
+/// Appends a free-text log field (start line, Call-ID, peer) without its control characters, copying runs
+/// rather than characters.
+fn push_line_safe(out: &mut String, value: &str) {
+    let mut rest = value;
+    while let Some(at) = rest.find(char::is_control) {
+        out.push_str(&rest[..at]);
+        let c = rest[at..].chars().next().map_or(1, char::len_utf8);
+        rest = &rest[at + c..];
+    }
+    out.push_str(rest);
 }
 
 #[cfg(test)]
@@ -327,6 +359,36 @@ Severity: warning Text: The domain of the message resolved by DNS SRV but none o
         let want = "TL ERROR(TF_DIAG) [sfvedge\\sfvedge]0B60.0D6C::03/02/2017-06:30:40.025.00005602 (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp(833)) [3634190282] $$begin record\n\
 Severity: error Text: Message cannot be routed because the peer's certificate does not contain a matching FQDN Result-Code: 0xc3e93d67 SIPPROXY_E_ROUTING_MSG_CERT_MISMATCH SIP-Start-Line: INVITE sip:stejanss@skype.lab SIP/2.0 SIP-Call-ID: e144704c-1dd0-4ea7-929f-77e7e071c24c SIP-CSeq: 1567605805 INVITE Peer: vcse.steven.lab:25001 Data: expectedfqdn=\"vcse.acano.steven.lab\";certName=\"vcse.steven.lab\";info=\"The peer certificate does not contain a matching FQDN\" $$end_record";
         assert_eq!(got, want);
+    }
+
+    #[test]
+    fn peer_values_lose_their_control_characters_as_line_safe_says() {
+        for v in ["plain", "a\r\nb", "\u{7f}x\u{85}y\t", "\n", "", "é\u{0}ü"] {
+            let mut out = String::from(">");
+            push_line_safe(&mut out, v);
+            let safe: String = v.chars().filter(|c| !c.is_control()).collect();
+            assert_eq!(out, format!(">{safe}"), "{v:?}");
+        }
+        let rec = LogRecord::new(
+            ResultCode::NO_SRV,
+            "OPTIONS sip:x SIP/2.0\r\nX: injected",
+            "c\n",
+            "1 OPTIONS",
+            "p:1",
+            vec![kv("domain", "a\"b\r\n")],
+        );
+        let got = rec.render(&ctx(1, 2, datetime!(2017-03-02 08:10:46.230 UTC), 3, 4));
+        assert_eq!(got.lines().count(), 2, "{got}");
+        assert!(
+            got.contains(
+                "SIP-Start-Line: OPTIONS sip:x SIP/2.0X: injected SIP-Call-ID: c SIP-CSeq:"
+            ),
+            "{got}"
+        );
+        assert!(
+            got.ends_with("Data: domain=\"a\\\"b\" $$end_record"),
+            "{got}"
+        );
     }
 
     #[test]

@@ -13,8 +13,8 @@ mod zones;
 
 pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
 pub use server::{
-    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, RecordSpec, Zone, ZoneError,
-    ZoneSet,
+    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, PoolMemberRecord, RecordSpec,
+    Zone, ZoneError, ZoneSet,
 };
 pub use static_lookup::{MAX_CNAME_HOPS, STATIC_SERVER, StaticLookup};
 

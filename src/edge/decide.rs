@@ -135,7 +135,7 @@ pub(super) async fn federation(
         }
     };
     if let Decision::Accept { target } = &decision {
-        tracing::info!(matched_target = %target, "federation rules pass");
+        tracing::debug!(matched_target = %target, "federation rules pass");
     }
     let verdict = Verdict::new(decision, &policy.edge_fqdn, Some(&facts.request_line()));
     outcome(verdict, m, ctx, out)

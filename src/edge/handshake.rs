@@ -2,13 +2,22 @@
 //! version the Edge accepts (read from its ClientHello by peeking at the connection's first bytes before
 //! rustls consumes them), and any other failure in words rather than rustls' Debug forms. Each refusal the
 //! Edge owns is a record and an event with null method, Call-ID and status (no request was read).
+//!
+//! And what the Edge learns from a peer's certificate chain, kept: [`PeerCache`] holds the parsed facts and
+//! the chain verdict per distinct chain, as a real Edge keeps the peers it accepted, so a peer reconnecting
+//! with the same certificate costs a hash and a compare instead of an X.509 parse and a path build.
 
+use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
 use std::net::SocketAddr;
+use std::sync::Mutex;
+use std::time::Duration;
 
+use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::net::TcpStream;
 
 use super::{Edge, remote_text};
-use crate::pki::{CertFacts, ChainStatus};
+use crate::pki::{self, CertFacts, ChainStatus, TrustAnchors, Usage};
 use crate::rules::{self, OfferedTls, Verdict};
 
 /// How much of the first bytes is peeked: a ClientHello up to its extensions fits in most cases; a longer one
@@ -33,6 +42,7 @@ pub(super) fn failed(
     e: &std::io::Error,
     offer: Option<&OfferedTls>,
 ) {
+    edge.taps().handshake_failed(e);
     let peer = remote_text(remote);
     if let Some(rejection) =
         offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))
@@ -80,15 +90,188 @@ fn publish_rejection(
         .log()
         .and_then(|l| l.data_value("reason"))
         .unwrap_or_default();
-    tracing::warn!(reason, "{}", rejection.explanation().unwrap_or_default());
-    if let Some(record) = rejection.log() {
-        edge.write_record(record, cid);
-    }
-    edge.publish(rejection.to_handshake_event(
+    // The console's line is the event's (`console_line`); the explanation is in the record and the event.
+    tracing::debug!(reason, "{}", rejection.explanation().unwrap_or_default());
+    let record = rejection.log().map(|r| edge.write_record(r, cid));
+    let event = rejection.to_handshake_event(
         time::OffsetDateTime::now_utc(),
         remote_text(remote),
         cert.map(CertFacts::display_name),
-    ));
+    );
+    edge.taps()
+        .decision(cid, rejection, &event, record.as_deref(), &edge.policy);
+    edge.publish(event);
+}
+
+/// Distinct peer chains the Edge keeps (a federation Edge sees a few partners, a load test one; the bound keeps a
+/// peer that presents a new certificate per connection from growing memory).
+pub(super) const PEER_CACHE: usize = 1024;
+/// The longest a kept verdict is reused, whatever the certificates' validity says.
+pub(super) const PEER_MAX_AGE: Duration = Duration::from_secs(3600);
+
+/// The facts and chain verdict of the peer chains seen, keyed by a hash of their DER (each entry keeps the
+/// chain itself, so a hash collision is a miss, never another peer's verdict). An entry is used only before
+/// the earliest `notAfter` of its chain, before the `notBefore` of a certificate that was not yet valid when
+/// it was judged (the verdict's basis changes at those instants) and within [`PEER_MAX_AGE`]. The trust
+/// anchors and the usage are the Edge's and fixed for its life, so they are not part of the key.
+#[derive(Debug)]
+pub(super) struct PeerCache {
+    capacity: usize,
+    keys: std::collections::hash_map::RandomState,
+    inner: Mutex<CacheInner>,
+}
+
+#[derive(Debug, Default)]
+struct CacheInner {
+    map: HashMap<u64, Vec<Entry>>,
+    len: usize,
+    next: u64,
+    hits: u64,
+    misses: u64,
+}
+
+#[derive(Debug)]
+struct Entry {
+    chain: Vec<CertificateDer<'static>>,
+    facts: Option<CertFacts>,
+    status: ChainStatus,
+    /// Unix seconds from which the entry is no longer used.
+    until: u64,
+    /// Insertion order, for eviction.
+    seq: u64,
+}
+
+impl PeerCache {
+    /// An empty cache of at most `capacity` chains.
+    pub(super) fn new(capacity: usize) -> PeerCache {
+        PeerCache {
+            capacity: capacity.max(1),
+            keys: std::collections::hash_map::RandomState::new(),
+            inner: Mutex::default(),
+        }
+    }
+
+    fn key(&self, chain: &[CertificateDer<'_>]) -> u64 {
+        let mut h = self.keys.build_hasher();
+        for c in chain {
+            h.write_usize(c.len());
+            h.write(c.as_ref());
+        }
+        h.finish()
+    }
+
+    /// The leaf's facts (`None` when it does not parse or there is none) and the chain's verdict (trust and
+    /// validity, [`Usage::Any`]) at `now`: kept ones when still valid, else judged now and kept.
+    pub(super) fn judge(
+        &self,
+        chain: &[CertificateDer<'_>],
+        anchors: &TrustAnchors,
+        now: UnixTime,
+    ) -> (Option<CertFacts>, ChainStatus) {
+        if chain.is_empty() {
+            return (None, ChainStatus::Missing);
+        }
+        let secs = now.as_secs();
+        let key = self.key(chain);
+        if let Ok(mut inner) = self.inner.lock() {
+            let found = inner.map.get(&key).and_then(|bucket| {
+                bucket
+                    .iter()
+                    .find(|e| secs < e.until && e.chain.as_slice() == chain)
+                    .map(|e| (e.facts.clone(), e.status))
+            });
+            if let Some(found) = found {
+                inner.hits += 1;
+                return found;
+            }
+            inner.misses += 1;
+        }
+        let facts = chain
+            .first()
+            .and_then(|c| CertFacts::from_der(c.as_ref()).ok());
+        let status = pki::verify_chain(chain, anchors, Usage::Any, now);
+        if let Some(until) = verdict_basis_ends(chain, secs) {
+            self.keep(key, chain, &facts, status, until);
+        }
+        (facts, status)
+    }
+
+    fn keep(
+        &self,
+        key: u64,
+        chain: &[CertificateDer<'_>],
+        facts: &Option<CertFacts>,
+        status: ChainStatus,
+        until: u64,
+    ) {
+        let Ok(mut inner) = self.inner.lock() else {
+            return;
+        };
+        let inner = &mut *inner;
+        // Drop what is stale for this chain (an expired entry of the same certificate), then make room.
+        if let Some(bucket) = inner.map.get_mut(&key) {
+            let before = bucket.len();
+            bucket.retain(|e| e.chain.as_slice() != chain);
+            inner.len -= before - bucket.len();
+        }
+        if inner.len >= self.capacity {
+            let oldest = inner
+                .map
+                .iter()
+                .flat_map(|(k, b)| b.iter().map(move |e| (e.seq, *k)))
+                .min();
+            if let Some((seq, k)) = oldest
+                && let Some(bucket) = inner.map.get_mut(&k)
+            {
+                bucket.retain(|e| e.seq != seq);
+                inner.len -= 1;
+                if bucket.is_empty() {
+                    inner.map.remove(&k);
+                }
+            }
+        }
+        let seq = inner.next;
+        inner.next += 1;
+        inner.len += 1;
+        inner.map.entry(key).or_default().push(Entry {
+            chain: chain.iter().map(|c| c.clone().into_owned()).collect(),
+            facts: facts.clone(),
+            status,
+            until,
+            seq,
+        });
+    }
+
+    /// (chains kept, hits, misses).
+    #[cfg(test)]
+    fn stats(&self) -> (usize, u64, u64) {
+        let inner = self.inner.lock().unwrap();
+        (inner.len, inner.hits, inner.misses)
+    }
+}
+
+/// Until when (Unix seconds) a verdict on `chain` judged at `now` stays true: the earliest instant ahead at which
+/// one of its certificates starts or stops being valid, and at most [`PEER_MAX_AGE`] from now. `None`
+/// (do not keep) when a certificate's validity cannot be read.
+fn verdict_basis_ends(chain: &[CertificateDer<'_>], now: u64) -> Option<u64> {
+    use x509_parser::prelude::FromDer;
+    let mut until = now.saturating_add(PEER_MAX_AGE.as_secs());
+    for c in chain {
+        let (_, cert) = x509_parser::certificate::X509Certificate::from_der(c.as_ref()).ok()?;
+        let v = cert.validity();
+        // webpki accepts a certificate from its notBefore second through its notAfter second: the verdict can
+        // change at notBefore and one second after notAfter, when these are still ahead (time only moves on).
+        let after = u64::try_from(v.not_after.timestamp())
+            .unwrap_or(0)
+            .saturating_add(1);
+        let before = u64::try_from(v.not_before.timestamp()).unwrap_or(0);
+        for change in [before, after] {
+            if change > now {
+                until = until.min(change);
+            }
+        }
+    }
+    Some(until)
 }
 
 /// Reads a big-endian u16 at `at`.
@@ -215,6 +398,148 @@ pub(super) fn describe_tls_failure(e: &rustls::Error) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::pki::{KeyType, LabCa, LeafSpec};
+
+    /// A lab CA and the anchors trusting it.
+    fn lab(name: &str) -> (LabCa, TrustAnchors) {
+        let ca = LabCa::generate(name, KeyType::EcdsaP256).unwrap();
+        let anchors = TrustAnchors::from_certs(&[ca.cert_der().clone()], "test").unwrap();
+        (ca, anchors)
+    }
+
+    /// A leaf valid from `from` to `to` (Unix seconds), as a one-certificate chain.
+    fn leaf(ca: &LabCa, name: &str, from: i64, to: i64) -> Vec<CertificateDer<'static>> {
+        let mut spec = LeafSpec::new(name);
+        spec.not_before = time::OffsetDateTime::from_unix_timestamp(from).unwrap();
+        spec.not_after = time::OffsetDateTime::from_unix_timestamp(to).unwrap();
+        vec![ca.issue(&spec).unwrap().cert_der]
+    }
+
+    fn at(secs: i64) -> UnixTime {
+        UnixTime::since_unix_epoch(Duration::from_secs(u64::try_from(secs).unwrap()))
+    }
+
+    /// 2026-12-01 00:00:00 UTC.
+    const NOW: i64 = 1_764_547_200;
+    const DAY: i64 = 86_400;
+
+    #[test]
+    fn the_same_chain_is_judged_once_with_the_same_answer() {
+        let (ca, anchors) = lab("cache test CA");
+        let chain = leaf(&ca, "vcse.steven.lab", NOW - DAY, NOW + 30 * DAY);
+        let cache = PeerCache::new(8);
+        let first = cache.judge(&chain, &anchors, at(NOW));
+        assert_eq!(first.1, ChainStatus::Trusted);
+        assert_eq!(first.0, Some(CertFacts::from_der(&chain[0]).unwrap()));
+        assert_eq!(first.0.as_ref().unwrap().display_name(), "vcse.steven.lab");
+        let again = cache.judge(&chain, &anchors, at(NOW + 60));
+        assert_eq!(again, first);
+        assert_eq!(cache.stats(), (1, 1, 1));
+        // Another chain with the same leaf (an intermediate sent along) is another entry.
+        let mut longer = chain.clone();
+        longer.push(ca.cert_der().clone());
+        assert_eq!(
+            cache.judge(&longer, &anchors, at(NOW)).1,
+            ChainStatus::Trusted
+        );
+        assert_eq!(cache.stats(), (2, 1, 2));
+        assert_eq!(
+            cache.judge(&[], &anchors, at(NOW)),
+            (None, ChainStatus::Missing)
+        );
+    }
+
+    #[test]
+    fn an_entry_never_outlives_the_certificate() {
+        let (ca, anchors) = lab("cache test CA");
+        let to = NOW + 100;
+        let chain = leaf(&ca, "vcse.steven.lab", NOW - DAY, to);
+        let cache = PeerCache::new(8);
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(NOW)).1,
+            ChainStatus::Trusted
+        );
+        // Valid through its notAfter second (as webpki counts), judged anew one second later.
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(to)).1,
+            ChainStatus::Trusted
+        );
+        assert_eq!(cache.stats(), (1, 1, 1));
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(to + 1)).1,
+            ChainStatus::Expired
+        );
+        assert_eq!(cache.stats(), (1, 1, 2));
+        // The refusal is kept too, in place of the old verdict.
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(to + 2)).1,
+            ChainStatus::Expired
+        );
+        assert_eq!(cache.stats(), (1, 2, 2));
+    }
+
+    #[test]
+    fn a_not_yet_valid_verdict_ends_when_the_certificate_starts() {
+        let (ca, anchors) = lab("cache test CA");
+        let from = NOW + 600;
+        let chain = leaf(&ca, "vcse.steven.lab", from, NOW + 30 * DAY);
+        let cache = PeerCache::new(8);
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(NOW)).1,
+            ChainStatus::NotYetValid
+        );
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(from - 1)).1,
+            ChainStatus::NotYetValid
+        );
+        assert_eq!(
+            cache.judge(&chain, &anchors, at(from)).1,
+            ChainStatus::Trusted
+        );
+        assert_eq!(cache.stats(), (1, 1, 2));
+    }
+
+    #[test]
+    fn a_verdict_is_reused_for_an_hour_at_most_and_untrusted_ones_are_kept_too() {
+        let (ca, anchors) = lab("cache test CA");
+        let chain = leaf(&ca, "vcse.steven.lab", NOW - DAY, NOW + 30 * DAY);
+        let (stranger, _) = lab("another lab CA");
+        let other = leaf(&stranger, "vcse.steven.lab", NOW - DAY, NOW + 30 * DAY);
+        let cache = PeerCache::new(8);
+        let hour = i64::try_from(PEER_MAX_AGE.as_secs()).unwrap();
+        cache.judge(&chain, &anchors, at(NOW));
+        assert_eq!(
+            cache.judge(&other, &anchors, at(NOW)).1,
+            ChainStatus::UntrustedRoot
+        );
+        assert_eq!(
+            cache.judge(&other, &anchors, at(NOW + 1)).1,
+            ChainStatus::UntrustedRoot
+        );
+        cache.judge(&chain, &anchors, at(NOW + hour - 1));
+        assert_eq!(cache.stats(), (2, 2, 2));
+        cache.judge(&chain, &anchors, at(NOW + hour));
+        assert_eq!(cache.stats(), (2, 2, 3));
+    }
+
+    #[test]
+    fn the_cache_is_bounded_and_drops_the_oldest() {
+        let (ca, anchors) = lab("cache test CA");
+        let chains: Vec<_> = (0..6)
+            .map(|n| leaf(&ca, &format!("peer{n}.steven.lab"), NOW - DAY, NOW + DAY))
+            .collect();
+        let cache = PeerCache::new(4);
+        for c in &chains {
+            cache.judge(c, &anchors, at(NOW));
+        }
+        assert_eq!(cache.stats(), (4, 0, 6));
+        // The newest are kept, the first two were dropped.
+        cache.judge(&chains[5], &anchors, at(NOW));
+        cache.judge(&chains[2], &anchors, at(NOW));
+        assert_eq!(cache.stats(), (4, 2, 6));
+        cache.judge(&chains[0], &anchors, at(NOW));
+        assert_eq!(cache.stats(), (4, 2, 7));
+    }
 
     /// A ClientHello record with `legacy` and these extensions (type, data).
     fn hello(legacy: u16, exts: &[(u16, Vec<u8>)]) -> Vec<u8> {

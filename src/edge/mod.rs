@@ -30,7 +30,9 @@ mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
+pub mod pool;
 mod respond;
+mod sinks;
 mod transport;
 mod tx;
 mod uas;
@@ -44,6 +46,7 @@ use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
 
 pub use listener::serve;
+pub use sinks::SinkReport;
 
 use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
 use crate::diagnostics::{DecisionEvent, LogContext, LogRecord};
@@ -107,11 +110,13 @@ pub struct Edge {
     users: Arc<dialogs::Users>,
     lookup: Arc<dyn Lookup>,
     events: broadcast::Sender<DecisionEvent>,
-    records: Mutex<std::collections::VecDeque<String>>,
-    log_file: Option<Mutex<std::fs::File>>,
-    events_file: Option<Mutex<std::fs::File>>,
+    records: Mutex<std::collections::VecDeque<Arc<str>>>,
+    sinks: sinks::Sinks,
+    peers: handshake::PeerCache,
     next_cid: AtomicU64,
     seq: AtomicU32,
+    /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off until set.
+    taps: std::sync::OnceLock<crate::wire::Taps>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -122,12 +127,15 @@ impl std::fmt::Debug for Edge {
     }
 }
 
-fn open_append(path: &Path, field: &'static str) -> Result<Mutex<std::fs::File>, EdgeError> {
+fn open_append(
+    path: &Path,
+    field: &'static str,
+) -> Result<(std::fs::File, std::path::PathBuf), EdgeError> {
     std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .open(path)
-        .map(Mutex::new)
+        .map(|f| (f, path.to_path_buf()))
         .map_err(|cause| EdgeError::File {
             field,
             path: path.to_path_buf(),
@@ -170,6 +178,7 @@ impl Edge {
             .as_deref()
             .map(|p| open_append(p, "events_file"))
             .transpose()?;
+        let sinks = sinks::Sinks::start(log_file, events_file).map_err(EdgeError::Io)?;
         let (events, _) = broadcast::channel(1024);
         let policy = Policy::from_config(&config).with_dns_server(lookup.server());
         let users = Arc::new(dialogs::Users {
@@ -186,13 +195,36 @@ impl Edge {
             lookup,
             events,
             records: Mutex::new(std::collections::VecDeque::new()),
-            log_file,
-            events_file,
+            sinks,
+            peers: handshake::PeerCache::new(handshake::PEER_CACHE),
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
+            taps: std::sync::OnceLock::new(),
             config,
         })
+    }
+
+    /// This Edge with its wire taps (`serve --pcap/--hep/--metrics/--ui`).
+    pub fn with_taps(self, taps: crate::wire::Taps) -> Edge {
+        self.set_taps(taps);
+        self
+    }
+
+    /// Sets the wire taps of an Edge already shared (a lab's); only the first call counts, and connections
+    /// accepted before it are not tapped.
+    pub fn set_taps(&self, taps: crate::wire::Taps) {
+        if self.taps.set(taps).is_err() {
+            tracing::warn!("the Edge's wire taps were already set: the new ones are ignored");
+        }
+    }
+
+    /// The wire taps (to shut them down after the Edge stopped).
+    pub fn taps(&self) -> &crate::wire::Taps {
+        static OFF: std::sync::OnceLock<crate::wire::Taps> = std::sync::OnceLock::new();
+        self.taps
+            .get()
+            .unwrap_or_else(|| OFF.get_or_init(crate::wire::Taps::default))
     }
 
     /// A receiver of every decision (request verdicts and handshake rejections), from now on.
@@ -204,7 +236,7 @@ impl Edge {
     pub fn log_records(&self) -> Vec<String> {
         self.records
             .lock()
-            .map(|r| r.iter().cloned().collect())
+            .map(|r| r.iter().map(|t| t.to_string()).collect())
             .unwrap_or_default()
     }
 
@@ -218,8 +250,12 @@ impl Edge {
         &self.policy
     }
 
-    /// Renders a record in the Edge's trace layout and writes it to tracing, the log file and memory.
-    fn write_record(&self, record: &LogRecord, tid: u64) -> String {
+    /// Renders a record in the Edge's trace layout, once, and hands the text to memory and the log file.
+    fn write_record(&self, record: &LogRecord, tid: u64) -> Arc<str> {
+        thread_local! {
+            // The rendering buffer, reused by every record rendered on this thread.
+            static RENDER: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
+        }
         let ctx = LogContext {
             edge_host: self.config.edge.log_host.clone(),
             pid: std::process::id() & 0xFFFF,
@@ -228,53 +264,81 @@ impl Edge {
             seq: self.seq.fetch_add(1, Ordering::Relaxed),
             record_id: u64::from(rand::random::<u32>()),
         };
-        let text = record.render(&ctx);
-        tracing::warn!(target: "edgesim::edge::log", "{text}");
-        if let Some(f) = &self.log_file
-            && let Ok(mut f) = f.lock()
-        {
-            use std::io::Write;
-            if let Err(e) = writeln!(f, "{text}") {
-                tracing::error!(error = %e, "cannot write the Edge log file");
-            }
-        }
+        let text: Arc<str> = RENDER.with_borrow_mut(|buf| {
+            buf.clear();
+            record.render_into(&ctx, buf);
+            Arc::from(buf.as_str())
+        });
+        tracing::debug!(target: "edgesim::edge::log", "{text}");
+        // Memory first, the file queue second: a reader of `log_records` never sees fewer records than the
+        // file holds.
         if let Ok(mut r) = self.records.lock() {
             if r.len() >= KEPT_RECORDS {
                 r.pop_front();
             }
             r.push_back(text.clone());
         }
+        self.sinks.record(text.clone());
         text
     }
 
-    /// Makes sure the log and events files are on disk (at shutdown).
-    pub fn flush(&self) {
-        for f in [&self.log_file, &self.events_file].into_iter().flatten() {
-            if let Ok(f) = f.lock()
-                && let Err(e) = f.sync_data()
-            {
-                tracing::warn!(error = %e, "cannot flush a log file");
-            }
-        }
+    /// Appends an already-rendered record (e.g. a `TF_PROTOCOL` message trace) to the log file, in order with
+    /// the decision records; without a log file, nothing.
+    #[allow(
+        dead_code,
+        reason = "the entry for the TF_PROTOCOL message traces of the wire-realism work"
+    )]
+    pub(crate) fn log_text(&self, text: String) {
+        self.sinks.text(text);
     }
 
-    /// Publishes a decision to the events file and the subscribers.
+    /// Writes everything queued to the log and events files and syncs them, waiting at most 5 s for the
+    /// writer; then what the sinks did (written, lost to write errors, backpressure waits).
+    pub fn flush(&self) -> SinkReport {
+        self.flush_within(std::time::Duration::from_secs(5))
+    }
+
+    /// [`Edge::flush`], waiting at most `wait`.
+    pub fn flush_within(&self, wait: std::time::Duration) -> SinkReport {
+        self.sinks.flush(wait)
+    }
+
+    /// Publishes a decision: one short console line, the events file and the subscribers.
     fn publish(&self, event: DecisionEvent) {
-        if let Some(f) = &self.events_file {
-            match event.to_json_line() {
-                Ok(line) => {
-                    if let Ok(mut f) = f.lock() {
-                        use std::io::Write;
-                        if let Err(e) = writeln!(f, "{line}") {
-                            tracing::error!(error = %e, "cannot write the events file");
-                        }
-                    }
-                }
-                Err(e) => tracing::error!(error = %e, "cannot serialise a decision event"),
+        console_line(&event);
+        if !self.sinks.events() {
+            // No subscriber is not an error.
+            let _ = self.events.send(event);
+        } else if self.events.receiver_count() == 0 {
+            self.sinks.event(event);
+        } else {
+            self.sinks.event(event.clone());
+            let _ = self.events.send(event);
+        }
+    }
+}
+
+/// The console's one line per decision, at `info`: the status sent, the method, the sender domain and, when the
+/// Edge wrote a record, its result code. The record and the explanation are in the log file, the events file
+/// and at `debug`; the connection's span (remote, cid) and the request's (method, Call-ID) prefix the line.
+fn console_line(event: &DecisionEvent) {
+    if !tracing::enabled!(tracing::Level::INFO) {
+        return;
+    }
+    let rc = event.result_code.as_deref().unwrap_or("");
+    let sep = if rc.is_empty() { "" } else { ": " };
+    match (&event.method, event.status) {
+        (None, _) => {
+            let who = event.peer_cert.as_deref().unwrap_or(&event.remote);
+            tracing::info!("handshake refused for {who}{sep}{rc}");
+        }
+        (Some(m), status) => {
+            let domain = event.domain.as_deref().unwrap_or("(no domain)");
+            match status {
+                Some(s) => tracing::info!("{s} {m} from {domain}{sep}{rc}"),
+                None => tracing::info!("no answer to {m} from {domain}{sep}{rc}"),
             }
         }
-        // No subscriber is not an error.
-        let _ = self.events.send(event);
     }
 }
 

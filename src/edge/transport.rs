@@ -27,7 +27,7 @@ use super::dialogs::Dialogs;
 use super::limits::RequestRate;
 use super::respond::{Responder, Src, text};
 use super::{Edge, handshake, uas};
-use crate::pki::{self, CertFacts, ChainStatus, Usage};
+use crate::pki::{self, CertFacts, ChainStatus};
 use crate::rules::{self, Decision};
 use crate::sip::{self, Frame, Framer, Message};
 
@@ -58,6 +58,7 @@ pub(super) async fn run(
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _open = edge.taps().accepted();
     let limits = edge.config.limits.clone();
     let handshake = async {
         // What the hello offers is read before rustls consumes it, to explain a version mismatch.
@@ -72,6 +73,7 @@ pub(super) async fn run(
         () = shutdown.cancelled() => return,
         r = handshake => match r {
             Err(_) => {
+                edge.taps().handshake_timeout();
                 tracing::info!("TLS handshake not completed in {} ms: dropping the connection", limits.handshake_timeout_ms);
                 return;
             }
@@ -83,27 +85,24 @@ pub(super) async fn run(
         }
     };
     let chain = pki::peer_chain(stream.get_ref().1);
-    let cert = chain
-        .first()
-        .and_then(|c| CertFacts::from_der(c.as_ref()).ok());
+    // Trust and validity only: the clientAuth EKU is the rulebook's (a 504 that explains beats a reset). Kept
+    // per distinct chain (`handshake::PeerCache`).
+    let (cert, status) = edge
+        .peers
+        .judge(&chain, &edge.anchors, rustls_pki_types::UnixTime::now());
     if let Some(c) = &cert {
         tracing::Span::current().record("peer_cert", c.display_name());
     }
-    if !chain.is_empty() || edge.config.tls.client_cert == crate::config::ClientCertMode::Required {
-        // Trust and validity only: the clientAuth EKU is the rulebook's (a 504 that explains beats a reset).
-        let status = pki::verify_chain(
-            &chain,
-            &edge.anchors,
-            Usage::Any,
-            rustls_pki_types::UnixTime::now(),
-        );
-        if status != ChainStatus::Trusted {
-            handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
-            // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
-            let _ = stream.get_ref().0.set_zero_linger();
-            drop(stream);
-            return;
-        }
+    if (!chain.is_empty() || edge.config.tls.client_cert == crate::config::ClientCertMode::Required)
+        && status != ChainStatus::Trusted
+    {
+        edge.taps()
+            .certificate_refused(cid, local, remote, stream.get_ref().1, &status);
+        handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
+        // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
+        let _ = stream.get_ref().0.set_zero_linger();
+        drop(stream);
+        return;
     }
     let cert_name = cert.as_ref().map(CertFacts::display_name);
     let respond = Responder::new(
@@ -126,7 +125,15 @@ pub(super) async fn run(
         out: Vec::new(),
     };
     tracing::debug!("TLS established");
-    conn.serve(stream, shutdown).await;
+    conn.edge
+        .taps()
+        .established(cid, local, remote, stream.get_ref().1)
+        .await;
+    conn.edge
+        .taps()
+        .clone()
+        .serving(cid, remote, conn.serve(stream, shutdown))
+        .await;
 }
 
 /// Bytes asked for per read.
@@ -195,6 +202,10 @@ impl Connection {
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
                     Ok(Some(Frame::Invalid { error, raw })) => {
+                        self.edge
+                            .taps()
+                            .malformed(self.cid, self.local, self.remote, &raw)
+                            .await;
                         tracing::info!(%error, "malformed message");
                         self.bad_input(&raw, &error);
                         if error.closes_connection() {
@@ -253,10 +264,12 @@ impl Connection {
                         return;
                     }
                     Ok(Ok(0)) => {
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "closed by the peer").await;
                         tracing::debug!("peer closed the connection");
                         return;
                     }
                     Ok(Err(e)) => {
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "reset or broken by the peer").await;
                         tracing::info!(error = %e, "read failed: closing");
                         return;
                     }
@@ -279,6 +292,10 @@ impl Connection {
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
         // Taken, not drained: an idle connection keeps no queue allocation.
         let mut out = std::mem::take(&mut self.out);
+        self.edge
+            .taps()
+            .sent(self.cid, self.local, self.remote, &out)
+            .await;
         let batch = match out.len() {
             0 => return true,
             1 => out.pop().unwrap_or_default(),
@@ -321,6 +338,10 @@ impl Connection {
     }
 
     async fn handle(&mut self, m: Message) {
+        self.edge
+            .taps()
+            .received(self.cid, self.local, self.remote, &m)
+            .await;
         if !m.is_request() {
             self.dialogs.handle_response(&m);
             return;
@@ -388,7 +409,7 @@ impl Connection {
             outcome.event.status = answer.status;
             outcome.event.verdict = answer.verdict;
             if let Some(why) = answer.explanation {
-                tracing::info!("{why}");
+                tracing::debug!("{why}");
                 outcome.event.explanation = Some(why);
             }
         }
@@ -404,13 +425,18 @@ impl Connection {
             event,
         } = outcome;
         self.out.extend(response);
-        if let Some(record) = verdict.log() {
-            self.edge.write_record(record, self.cid);
-        }
+        let record = verdict.log().map(|r| self.edge.write_record(r, self.cid));
         if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
             let domain = event.domain.as_deref().unwrap_or("(none)");
-            tracing::warn!(status, domain, "{x}");
+            tracing::debug!(status, domain, "{x}");
         }
+        self.edge.taps().decision(
+            self.cid,
+            &verdict,
+            &event,
+            record.as_deref(),
+            &self.edge.policy,
+        );
         self.edge.publish(event);
     }
 }

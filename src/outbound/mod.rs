@@ -66,6 +66,8 @@ pub struct OutboundContext {
     pub edge_fqdn: String,
     /// Step timeouts.
     pub timeouts: Timeouts,
+    /// What is seen on the wire goes to these (`call --pcap`); off by default.
+    pub taps: crate::wire::Taps,
 }
 
 impl OutboundContext {
@@ -84,6 +86,7 @@ impl OutboundContext {
             anchors,
             lookup,
             timeouts: Timeouts::default(),
+            taps: crate::wire::Taps::default(),
         }
     }
 }
@@ -391,11 +394,25 @@ async fn connect_phase(
         }
     };
     let t = ctx.timeouts;
-    let connected =
-        match conn::connect_any(&addrs, port, &target, config, t.connect, t.handshake).await {
-            Ok(c) => c,
-            Err(e) => return connect_failed(run, &target, e),
-        };
+    let mut failed = Vec::new();
+    let connected = conn::connect_any(
+        &addrs,
+        port,
+        &target,
+        config,
+        t.connect,
+        t.handshake,
+        &mut failed,
+    )
+    .await;
+    for e in &failed {
+        let (name, _, detail) = connect_error_parts(e);
+        run.step(name, false, format!("{detail}; trying the next address"));
+    }
+    let connected = match connected {
+        Ok(c) => c,
+        Err(e) => return connect_failed(run, &target, e),
+    };
     run.step("tcp", true, format!("connected to {}", connected.addr));
     run.step(
         "tls",
@@ -439,8 +456,9 @@ async fn connect_phase(
     exchange::sip_exchange(run, connected, req, &target).await
 }
 
-fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {
-    let (name, kind, detail) = match &e {
+/// A connection failure as a step: its name (`tcp`, `tls`), its Winsock kind, and what happened.
+fn connect_error_parts(e: &ConnectError) -> (&'static str, ConnectFailure, String) {
+    match e {
         ConnectError::Tcp { addr, kind, detail } => ("tcp", *kind, format!("{addr}: {detail}")),
         ConnectError::Tls { addr, kind, detail } => ("tls", *kind, format!("{addr}: {detail}")),
         ConnectError::BadName(n) => (
@@ -448,7 +466,11 @@ fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcom
             ConnectFailure::HostUnreachable,
             format!("{n} cannot be sent as SNI"),
         ),
-    };
+    }
+}
+
+fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {
+    let (name, kind, detail) = connect_error_parts(&e);
     run.step(name, false, detail);
     let v = run.ctx.policy.outbound_connect_failure(target, kind);
     run.refuse(v)

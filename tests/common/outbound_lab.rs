@@ -60,6 +60,7 @@ impl Lab {
                 handshake: Duration::from_secs(2),
                 response: Duration::from_millis(1500),
             },
+            taps: Default::default(),
         }
     }
 }

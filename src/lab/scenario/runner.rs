@@ -83,10 +83,18 @@ pub async fn run_embedded() -> Result<ScenarioReport, ScenarioError> {
 
 /// Runs every case of a parsed scenario.
 pub async fn run_scenario(file: &ScenarioFile) -> Result<ScenarioReport, ScenarioError> {
+    run_scenario_tapped(file, &crate::wire::Taps::default()).await
+}
+
+/// [`run_scenario`], with what each case's Edge sees on the wire fed to `taps` (`scenario run --pcap`).
+pub async fn run_scenario_tapped(
+    file: &ScenarioFile,
+    taps: &crate::wire::Taps,
+) -> Result<ScenarioReport, ScenarioError> {
     let started = Instant::now();
     let pki = LabPki::build(file)?;
     let cases = futures::stream::iter(file.cases.iter())
-        .map(|case| run_case(file, &pki, case))
+        .map(|case| run_case(file, &pki, case, taps))
         .buffered(CONCURRENT_CASES)
         .collect::<Vec<_>>()
         .await;
@@ -103,9 +111,14 @@ fn millis(since: Instant) -> u64 {
 }
 
 /// Runs one case and compares.
-async fn run_case(file: &ScenarioFile, pki: &LabPki, case: &Case) -> CaseResult {
+async fn run_case(
+    file: &ScenarioFile,
+    pki: &LabPki,
+    case: &Case,
+    taps: &crate::wire::Taps,
+) -> CaseResult {
     let started = Instant::now();
-    let observed = match tokio::time::timeout(CASE_DEADLINE, observe(file, pki, case)).await {
+    let observed = match tokio::time::timeout(CASE_DEADLINE, observe(file, pki, case, taps)).await {
         Ok(o) => o,
         Err(_) => Observed {
             error: Some(format!(
@@ -166,7 +179,12 @@ impl PeerSocket {
 }
 
 /// Builds the case's lab, runs it, and tears it down.
-async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
+async fn observe(
+    file: &ScenarioFile,
+    pki: &LabPki,
+    case: &Case,
+    taps: &crate::wire::Taps,
+) -> Observed {
     // Outbound: the peer server's socket is bound first, so SRV port 0 can name it.
     let peer_socket = match &case.kind {
         CaseKind::Inbound(_) => None,
@@ -191,8 +209,10 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
         Err(e) => return failed(e),
     };
     let observed = match (&case.kind, peer_socket) {
-        (CaseKind::Outbound(o), Some(socket)) => drive::outbound(file, pki, o, &dns, socket).await,
-        (CaseKind::Inbound(i), _) => drive::inbound(file, pki, i, &dns).await,
+        (CaseKind::Outbound(o), Some(socket)) => {
+            drive::outbound(file, pki, o, &dns, socket, taps).await
+        }
+        (CaseKind::Inbound(i), _) => drive::inbound(file, pki, i, &dns, taps).await,
         (CaseKind::Outbound(_), None) => failed("the outbound case has no peer socket".into()),
     };
     dns.stop().await;
@@ -229,6 +249,7 @@ mod drive {
         pki: &LabPki,
         case: &InboundCase,
         dns: &CaseDns,
+        taps: &crate::wire::Taps,
     ) -> Observed {
         let s = &file.scenario;
         let config = EdgeConfig {
@@ -251,6 +272,7 @@ mod drive {
             Ok(r) => r,
             Err(e) => return failed(format!("the Edge did not start: {e}")),
         };
+        running.edge.set_taps(taps.for_edge());
         let addr = running.addr;
         let mut events = running.edge.subscribe();
 
@@ -337,6 +359,7 @@ mod drive {
         case: &OutboundCase,
         dns: &CaseDns,
         socket: PeerSocket,
+        taps: &crate::wire::Taps,
     ) -> Observed {
         let s = &file.scenario;
         let behaviour = match (case.behaviour, case.peer_ms_diagnostics.clone()) {
@@ -384,6 +407,7 @@ mod drive {
             handshake: Duration::from_secs(2),
             response: STEP,
         };
+        ctx.taps = taps.clone();
         let outcome =
             crate::outbound::call(&ctx, &CallRequest::invite(&case.target, &case.from)).await;
         if let Some(server) = server {

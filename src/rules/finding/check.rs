@@ -362,6 +362,7 @@ impl Finding {
             | F::TooManyHops { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
+            | F::MemberOutOfService { .. }
             | F::PeerTimeout { .. } => {
                 let x = self.explain();
                 one(x.problem, x.fix)

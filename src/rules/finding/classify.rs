@@ -98,6 +98,7 @@ impl Finding {
             | F::TooManyHops { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
+            | F::MemberOutOfService { .. }
             | F::PeerTimeout { .. }
             | F::OptionsFailed { .. } => Status::Fail,
         }
@@ -140,6 +141,7 @@ impl Finding {
             F::ForeignRequestUri { .. } => "destination",
             F::UnknownUser { .. } | F::BadExtension { .. } | F::TooManyHops { .. } => "users",
             F::RateLimited { .. } | F::TooManyCalls { .. } => "limits",
+            F::MemberOutOfService { .. } => "pool",
             F::PeerAnswered(_)
             | F::PeerRejected(_)
             | F::PeerTimeout { .. }
@@ -169,7 +171,7 @@ impl Finding {
             F::ForeignRequestUri { .. } | F::UnknownUser { .. } => 404,
             F::BadExtension { .. } => 420,
             F::TooManyHops { .. } => 483,
-            F::RateLimited { .. } | F::TooManyCalls { .. } => 503,
+            F::RateLimited { .. } | F::TooManyCalls { .. } | F::MemberOutOfService { .. } => 503,
             F::PeerTimeout { .. } => 408,
             F::PeerAnswered(a) | F::PeerRejected(a) => {
                 return Some((a.status, &a.reason));
@@ -214,6 +216,9 @@ impl Finding {
             }
             Finding::TooManyCalls { .. } => {
                 vec![("Retry-After", words::CALLS_RETRY_AFTER.to_string())]
+            }
+            Finding::MemberOutOfService { .. } => {
+                vec![("Retry-After", words::POOL_RETRY_AFTER.to_string())]
             }
             Finding::BadExtension { tags } => vec![("Unsupported", tags.join(", "))],
             _ => Vec::new(),
@@ -271,6 +276,7 @@ impl Finding {
             | F::TooManyHops { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
+            | F::MemberOutOfService { .. }
             | F::OptionsNotSent { .. }
             | F::OptionsFailed { .. } => return None,
         })
@@ -280,7 +286,9 @@ impl Finding {
     /// after the federation rules passed (an unknown user, an unsupported extension), `reject` otherwise.
     pub fn verdict_kind(&self) -> VerdictKind {
         match self {
-            Finding::RateLimited { .. } | Finding::TooManyCalls { .. } => VerdictKind::Limit,
+            Finding::RateLimited { .. }
+            | Finding::TooManyCalls { .. }
+            | Finding::MemberOutOfService { .. } => VerdictKind::Limit,
             Finding::UnknownUser { .. } | Finding::BadExtension { .. } => VerdictKind::Accept,
             _ => VerdictKind::Reject,
         }

@@ -211,6 +211,13 @@ impl Finding {
                 ),
                 "end calls (ACK every final response, BYE answered calls), or spread them over more connections.",
             ),
+            F::MemberOutOfService { member } => Explanation::new(
+                format!(
+                    "The Edge pool member {member} is switched out of service (fault mode 503): the Edge answered {}.",
+                    self.answered()
+                ),
+                "a peer should try the next SRV target or address of the pool; to put the member back, switch its fault mode to accept (Pool::set_fault, or the faults file and SIGUSR1).",
+            ),
             F::PeerAnswered(a) => Explanation::only(format!(
                 "{} answered the {} with {} {}: DNS SRV, the certificate (both directions of mutual TLS) and SIP routing to {} work.",
                 a.target, a.method, a.status, a.reason, a.domain

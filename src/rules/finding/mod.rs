@@ -338,6 +338,12 @@ pub enum Finding {
         /// The most calls per connection.
         max: usize,
     },
+    /// The Edge pool member the request reached is in fault mode `503` (switched out of service). 503 with
+    /// `Retry-After` and ms-diagnostics 1090 (verdict `limit`).
+    MemberOutOfService {
+        /// The member's address, `ip:port`.
+        member: String,
+    },
 
     // ---- the peer's answers (outbound)
     /// The peer answered 2xx: federation works.

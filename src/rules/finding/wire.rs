@@ -109,6 +109,7 @@ impl Finding {
             ),
             F::ForeignRequestUri { .. } => MsDiagnostic::e1005(source),
             F::UnknownUser { .. } => MsDiagnostic::e4005(),
+            F::MemberOutOfService { member } => MsDiagnostic::e1090(member, source),
             F::PeerAnswered(a) => MsDiagnostic::parse(a.peer_diag.as_deref()?)?,
             F::PeerRejected(a) => match &a.peer_diag {
                 Some(d) => MsDiagnostic::parse(d)?,
