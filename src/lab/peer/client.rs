@@ -257,7 +257,7 @@ pub struct Failover {
 pub async fn request_with_srv_failover(
     lookup: &dyn crate::dns::Lookup,
     domain: &str,
-    identity: Option<&pki::Identity>,
+    identity: Option<&pki::TlsIdentity>,
     request: &ExpresswayRequest,
     timeout: Duration,
 ) -> Result<Failover, crate::dns::DnsFailure> {
