@@ -351,7 +351,7 @@ async fn pai_domain_is_preferred_over_from() {
 }
 
 /// A refused certificate: no SIP answer, the connection ends, and the reason is recorded.
-async fn assert_refused(lab: &Lab, id: Option<&edgesim::pki::Identity>, reason: &str) {
+async fn assert_refused(lab: &Lab, id: Option<&edgesim::pki::TlsIdentity>, reason: &str) {
     let mut events = lab.edge.subscribe();
     let outcome =
         match edgesim::lab::peer::client::PeerClient::connect(lab.addr, "sip.skype.lab", id, T)
@@ -380,7 +380,7 @@ async fn assert_refused(lab: &Lab, id: Option<&edgesim::pki::Identity>, reason: 
 async fn untrusted_expired_and_missing_client_certificates_are_refused_at_the_handshake() {
     let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
     let other_ca = LabCa::generate("someone else's CA", KeyType::EcdsaP256).unwrap();
-    let untrusted = edgesim::pki::Identity::from(
+    let untrusted = edgesim::pki::TlsIdentity::from(
         &other_ca
             .issue(&LeafSpec::new("vcse.acano.steven.lab"))
             .unwrap(),
@@ -509,7 +509,7 @@ async fn tls13_missing_certificate_surfaces_as_an_alert_on_first_read() {
 async fn untrusted_certificate_is_reset_without_sip_answer() {
     let lab = lab(vec![], |_| {}).await;
     let other_ca = LabCa::generate("someone else's CA", KeyType::EcdsaP256).unwrap();
-    let id = edgesim::pki::Identity::from(
+    let id = edgesim::pki::TlsIdentity::from(
         &other_ca
             .issue(&LeafSpec::new("vcse.acano.steven.lab"))
             .unwrap(),

@@ -18,7 +18,7 @@ use edgesim::lab::peer::client::{
     ExpresswayRequest, PeerClient, PeerError, request_with_srv_failover,
 };
 use edgesim::outbound::{CallRequest, OutboundContext, Timeouts, call};
-use edgesim::pki::{Identity, LeafSpec};
+use edgesim::pki::{LeafSpec, TlsIdentity};
 use edgesim::rules::Policy;
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpListener;
@@ -104,7 +104,7 @@ impl PoolLab {
         let edge = Arc::new(
             Edge::new(EdgeParts {
                 config,
-                identity: Identity::from(&certs.edge),
+                identity: TlsIdentity::from(&certs.edge),
                 anchors: certs.anchors.clone(),
                 lookup: Arc::new(dns.lookup(300, 0).unwrap()),
             })
@@ -135,8 +135,8 @@ impl PoolLab {
         }
     }
 
-    fn expressway(&self) -> Identity {
-        Identity::from(&self.certs.issue(&LeafSpec::new("vcse.steven.lab")).unwrap())
+    fn expressway(&self) -> TlsIdentity {
+        TlsIdentity::from(&self.certs.issue(&LeafSpec::new("vcse.steven.lab")).unwrap())
     }
 
     async fn connect(&self, member: usize, timeout: Duration) -> Result<PeerClient, PeerError> {
@@ -424,7 +424,7 @@ fn caller(lab: &PoolLab) -> OutboundContext {
         domain: "fabrikam.lab".into(),
         ..EdgeIdentity::default()
     };
-    let identity = Identity::from(&lab.certs.issue(&LeafSpec::new("sip.fabrikam.lab")).unwrap());
+    let identity = TlsIdentity::from(&lab.certs.issue(&LeafSpec::new("sip.fabrikam.lab")).unwrap());
     OutboundContext {
         policy: Policy::new(&me, &PolicyConfig::default(), false).with_dns_server(lookup.server()),
         identity,

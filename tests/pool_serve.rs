@@ -14,7 +14,7 @@ use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings, SrvRecord};
 use edgesim::lab::peer::client::{
     ExpresswayRequest, PeerClient, PeerError, request_with_srv_failover,
 };
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 const T: Duration = Duration::from_secs(3);
 
@@ -143,9 +143,9 @@ fn lookup(dns: SocketAddr) -> HickoryLookup {
     .unwrap()
 }
 
-fn expressway(dir: &Path) -> Identity {
+fn expressway(dir: &Path) -> TlsIdentity {
     let ca = LabCa::load_dir(&dir.join("data")).unwrap();
-    Identity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap())
+    TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap())
 }
 
 fn options() -> ExpresswayRequest {

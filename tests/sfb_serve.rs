@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 /// The lab: a user, and the DNS of the partners. fabrikam.lab has no SRV record at all (its ProxyFqdn is
 /// all the Edge needs); acano.steven.lab and contoso.lab have good ones.
@@ -96,7 +96,7 @@ fn started(mut cmd: Command) -> (Kill, SocketAddr, String) {
 /// the ms-diagnostics of the Edge's final answer.
 async fn invite(addr: SocketAddr, data: &Path, from: &str, cert_name: &str) -> (u16, String) {
     let ca = LabCa::load_dir(data).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new(cert_name)).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new(cert_name)).unwrap());
     let t = Duration::from_secs(5);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await

@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 use serde_json::{Value, json};
 
 /// The longest the page may take to show what a step waits for (rendering takes milliseconds; Chromium's
@@ -320,7 +320,7 @@ async fn the_page_shows_a_failing_and_a_good_call_live_with_codes_fix_record_dns
         .await;
 
     let ca = LabCa::load_dir(&dir.path().join("data")).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
     let mut peer = PeerClient::connect(edge, "sip.skype.lab", Some(&id), T)
         .await
         .unwrap();

@@ -16,7 +16,7 @@ use anyhow::Context;
 use edgesim::config::{EdgeConfig, Identity as EdgeIdentity, PolicyConfig};
 use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings};
 use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
+use edgesim::pki::{KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors};
 use edgesim::report::{Envelope, ErrorInfo, Line, Status, split_fix};
 use edgesim::rules::Policy;
 
@@ -145,12 +145,12 @@ pub(crate) fn build_context(
     let data_key = args.data_dir.join("edge.key");
     let mut extra_anchor = None;
     let identity = if let Some((cert, key)) = args.cert.clone().zip(args.key.clone()).or(cfg_cert) {
-        Identity::from_pem_files(&cert, &key)?
+        TlsIdentity::from_pem_files(&cert, &key)?
     } else if data_cert.is_file() && data_key.is_file() {
         if ca_files.is_empty() && data_ca.is_file() {
             ca_files.push(data_ca);
         }
-        Identity::from_pem_files(&data_cert, &data_key)?
+        TlsIdentity::from_pem_files(&data_cert, &data_key)?
     } else {
         let ca = LabCa::generate("edgesim ephemeral lab CA", KeyType::EcdsaP256)?;
         let leaf = ca.issue(&LeafSpec::new(&policy.edge_fqdn))?;
@@ -160,7 +160,7 @@ pub(crate) fn build_context(
             policy.edge_fqdn
         ));
         extra_anchor = Some(ca.cert_der().clone());
-        Identity::from(&leaf)
+        TlsIdentity::from(&leaf)
     };
     let mut anchors = TrustAnchors::from_files(&ca_files)?;
     if let Some(der) = extra_anchor {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use edgesim::lab::load::{self, LoadSpec, Outcome, Progress, RequestTemplate, Stop};
-use edgesim::pki::{self, Identity, KeyType, LabCa, LeafSpec};
+use edgesim::pki::{self, KeyType, LabCa, LeafSpec, TlsIdentity};
 use edgesim::report::Envelope;
 use rustls_pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
@@ -166,9 +166,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
+fn identity(a: &LoadArgs) -> anyhow::Result<Option<TlsIdentity>> {
     if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
-        return Ok(Some(Identity::from_pem_files(cert, key)?));
+        return Ok(Some(TlsIdentity::from_pem_files(cert, key)?));
     }
     let Some(cn) = &a.lab_cert_cn else {
         eprintln!(
@@ -189,7 +189,7 @@ fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
         LabCa::generate("edgesim load in-memory CA", KeyType::EcdsaP256)?
     };
     let issued = ca.issue(&LeafSpec::new(cn))?;
-    Ok(Some(Identity::from(&issued)))
+    Ok(Some(TlsIdentity::from(&issued)))
 }
 
 /// The `command` of its `--json` document.

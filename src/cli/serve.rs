@@ -31,7 +31,7 @@ use edgesim::config::EdgeConfig;
 use edgesim::dns::{DnsServer, EdgeRecord, EdgeRecords, HickoryLookup, Lookup, ZoneSet};
 use edgesim::edge::{Edge, EdgeParts};
 use edgesim::pki::{
-    CertFacts, ChainStatus, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
+    CertFacts, ChainStatus, KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors, Usage,
     load_pem_chain, verify_chain,
 };
 use tokio_util::sync::CancellationToken;
@@ -103,7 +103,7 @@ pub struct ServeArgs {
 
 /// The Edge's identity and trust, loaded and checked.
 struct Loaded {
-    identity: Identity,
+    identity: TlsIdentity,
     anchors: TrustAnchors,
     /// One line per trusted CA (or group of system roots), for the start-up report.
     trusted: Vec<String>,
@@ -140,7 +140,7 @@ fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyho
         trusted.push(format!("the {n} system root CAs"));
     }
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
-        let id = Identity::from_pem_files(cert, key)
+        let id = TlsIdentity::from_pem_files(cert, key)
             .context("cannot load the Edge certificate (tls.cert, tls.key)")?;
         edge_cert_warnings(cfg, &id, cert, notes);
         return Ok(Loaded {
@@ -173,7 +173,7 @@ fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyho
             chain.display()
         ));
     }
-    let id = Identity::from_pem_files(&chain, &key)?;
+    let id = TlsIdentity::from_pem_files(&chain, &key)?;
     check_chains_to_lab_ca(&id, &ca, &chain, &key, &ca_pem, data_dir)?;
     anchors.add(ca.cert_der(), &ca_pem.display().to_string())?;
     trusted.push(format!(
@@ -198,7 +198,7 @@ fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyho
 
 /// What would make peers refuse the configured Edge certificate: not naming `edge.fqdn`, outside its validity
 /// period, or missing an EKU federation needs (the Edge is TLS server inbound and TLS client outbound).
-fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut Vec<String>) {
+fn edge_cert_warnings(cfg: &EdgeConfig, id: &TlsIdentity, file: &Path, notes: &mut Vec<String>) {
     let Some(leaf) = id
         .chain
         .first()
@@ -230,7 +230,7 @@ fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut 
 /// The Edge certificate of the data directory must chain to the lab CA that `serve` tells the engineer to
 /// import; otherwise every Expressway that followed the advice refuses the Edge.
 fn check_chains_to_lab_ca(
-    id: &Identity,
+    id: &TlsIdentity,
     ca: &LabCa,
     chain: &Path,
     key: &Path,

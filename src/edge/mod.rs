@@ -97,7 +97,7 @@ pub struct EdgeParts {
     /// The configuration (policy, users, limits, sinks).
     pub config: EdgeConfig,
     /// The Edge certificate chain and key.
-    pub identity: pki::Identity,
+    pub identity: pki::TlsIdentity,
     /// CAs the Edge trusts for peer certificates.
     pub anchors: TrustAnchors,
     /// How the Edge resolves federation SRV records.
@@ -393,7 +393,7 @@ mod tests {
     #[test]
     fn an_edge_refuses_a_limit_out_of_range_instead_of_raising_it() {
         let ca = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
-        let identity = pki::Identity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
+        let identity = pki::TlsIdentity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
         // Never asked: the Edge is not started.
         let lookup =
             HickoryLookup::new(ResolverSettings::server("127.0.0.1:9".parse().unwrap())).unwrap();

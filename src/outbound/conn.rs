@@ -10,7 +10,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::pki::{self, Identity, PkiError, peer_chain};
+use crate::pki::{self, PkiError, TlsIdentity, peer_chain};
 use crate::rules::ConnectFailure;
 
 /// Which TLS versions a connection may use.
@@ -62,7 +62,7 @@ pub struct Connected {
 /// The Edge's client config for `versions`: accepts any server chain in the handshake (judged afterwards with
 /// `verify_chain` and Rule 2), presents `identity`, never resumes.
 pub fn client_config(
-    identity: Option<&Identity>,
+    identity: Option<&TlsIdentity>,
     versions: TlsVersions,
 ) -> Result<Arc<ClientConfig>, PkiError> {
     use rustls::version::{TLS12, TLS13};

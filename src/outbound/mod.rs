@@ -14,7 +14,7 @@ use rustls_pki_types::UnixTime;
 use serde::Serialize;
 
 use crate::dns::Lookup;
-use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_chain};
+use crate::pki::{CertFacts, ChainStatus, TlsIdentity, TrustAnchors, Usage, verify_chain};
 use crate::rules::{
     self, ConnectFailure, Decision, DomainName, Finding, OutboundPlan, Policy, Route, Verdict, srv,
 };
@@ -58,7 +58,7 @@ pub struct OutboundContext {
     /// The federation policy (routing, Rule 1/2 switches, `source=` FQDN).
     pub policy: Policy,
     /// The Edge certificate, presented as TLS client certificate.
-    pub identity: Identity,
+    pub identity: TlsIdentity,
     /// The CAs the Edge trusts for peer server certificates.
     pub anchors: TrustAnchors,
     /// DNS.
@@ -79,7 +79,7 @@ impl OutboundContext {
     /// explanations, and default timeouts.
     pub fn new(
         policy: Policy,
-        identity: Identity,
+        identity: TlsIdentity,
         anchors: TrustAnchors,
         lookup: Arc<dyn Lookup>,
     ) -> Self {

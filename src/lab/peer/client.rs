@@ -100,7 +100,7 @@ impl PeerClient {
     pub async fn connect(
         addr: SocketAddr,
         server_name: &str,
-        identity: Option<&pki::Identity>,
+        identity: Option<&pki::TlsIdentity>,
         timeout: Duration,
     ) -> Result<PeerClient, PeerError> {
         let config = pki::client_config(identity)?;
@@ -284,7 +284,7 @@ pub struct Failover {
 pub async fn request_with_srv_failover(
     lookup: &dyn crate::dns::Lookup,
     domain: &str,
-    identity: Option<&pki::Identity>,
+    identity: Option<&pki::TlsIdentity>,
     request: &ExpresswayRequest,
     timeout: Duration,
 ) -> Result<Failover, crate::dns::DnsFailure> {
