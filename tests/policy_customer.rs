@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
 use edgesim::lab::scenario::{report::render_table, run_file};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 fn root() -> &'static Path {
     Path::new(env!("CARGO_MANIFEST_DIR"))
@@ -90,7 +90,7 @@ async fn serve_throttles_a_discovered_partner_and_prints_the_watch_list_when_it_
         .unwrap();
 
     let ca = LabCa::load_dir(&dir.path().join("data")).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
     let t = Duration::from_secs(5);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await

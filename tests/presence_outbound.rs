@@ -14,7 +14,7 @@ use edgesim::dns::RecordSpec;
 use edgesim::edge::EdgeParts;
 use edgesim::lab::builder::{self, LabDns, RunningEdge};
 use edgesim::outbound::{CallMethod, CallRequest, call};
-use edgesim::pki::{Identity, LeafSpec};
+use edgesim::pki::{LeafSpec, TlsIdentity};
 use outbound_lab::*;
 
 const FROM: &str = "sip:alice@skype.lab";
@@ -62,7 +62,7 @@ async fn two_edges(srv_target: &str) -> TwoEdges {
     let partner = RunningEdge::serve_on(
         EdgeParts {
             config,
-            identity: Identity::from(&cert),
+            identity: TlsIdentity::from(&cert),
             anchors: lab.anchors.clone(),
             lookup: Arc::new(lookup),
         },

@@ -297,6 +297,9 @@ mod tests {
                 .map(|_| "0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH".into()),
             log_data: Vec::new(),
             explanation: None,
+            message_trust: None,
+            partner_type: None,
+            event: "decision",
         }
     }
 

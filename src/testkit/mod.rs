@@ -134,6 +134,7 @@ impl TestEdgeBuilder {
             hangup_after_ms: None,
             presence: Default::default(),
             im: Default::default(),
+            contacts: Vec::new(),
         })
     }
 
