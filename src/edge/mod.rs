@@ -291,9 +291,9 @@ impl Edge {
     }
 }
 
-/// The console's one line per decision, at `info`: the status sent, the method, the sender domain and, when the
-/// Edge wrote a record, its result code. The record and the explanation are in the log file, the events file
-/// and at `debug`; the connection's span (remote, cid) and the request's (method, Call-ID) prefix the line.
+/// The console's one line per decision, at `info`: the status sent, the method, the sender domain, the Call-ID
+/// and, when the Edge wrote a record, its result code. The record and the explanation are in the log file, the
+/// events file and at `debug`; the connection's span (remote, cid, peer certificate) prefixes the line.
 fn console_line(event: &DecisionEvent) {
     if !tracing::enabled!(tracing::Level::INFO) {
         return;
@@ -307,9 +307,10 @@ fn console_line(event: &DecisionEvent) {
         }
         (Some(m), status) => {
             let domain = event.domain.as_deref().unwrap_or("(no domain)");
+            let call_id = event.call_id.as_deref().unwrap_or("");
             match status {
-                Some(s) => tracing::info!("{s} {m} from {domain}{sep}{rc}"),
-                None => tracing::info!("no answer to {m} from {domain}{sep}{rc}"),
+                Some(s) => tracing::info!("{s} {m} from {domain} ({call_id}){sep}{rc}"),
+                None => tracing::info!("no answer to {m} from {domain} ({call_id}){sep}{rc}"),
             }
         }
     }
