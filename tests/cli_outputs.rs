@@ -148,10 +148,10 @@ fn a_closed_output_ends_each_command_quietly() {
 
 #[test]
 fn no_colour_codes_when_stderr_is_not_a_terminal() {
-    // `--log warn` makes the scenario run log every Edge record: plenty of level names to colour.
-    let out = run(&["--log", "warn", "scenario", "run"]);
+    // `--log info` makes the scenario run log a line per Edge decision: plenty of level names to colour.
+    let out = run(&["--log", "info", "scenario", "run"]);
     let err = text(&out.stderr);
-    assert!(err.contains(" WARN "), "{err}");
+    assert!(err.contains(" INFO "), "{err}");
     assert!(!err.contains('\x1b'), "{err:?}");
     assert!(!text(&out.stdout).contains('\x1b'));
 }
