@@ -451,7 +451,9 @@ async fn accepted_requests_carry_the_status_sent() {
     peer.send(&benotify.build()).await.unwrap();
     let ev = next_event(&mut events).await;
     assert_eq!((ev.method.as_deref(), ev.status), (Some("BENOTIFY"), None));
-    // The events file says the same, one line per decision, with the schema version.
+    // The events file says the same, one line per decision, with the schema version (once the writer has
+    // written what is queued).
+    lab.edge.flush();
     let file = std::fs::read_to_string(lab.dir.path().join("events.jsonl")).unwrap();
     let lines: Vec<&str> = file.lines().collect();
     assert_eq!(lines.len(), cases.len() + 1);

@@ -72,7 +72,9 @@ SIP-Call-ID: f1b3ad5d-183b-4632-b210-c2f9bec71960 SIP-CSeq: 2066245576 INVITE Pe
 Data: domain=\"acano.steven.lab\";fqdn1=\"vcse.steven.lab:5061\" $$end_record"
         )
     );
-    // The same record reached the log file, and the decision the events file and subscribers.
+    // The same record reached the log file, and the decision the events file and subscribers (once the
+    // writer has written what is queued).
+    lab.edge.flush();
     let file = std::fs::read_to_string(lab.dir.path().join("edge.log")).unwrap();
     assert_eq!(file, format!("{}\n", records[0]));
     let ev = Lab::event(&mut events).await;

@@ -3,8 +3,8 @@
 //!
 //! A decision is rendered once on the connection task: its record text into a reused buffer (the same text
 //! goes to memory for [`super::Edge::log_records`] and to the log file); its event is moved to the writer,
-//! which serialises it straight into its own batch buffer. Woken by the first item, the writer lets a batch
-//! gather for [`GATHER`], takes what is queued, appends it to one batch per file and writes each batch with one
+//! which serialises it straight into its own batch buffer. Woken by an item less than [`GATHER`] after it went
+//! idle (the Edge is busy), the writer lets a batch gather for [`GATHER`]; it then takes what is queued, appends it to one batch per file and writes each batch with one
 //! `write` when the queue is empty (idle), when a batch reaches [`BATCH_BYTES`], or [`FLUSH_EVERY`] after the
 //! last write, whichever comes first.
 //!
@@ -348,12 +348,15 @@ impl Writer {
     /// Takes items until every sender is gone, writing in batches.
     fn run(&mut self, rx: &Receiver<Item>) {
         // Parked only with both batches written: nothing waits on disk while the writer sleeps.
+        let mut parked = Instant::now();
         while let Ok(item) = rx.recv() {
             let flush = matches!(item, Item::Flush(_));
+            // Busy (parked for less than GATHER): let a batch gather. While the writer sleeps (rather than waits
+            // on the queue), handing it an item costs a sender no wake-up, and the Edge's core no switch to this
+            // thread per record. Quiet: write at once, so a record is on disk a moment after its answer.
+            let busy = parked.elapsed() < GATHER;
             self.take(item);
-            if !flush {
-                // Let a batch gather: while the writer sleeps (rather than waits on the queue), handing it an
-                // item costs a sender no wake-up, and the Edge's core no switch to this thread per record.
+            if busy && !flush {
                 std::thread::sleep(GATHER);
             }
             let mut last_write = Instant::now();
@@ -371,6 +374,7 @@ impl Writer {
                     Ok(item) => self.take(item),
                     Err(TryRecvError::Empty) => {
                         self.write_out();
+                        parked = Instant::now();
                         break;
                     }
                     Err(TryRecvError::Disconnected) => {
