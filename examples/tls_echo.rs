@@ -4,8 +4,8 @@
 //! verifier, no resumption), no SIP: it writes back whatever it reads, so the load generator counts each
 //! echoed request as an `echo` answer.
 //!
-//! Usage: `cargo run --release --example tls_echo -- [LISTEN_ADDR]` (default 127.0.0.1:0); prints
-//! `listening on ADDR` and serves until killed.
+//! Usage: `cargo run --release --example tls_echo -- [LISTEN_ADDR] [ecdsa|rsa]` (defaults 127.0.0.1:0 and
+//! ecdsa: the key type of its CA and certificate); prints `listening on ADDR` and serves until killed.
 
 use edgesim::pki::{self, ClientAuthMode, KeyType, LabCa, LeafSpec, TlsIdentity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -13,15 +13,19 @@ use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
-    let listen = std::env::args()
-        .nth(1)
-        .unwrap_or_else(|| "127.0.0.1:0".into());
+    let mut args = std::env::args().skip(1);
+    let listen = args.next().unwrap_or_else(|| "127.0.0.1:0".into());
+    let key = match args.next().as_deref() {
+        None | Some("ecdsa") => KeyType::EcdsaP256,
+        Some("rsa") => KeyType::Rsa2048,
+        Some(other) => return Err(format!("key type {other}: give ecdsa or rsa").into()),
+    };
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()?;
     rt.block_on(async move {
-        let ca = LabCa::generate("tls_echo CA", KeyType::EcdsaP256)?;
-        let identity = TlsIdentity::from(&ca.issue(&LeafSpec::new("sip.skype.lab"))?);
+        let ca = LabCa::generate("tls_echo CA", key)?;
+        let identity = TlsIdentity::from(&ca.issue(&LeafSpec::new("sip.skype.lab").key(key))?);
         let config = pki::server_config(&identity, ClientAuthMode::Required, Vec::new())?;
         let acceptor = TlsAcceptor::from(config);
         let listener = TcpListener::bind(&listen).await?;

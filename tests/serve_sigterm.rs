@@ -184,9 +184,21 @@ async fn sigterm_under_load_leaves_exactly_one_record_and_one_event_per_request(
         err.contains(&format!("wrote {n} log record(s) and {n} event(s)")),
         "{err}"
     );
-    let decisions = err.lines().filter(|l| l.contains(": 504 INVITE from acano.steven.lab: 0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH")).count();
+    let consoled: BTreeSet<String> = err
+        .lines()
+        .filter_map(|l| l.split_once(": 504 INVITE from acano.steven.lab ("))
+        .filter_map(|(_, rest)| {
+            rest.strip_suffix("): 0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH")
+        })
+        .map(str::to_owned)
+        .collect();
     assert_eq!(
-        decisions,
+        consoled, sent,
+        "one console line per decision, with its Call-ID"
+    );
+    let lines = err.lines().filter(|l| l.contains(" 504 INVITE ")).count();
+    assert_eq!(
+        lines,
         n,
         "{}",
         err.lines().take(5).collect::<Vec<_>>().join("\n")

@@ -1,9 +1,10 @@
 //! The inbound Edge: a mutual-TLS SIP listener that applies the federation rules to what the peer sends.
 //!
 //! The caller binds the listener and owns the shutdown token ([`serve`]); each connection runs in its own task
-//! with a tracing span (`remote`, `cid`, `peer_cert`). Decisions go to four sinks: tracing, the Edge log file
-//! (records in the SfB trace layout), the JSON-lines events file, and an in-process broadcast channel
-//! ([`Edge::subscribe`]) that tests and the scenario runner read.
+//! with a tracing span (`remote`, `cid`, `peer_cert`). Decisions go to four sinks: one short console line
+//! (tracing, `info`), the Edge log file (records in the SfB trace layout), the JSON-lines events file, and an
+//! in-process broadcast channel ([`Edge::subscribe`]) that tests and the scenario runner read. The two files
+//! are written by a background writer (`sinks`), never on a connection task; [`Edge::flush`] drains it.
 //!
 //! Client certificates are judged *after* the handshake ("accept any, then judge"): the chain is checked
 //! against the trust anchors (validity and trust only), and a refused one closes the connection with a TCP
@@ -18,8 +19,9 @@
 //!
 //! Split by role, along a request's path:
 //! - `listener`: the accept loop, the connection limit, shutdown;
-//! - `transport` (and `handshake`): one connection's TLS, bounded reads, framing, the request rate, batched
-//!   writes, and the wait for the users' timers;
+//! - `transport` (and `handshake`, with the cache of the peer chains judged): one connection's TLS, bounded
+//!   reads, framing, the request rate, batched writes, and the wait for the users' timers;
+//! - `sinks`: the log and events files' writer thread (batches, backpressure, write failures counted);
 //! - `decide`: request → facts → rules → one `Outcome` (the verdict with its record, the response, the event);
 //! - `respond`: the one response path (the Edge's marks on every answer, INVITE retransmissions);
 //! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
@@ -343,9 +345,9 @@ impl Edge {
     }
 }
 
-/// The console's one line per decision, at `info`: the status sent, the method, the sender domain and, when the
-/// Edge wrote a record, its result code. The record and the explanation are in the log file, the events file
-/// and at `debug`; the connection's span (remote, cid) and the request's (method, Call-ID) prefix the line.
+/// The console's one line per decision, at `info`: the status sent, the method, the sender domain, the Call-ID
+/// and, when the Edge wrote a record, its result code. The record and the explanation are in the log file, the
+/// events file and at `debug`; the connection's span (remote, cid, peer certificate) prefixes the line.
 fn console_line(event: &DecisionEvent) {
     if !tracing::enabled!(tracing::Level::INFO) {
         return;
@@ -359,9 +361,10 @@ fn console_line(event: &DecisionEvent) {
         }
         (Some(m), status) => {
             let domain = event.domain.as_deref().unwrap_or("(no domain)");
+            let call_id = event.call_id.as_deref().unwrap_or("");
             match status {
-                Some(s) => tracing::info!("{s} {m} from {domain}{sep}{rc}"),
-                None => tracing::info!("no answer to {m} from {domain}{sep}{rc}"),
+                Some(s) => tracing::info!("{s} {m} from {domain} ({call_id}){sep}{rc}"),
+                None => tracing::info!("no answer to {m} from {domain} ({call_id}){sep}{rc}"),
             }
         }
     }

@@ -370,7 +370,9 @@ impl Connection {
         }
         let method = text(m.method().unwrap_or_default());
         let call_id = m.call_id().map(|c| text(&c)).unwrap_or_default();
-        let span = tracing::info_span!("request", %method, %call_id);
+        // At debug: the console's one line per decision names method and Call-ID itself (`Edge::publish`), and
+        // an info span per request costs more than the line.
+        let span = tracing::debug_span!("request", %method, %call_id);
         let _enter = span.enter();
         if method == "ACK" {
             self.respond.acknowledged(&call_id);
@@ -452,7 +454,10 @@ impl Connection {
         } = outcome;
         self.out.extend(response);
         let record = verdict.log().map(|r| self.edge.write_record(r, self.cid));
-        if let (Some(x), Some(status)) = (verdict.explanation(), verdict.status()) {
+        // The explanation is rendered for this line only when it is shown.
+        if tracing::enabled!(tracing::Level::DEBUG)
+            && let (Some(x), Some(status)) = (verdict.explanation(), verdict.status())
+        {
             let domain = event.domain.as_deref().unwrap_or("(none)");
             tracing::debug!(status, domain, "{x}");
         }
