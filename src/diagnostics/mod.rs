@@ -295,6 +295,20 @@ impl MsDiagnostic {
         }
     }
 
+    /// The `ms-diagnostics-public` form (MS-OCER §2.2.1.2): the same code and parameters without `source=`,
+    /// which names a server of the enterprise and never leaves it.
+    pub fn public(&self) -> Self {
+        MsDiagnostic {
+            code: self.code,
+            params: self
+                .params
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("source"))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Reads a header value back (`1009;reason="…";domain="…"`), the inverse of [`MsDiagnostic::render`]:
     /// escaped quotes and backslashes inside quoted values are unescaped. `None` when it does not start with a
     /// code.

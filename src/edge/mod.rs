@@ -176,7 +176,7 @@ impl Edge {
             users: config.users.clone(),
             policy: policy.clone(),
             fqdn: config.edge.fqdn.clone(),
-            agent: config.edge.server_header.clone(),
+            agent: config.edge.server().to_owned(),
         });
         Ok(Edge {
             policy,

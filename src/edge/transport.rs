@@ -109,9 +109,10 @@ pub(super) async fn run(
     let respond = Responder::new(
         remote,
         cid,
-        &edge.config.edge.server_header,
+        edge.config.edge.server(),
         &edge.config.edge.fqdn,
-        edge.policy.faithful,
+        edge.config.diagnostic_headers(),
+        edge.config.limits.idle_timeout_ms / 1000,
     );
     let conn = Connection {
         dialogs: Dialogs::new(edge.users.clone(), local),
@@ -172,10 +173,10 @@ async fn timer(at: Option<Instant>) {
 impl Connection {
     async fn serve(mut self, mut stream: TlsStream<TcpStream>, shutdown: CancellationToken) {
         let limits = self.edge.config.limits.clone();
-        let max = limits.max_message_bytes;
+        // The head and the body are bounded apart: a real Edge's body limit is its MaxServerMessageBodySizeKb.
         let mut framer = Framer::new(sip::Limits {
-            max_head: max,
-            max_body: max,
+            max_head: limits.max_message_bytes,
+            max_body: limits.max_server_message_body_size_kb.saturating_mul(1024),
             max_headers: 256,
         });
         let idle = Duration::from_millis(limits.idle_timeout_ms);

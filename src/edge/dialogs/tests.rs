@@ -35,7 +35,14 @@ fn setup(list: Vec<UserConfig>) -> (Dialogs, Responder) {
     let remote: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     (
         Dialogs::new(users(list), local),
-        Responder::new(remote, 0x100, "RTC/6.0", "sip.skype.lab", false),
+        Responder::new(
+            remote,
+            0x100,
+            "RTC/6.0",
+            "sip.skype.lab",
+            crate::config::DiagnosticHeaders::Internal,
+            1200,
+        ),
     )
 }
 
