@@ -293,3 +293,49 @@ async fn bodies_are_bounded_by_max_server_message_body_size_kb() {
     assert!(peer.recv(T).await.unwrap().is_none(), "closed after 413");
     lab.stop().await;
 }
+
+#[tokio::test]
+async fn protocol_records_interleave_with_the_diagnostic_records_in_order() {
+    let l = lab(vec![srv(SRV_ACANO, "vcse.steven.lab")], |c| {
+        c.log.protocol = true;
+    })
+    .await;
+    let mut peer = l.peer(&["vcse.steven.lab"]).await;
+    let port = peer.local_addr().port();
+    let r = peer.request(seed_invite().as_bytes(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(504));
+    let log = std::fs::read_to_string(l.dir.path().join("edge.log")).unwrap();
+    let kinds: Vec<&str> = log
+        .lines()
+        .filter_map(|l| {
+            if l.starts_with("TL_INFO(TF_PROTOCOL)") {
+                Some("protocol")
+            } else if l.starts_with("TL WARN(TF_DIAG)") || l.starts_with("TL ERROR(TF_DIAG)") {
+                Some("diag")
+            } else {
+                None
+            }
+        })
+        .collect();
+    assert_eq!(kinds, vec!["protocol", "diag", "protocol"], "{log}");
+    let peer_line = format!("Peer: vcse.steven.lab:{port}\n");
+    let incoming = format!(
+        "Direction: incoming;source=\"external edge\";destination=\"internal edge\"\n{peer_line}Message-Type: request\nStart-Line: INVITE sip:stejanss@skype.lab SIP/2.0\nVia: SIP/2.0/TLS 10.48.36.47:5061; egress-proxy-call-id="
+    );
+    assert!(log.contains(&incoming), "{log}");
+    let outgoing = format!(
+        "Direction: outgoing;source=\"internal edge\";destination=\"external edge\"\n{peer_line}Message-Type: response\nStart-Line: SIP/2.0 504 Server time-out\n"
+    );
+    assert!(log.contains(&outgoing), "{log}");
+    assert_eq!(log.matches("$$end_record").count(), 3);
+    l.stop().await;
+
+    // Off by default: only the diagnostic record.
+    let l = lab(vec![srv(SRV_ACANO, "vcse.steven.lab")], |_| {}).await;
+    let mut peer = l.peer(&["vcse.steven.lab"]).await;
+    peer.request(&invite().build(), T).await.unwrap();
+    let log = std::fs::read_to_string(l.dir.path().join("edge.log")).unwrap();
+    assert!(!log.contains("TF_PROTOCOL"), "{log}");
+    assert!(log.contains("(TF_DIAG)"), "{log}");
+    l.stop().await;
+}

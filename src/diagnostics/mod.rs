@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::fmt;
 
 mod event;
+pub mod protocol;
 mod record;
 pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
 pub use record::{LogContext, LogRecord, ResultCode, Severity};

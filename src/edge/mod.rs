@@ -247,6 +247,51 @@ impl Edge {
         text
     }
 
+    /// Appends text (a rendered record) to the log file, in order with the records of [`Edge::write_record`]
+    /// (the same file under the same mutex).
+    pub fn log_text(&self, text: String) {
+        if let Some(f) = &self.log_file
+            && let Ok(mut f) = f.lock()
+        {
+            use std::io::Write;
+            if let Err(e) = writeln!(f, "{text}") {
+                tracing::error!(error = %e, "cannot write the Edge log file");
+            }
+        }
+    }
+
+    /// With `[log] protocol = true`, writes a message in or out as the Edge's `TL_INFO(TF_PROTOCOL)` record.
+    fn log_protocol(
+        &self,
+        direction: crate::diagnostics::protocol::Direction,
+        peer: &str,
+        message: &[u8],
+        tid: u64,
+    ) {
+        if !self.config.log.protocol || self.log_file.is_none() {
+            return;
+        }
+        let record = crate::diagnostics::protocol::ProtocolRecord {
+            direction,
+            peer,
+            message,
+        };
+        let text = record.render(&self.log_context(tid));
+        self.log_text(text);
+    }
+
+    /// The trace-line context of the next record written by connection `tid`.
+    fn log_context(&self, tid: u64) -> LogContext {
+        LogContext {
+            edge_host: self.config.edge.log_host.clone(),
+            pid: std::process::id() & 0xFFFF,
+            tid: (tid & 0xFFFF) as u32,
+            timestamp: time::OffsetDateTime::now_utc(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            record_id: u64::from(rand::random::<u32>()),
+        }
+    }
+
     /// Makes sure the log and events files are on disk (at shutdown).
     pub fn flush(&self) {
         for f in [&self.log_file, &self.events_file].into_iter().flatten() {

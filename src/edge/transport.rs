@@ -27,6 +27,7 @@ use super::dialogs::Dialogs;
 use super::limits::RequestRate;
 use super::respond::{Responder, Src, text};
 use super::{Edge, handshake, uas};
+use crate::diagnostics::protocol::Direction;
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
 use crate::rules::{self, Decision};
 use crate::sip::{self, Frame, Framer, Message};
@@ -192,10 +193,14 @@ impl Connection {
                 let frame = framer.decode(&mut buf);
                 progressed |= matches!(frame, Ok(Some(_)));
                 match frame {
-                    Ok(Some(Frame::Message(m))) => self.handle(m).await,
+                    Ok(Some(Frame::Message(m))) => {
+                        self.log_protocol(Direction::Incoming, m.as_bytes());
+                        self.handle(m).await;
+                    }
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
                     Ok(Some(Frame::Invalid { error, raw })) => {
+                        self.log_protocol(Direction::Incoming, &raw);
                         tracing::info!(%error, "malformed message");
                         self.bad_input(&raw, &error);
                         if error.closes_connection() {
@@ -267,6 +272,18 @@ impl Connection {
         }
     }
 
+    /// A message in or out as a protocol record (`[log] protocol`), the peer named as in the TF_DIAG records.
+    fn log_protocol(&self, direction: Direction, message: &[u8]) {
+        if !self.edge.config.log.protocol {
+            return;
+        }
+        let peer = match &self.cert_name {
+            Some(n) => format!("{n}:{}", self.remote.port()),
+            None => self.remote.to_string(),
+        };
+        self.edge.log_protocol(direction, &peer, message, self.cid);
+    }
+
     /// Moves what the dialogs want sent to the write queue, in order.
     fn take_transmits(&mut self) {
         while let Some(b) = self.dialogs.poll_transmit() {
@@ -280,6 +297,12 @@ impl Connection {
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
         // Taken, not drained: an idle connection keeps no queue allocation.
         let mut out = std::mem::take(&mut self.out);
+        for b in &out {
+            // A keep-alive pong is not a message.
+            if &b[..] != b"\r\n" {
+                self.log_protocol(Direction::Outgoing, b);
+            }
+        }
         let batch = match out.len() {
             0 => return true,
             1 => out.pop().unwrap_or_default(),
