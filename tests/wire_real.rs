@@ -339,3 +339,87 @@ async fn protocol_records_interleave_with_the_diagnostic_records_in_order() {
     assert!(log.contains("(TF_DIAG)"), "{log}");
     l.stop().await;
 }
+
+#[tokio::test]
+async fn the_signed_record_route_admits_its_dialog_and_refuses_a_forged_or_foreign_route() {
+    let l = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
+    let mut peer = l.peer(&["vcse.acano.steven.lab"]).await;
+    let mut inv = invite();
+    inv.extra_headers.push((
+        "Record-Route".into(),
+        "<sip:vcse.acano.steven.lab;lr>".into(),
+    ));
+    let ringing = peer.request(&inv.build(), T).await;
+    // request() returns the final answer; the 180 before it is skipped.
+    let ok = ringing.unwrap();
+    assert_eq!(ok.status_code(), Some(200));
+    let rrs: Vec<String> = ok
+        .headers()
+        .filter(|h| h.name.eq_ignore_ascii_case(b"Record-Route"))
+        .map(|h| text(&h.value()))
+        .collect();
+    assert_eq!(rrs.len(), 2, "{rrs:?}");
+    assert_eq!(rrs[1], "<sip:vcse.acano.steven.lab;lr>");
+    let edge_rr = &rrs[0];
+    assert!(
+        edge_rr.starts_with("<sip:sip.skype.lab:5061;transport=tls;lr;ms-key-info="),
+        "{edge_rr}"
+    );
+    let sig = edge_rr
+        .split_once(";ms-route-sig=")
+        .unwrap()
+        .1
+        .trim_end_matches('>');
+    assert!(is_upper_hex(sig, 32), "{sig}");
+    let tag = ok.to().unwrap().tag().unwrap().to_string();
+    peer.send(&inv.follow_up("ACK", Some(&tag)).build())
+        .await
+        .unwrap();
+
+    // A forged signature: 403 and the Edge's routing record.
+    let mut events = l.edge.subscribe();
+    let mut forged = inv.follow_up("BYE", Some(&tag));
+    let bad = edge_rr.replace(sig, &"0".repeat(32));
+    forged.extra_headers.push(("Route".into(), bad));
+    let r = peer.request(&forged.build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(403));
+    let ev = Lab::event(&mut events).await;
+    assert_eq!(ev.status, Some(403));
+    let records = l.edge.log_records();
+    let rec = records.last().unwrap();
+    assert!(
+        rec.contains("Text: Cannot process Route headers from a non-trusted source, or with first Route field in the set not matching the connection on which the request arrived Result-Code: 0xc3e93c5e SIPPROXY_E_ROUTING SIP-Start-Line: BYE "),
+        "{rec}"
+    );
+    assert!(
+        rec.contains("reason=\"ms-route-sig does not verify\""),
+        "{rec}"
+    );
+
+    // The same route from another peer (another certificate): refused too.
+    let mut other = l.peer(&["vcse.steven.lab"]).await;
+    let mut stolen = inv.follow_up("BYE", Some(&tag));
+    stolen.extra_headers.push(("Route".into(), edge_rr.clone()));
+    let r = other.request(&stolen.build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(403));
+
+    // A first Route that is not the Edge: refused.
+    let mut elsewhere = inv.follow_up("BYE", Some(&tag));
+    elsewhere
+        .extra_headers
+        .push(("Route".into(), "<sip:vcse.acano.steven.lab;lr>".into()));
+    let r = peer.request(&elsewhere.build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(403));
+
+    // The route the Edge gave, from the same peer, on a new connection: the call ends normally.
+    let mut again = l.peer(&["vcse.acano.steven.lab"]).await;
+    let mut bye = inv.follow_up("BYE", Some(&tag));
+    bye.extra_headers.push(("Route".into(), edge_rr.clone()));
+    let r = again.request(&bye.build(), T).await.unwrap();
+    // The call lives on the first connection (dialogs are per connection): 481 here proves the route passed
+    // the check (a refused one is 403); on the first connection it ends the call.
+    assert_eq!(r.status_code(), Some(481));
+    let r = peer.request(&bye.build(), T).await.unwrap();
+    assert_eq!(r.status_code(), Some(200));
+    l.stop().await;
+}

@@ -109,6 +109,25 @@ pub(super) fn before_rules(
     outcome(Verdict::refuse(f, &edge.policy.edge_fqdn), m, ctx, out)
 }
 
+/// A refusal decided before the federation rules that the Edge logs with a record about the request (a Route
+/// that is not the Edge's signed Record-Route).
+pub(super) fn before_rules_logged(
+    edge: &Edge,
+    m: &Message,
+    f: Finding,
+    ctx: EventContext,
+    peer: Peer<'_>,
+    out: &mut Responder,
+) -> Outcome {
+    let facts = facts(m, &ctx, peer);
+    let verdict = Verdict::new(
+        Decision::Refuse(f),
+        &edge.policy.edge_fqdn,
+        Some(&facts.request_line()),
+    );
+    outcome(verdict, m, ctx, out)
+}
+
 /// The federation rules for `m`, with the SRV lookup between their two phases.
 pub(super) async fn federation(
     edge: &Edge,

@@ -31,6 +31,7 @@ mod handshake;
 mod limits;
 mod listener;
 mod respond;
+mod route_sig;
 mod transport;
 mod tx;
 mod uas;
@@ -112,6 +113,8 @@ pub struct Edge {
     events_file: Option<Mutex<std::fs::File>>,
     next_cid: AtomicU64,
     seq: AtomicU32,
+    /// Signs the Edge's Record-Route and checks the Routes that come back (one random key per run).
+    route_key: Arc<route_sig::RouteKey>,
 }
 
 impl std::fmt::Debug for Edge {
@@ -191,6 +194,7 @@ impl Edge {
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
+            route_key: Arc::new(route_sig::RouteKey::random()),
             config,
         })
     }

@@ -15,6 +15,9 @@ use std::net::SocketAddr;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use std::sync::Arc;
+
+use super::route_sig::RouteKey;
 use super::tx::InviteTransactions;
 use crate::config::DiagnosticHeaders;
 use crate::rules::Finding;
@@ -53,6 +56,8 @@ pub(super) struct Responder {
     diagnostics: DiagnosticHeaders,
     /// The `ms-keep-alive` answer to a request that asks for keep-alive (`UAS; …; timeout=<idle s>`).
     keep_alive: String,
+    /// The key that signs the Edge's Record-Route and the peer it is signed for; none: no Record-Route.
+    record_route: Option<(Arc<RouteKey>, String)>,
     invites: InviteTransactions,
 }
 
@@ -100,8 +105,38 @@ impl Responder {
             fqdn: fqdn.to_owned(),
             diagnostics,
             keep_alive: keep_alive_answer(keep_alive_s),
+            record_route: None,
             invites: InviteTransactions::default(),
         }
+    }
+
+    /// Signs a Record-Route with `key` for dialogs with `peer` (its certificate name, else its address) on the
+    /// answers that make a dialog.
+    pub(super) fn with_record_route(mut self, key: Arc<RouteKey>, peer: String) -> Self {
+        self.record_route = Some((key, peer));
+        self
+    }
+
+    /// The Record-Route lines of an answer to `req` with `code`: on the 101–299 answers to a dialog-creating
+    /// request (INVITE, SUBSCRIBE without a To tag), the Edge's signed route on top of the request's own
+    /// (RFC 3261 §12.1.1: the UAS copies Record-Route into its answer).
+    fn record_routes(&self, req: &Message, code: u16) -> Vec<String> {
+        let Some((key, peer)) = &self.record_route else {
+            return Vec::new();
+        };
+        let creates = matches!(req.method(), Some(b"INVITE" | b"SUBSCRIBE"))
+            && req.to().ok().is_some_and(|t| t.tag().is_none());
+        if !creates || !(101..300).contains(&code) {
+            return Vec::new();
+        }
+        let call_id = req.call_id().map(|c| text(&c)).unwrap_or_default();
+        std::iter::once(key.record_route(&self.fqdn, peer, &call_id))
+            .chain(
+                req.values(sip::HeaderKind::RecordRoute)
+                    .iter()
+                    .map(|v| text(v)),
+            )
+            .collect()
     }
 
     /// The marks of every Edge response on `b`.
@@ -140,10 +175,17 @@ impl Responder {
     ) -> Bytes {
         tracing::debug!(code, reason, "response");
         let keep_alive = [("ms-keep-alive", self.keep_alive.as_str())];
-        let with_keep_alive: Vec<(&str, &str)>;
-        let headers = if asks_keep_alive(req) {
-            with_keep_alive = headers.iter().chain(&keep_alive).copied().collect();
-            &with_keep_alive[..]
+        let routes = self.record_routes(req, code);
+        let with_extra: Vec<(&str, &str)>;
+        let ka = asks_keep_alive(req);
+        let headers = if ka || !routes.is_empty() {
+            with_extra = routes
+                .iter()
+                .map(|r| ("Record-Route", r.as_str()))
+                .chain(headers.iter().copied())
+                .chain(keep_alive.iter().copied().filter(|_| ka))
+                .collect();
+            &with_extra[..]
         } else {
             headers
         };

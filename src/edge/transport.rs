@@ -114,7 +114,8 @@ pub(super) async fn run(
         &edge.config.edge.fqdn,
         edge.config.diagnostic_headers(),
         edge.config.limits.idle_timeout_ms / 1000,
-    );
+    )
+    .with_record_route(edge.route_key.clone(), route_peer(cert.as_ref(), remote));
     let conn = Connection {
         dialogs: Dialogs::new(edge.users.clone(), local),
         respond,
@@ -129,6 +130,13 @@ pub(super) async fn run(
     };
     tracing::debug!("TLS established");
     conn.serve(stream, shutdown).await;
+}
+
+/// Whom the Edge's Record-Route is signed for: the peer's certificate name (a new connection from the same peer
+/// may carry the dialog on), else its IP address.
+fn route_peer(cert: Option<&CertFacts>, remote: SocketAddr) -> String {
+    cert.map(CertFacts::display_name)
+        .unwrap_or_else(|| remote.ip().to_string())
 }
 
 /// Bytes asked for per read.
@@ -284,6 +292,22 @@ impl Connection {
         self.edge.log_protocol(direction, &peer, message, self.cid);
     }
 
+    /// The refusal of a request whose Route is not the Edge's signed Record-Route for this dialog and peer.
+    fn route_refusal(&self, m: &Message) -> Option<rules::Finding> {
+        let peer = route_peer(self.cert.as_ref(), self.remote);
+        let problem = self
+            .edge
+            .route_key
+            .check(m, &self.edge.config.edge.fqdn, &peer)
+            .err()?;
+        let (route, why) = problem.parts();
+        tracing::warn!(route, why, "Route refused");
+        Some(rules::Finding::RouteRefused {
+            route: route.to_owned(),
+            why,
+        })
+    }
+
     /// Moves what the dialogs want sent to the write queue, in order.
     fn take_transmits(&mut self) {
         while let Some(b) = self.dialogs.poll_transmit() {
@@ -392,6 +416,18 @@ impl Connection {
         };
         if let Some(f) = before_rules {
             let outcome = decide::before_rules(&self.edge, &m, f, ctx, &mut self.respond);
+            self.publish(outcome);
+            return;
+        }
+        if let Some(f) = self.route_refusal(&m) {
+            let peer = Peer {
+                remote: self.remote,
+                local: self.local,
+                cert: self.cert.as_ref(),
+                cert_name: self.cert_name.as_deref(),
+            };
+            let outcome =
+                decide::before_rules_logged(&self.edge, &m, f, ctx, peer, &mut self.respond);
             self.publish(outcome);
             return;
         }

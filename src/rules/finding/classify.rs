@@ -96,6 +96,7 @@ impl Finding {
             | F::UnknownUser { .. }
             | F::BadExtension { .. }
             | F::TooManyHops { .. }
+            | F::RouteRefused { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
             | F::PeerTimeout { .. }
@@ -138,6 +139,7 @@ impl Finding {
             },
             F::ClientAuthEkuMissing { .. } | F::ClientCertAccepted { .. } => "inbound",
             F::ForeignRequestUri { .. } => "destination",
+            F::RouteRefused { .. } => "sip",
             F::UnknownUser { .. } | F::BadExtension { .. } | F::TooManyHops { .. } => "users",
             F::RateLimited { .. } | F::TooManyCalls { .. } => "limits",
             F::PeerAnswered(_)
@@ -169,6 +171,7 @@ impl Finding {
             F::ForeignRequestUri { .. } | F::UnknownUser { .. } => 404,
             F::BadExtension { .. } => 420,
             F::TooManyHops { .. } => 483,
+            F::RouteRefused { .. } => 403,
             F::RateLimited { .. } | F::TooManyCalls { .. } => 503,
             F::PeerTimeout { .. } => 408,
             F::PeerAnswered(a) | F::PeerRejected(a) => {
@@ -269,6 +272,7 @@ impl Finding {
             | F::UnknownUser { .. }
             | F::BadExtension { .. }
             | F::TooManyHops { .. }
+            | F::RouteRefused { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
             | F::OptionsNotSent { .. }
