@@ -188,6 +188,8 @@ async fn correct_setup_rings_and_answers_with_sdp() {
 async fn edge_hangs_up_with_bye_after_hangup_after_ms() {
     let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
         c.users[0].hangup_after_ms = Some(100);
+        // The BYE back on the inbound connection (a real Edge opens its own: tests/edge_outbound_conn.rs).
+        c.edge.reuse_inbound_connection = true;
     })
     .await;
     let mut peer = lab.peer(&["vcse.acano.steven.lab"]).await;

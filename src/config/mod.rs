@@ -138,6 +138,9 @@ pub struct Identity {
     pub server_header: Option<String>,
     /// What the peer gets of the Edge's diagnostics; none: `internal`, or `none` with `faithful`.
     pub diagnostic_headers: Option<DiagnosticHeaders>,
+    /// Send the requests the Edge originates (BYE, NOTIFY, IM replies) back on the peer's inbound connection
+    /// instead of the Edge's own connection to the peer's SRV target (false: what a real Edge does).
+    pub reuse_inbound_connection: bool,
     /// Machine name printed in log records (`[sfvedge\sfvedge]`).
     pub log_host: String,
     /// The address peers reach the Edge at, published as `fqdn`'s A/AAAA record by `serve --serve-dns`;
@@ -174,6 +177,7 @@ impl Default for Identity {
             version: EdgeVersion::default(),
             server_header: None,
             diagnostic_headers: None,
+            reuse_inbound_connection: false,
             log_host: "sfvedge".into(),
             public_address: None,
         }

@@ -42,7 +42,7 @@ pub(super) struct Peer<'a> {
 }
 
 /// The sender domain of a request: first `sip:`/`sips:` P-Asserted-Identity host, else From host.
-fn sender_domain(m: &Message) -> Option<DomainName> {
+pub(super) fn sender_domain(m: &Message) -> Option<DomainName> {
     let pai_host = m.p_asserted_identities().ok().and_then(|p| {
         p.into_iter()
             .find(|n| matches!(n.uri.scheme.as_str(), "sip" | "sips"))

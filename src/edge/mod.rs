@@ -30,6 +30,7 @@ mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
+mod peer_conn;
 mod respond;
 mod route_sig;
 mod transport;
@@ -45,6 +46,7 @@ use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
 
 pub use listener::serve;
+pub use peer_conn::{ONE_WAY, OutboundFailure};
 
 use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
 use crate::diagnostics::{DecisionEvent, LogContext, LogRecord};
@@ -115,6 +117,8 @@ pub struct Edge {
     seq: AtomicU32,
     /// Signs the Edge's Record-Route and checks the Routes that come back (one random key per run).
     route_key: Arc<route_sig::RouteKey>,
+    /// The Edge's own connections to its partners, for the requests it originates.
+    pool: peer_conn::Pool,
 }
 
 impl std::fmt::Debug for Edge {
@@ -175,6 +179,19 @@ impl Edge {
             .transpose()?;
         let (events, _) = broadcast::channel(1024);
         let policy = Policy::from_config(&config).with_dns_server(lookup.server());
+        let pool = peer_conn::Pool::new(
+            crate::outbound::OutboundContext::new(
+                policy.clone(),
+                identity.clone(),
+                anchors.clone(),
+                lookup.clone(),
+            ),
+            config
+                .federation
+                .access_edge
+                .outgoing_tls_count_for_federated_partners as usize,
+            std::time::Duration::from_millis(config.limits.idle_timeout_ms),
+        );
         let users = Arc::new(dialogs::Users {
             users: config.users.clone(),
             policy: policy.clone(),
@@ -195,6 +212,7 @@ impl Edge {
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
             route_key: Arc::new(route_sig::RouteKey::random()),
+            pool,
             config,
         })
     }
@@ -210,6 +228,17 @@ impl Edge {
             .lock()
             .map(|r| r.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// The requests the Edge originated that could not reach or trust the peer over its own connection
+    /// (oldest first, the last 100).
+    pub fn outbound_failures(&self) -> Vec<OutboundFailure> {
+        self.pool.failures()
+    }
+
+    /// How many of the Edge's own connections to `domain` are open.
+    pub async fn outbound_connections(&self, domain: &str) -> usize {
+        self.pool.open_to(domain).await
     }
 
     /// The configuration this Edge runs with.

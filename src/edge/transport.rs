@@ -26,7 +26,7 @@ use super::decide::{self, Outcome, Peer};
 use super::dialogs::Dialogs;
 use super::limits::RequestRate;
 use super::respond::{Responder, Src, text};
-use super::{Edge, handshake, uas};
+use super::{Edge, handshake, peer_conn, uas};
 use crate::diagnostics::protocol::Direction;
 use crate::pki::{self, CertFacts, ChainStatus, Usage};
 use crate::rules::{self, Decision};
@@ -308,10 +308,18 @@ impl Connection {
         })
     }
 
-    /// Moves what the dialogs want sent to the write queue, in order.
+    /// Moves what the dialogs want sent to the write queue, in order, and what the Edge originates toward the
+    /// peer to the one switch point that sends it ([`peer_conn::send_to_peer`]).
     fn take_transmits(&mut self) {
         while let Some(b) = self.dialogs.poll_transmit() {
             self.out.push(b);
+        }
+        while let Some(req) = self.dialogs.poll_originated() {
+            if self.edge.config.log.protocol && !self.edge.config.edge.reuse_inbound_connection {
+                // Logged here, as it leaves for the Edge's own connection (the inbound queue logs its own).
+                self.log_protocol(Direction::Outgoing, &req.bytes);
+            }
+            peer_conn::send_to_peer(&self.edge, req, &mut self.out);
         }
     }
 
