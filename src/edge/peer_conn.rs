@@ -93,6 +93,14 @@ pub(super) struct Pool {
     idle: Duration,
     links: tokio::sync::Mutex<HashMap<String, Vec<Arc<Link>>>>,
     failures: Arc<Failures>,
+    /// Ends every connection's reader when the Edge goes (the pool is dropped with it).
+    cancel: tokio_util::sync::CancellationToken,
+}
+
+impl Drop for Pool {
+    fn drop(&mut self) {
+        self.cancel.cancel();
+    }
 }
 
 /// An Edge-originated request that could not reach or trust the peer.
@@ -129,6 +137,7 @@ impl Pool {
             idle,
             links: tokio::sync::Mutex::new(HashMap::new()),
             failures: Arc::new(Failures::default()),
+            cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
 
@@ -261,6 +270,7 @@ impl Pool {
                 edge_fqdn: ctx.edge_fqdn.clone(),
                 idle: self.idle,
                 target,
+                cancel: self.cancel.clone(),
             },
         ));
         Ok(Link {
@@ -285,6 +295,7 @@ struct Reader {
     edge_fqdn: String,
     idle: Duration,
     target: String,
+    cancel: tokio_util::sync::CancellationToken,
 }
 
 /// Reads what the peer sends on an outbound connection (the answers to the Edge's requests) until it closes,
@@ -310,7 +321,11 @@ async fn read_answers(mut reader: ReadHalf<TlsStream<TcpStream>>, r: Reader) {
                 }
             }
         }
-        match tokio::time::timeout(r.idle, reader.read_buf(&mut buf)).await {
+        let read = tokio::select! {
+            () = r.cancel.cancelled() => return,
+            read = tokio::time::timeout(r.idle, reader.read_buf(&mut buf)) => read,
+        };
+        match read {
             Ok(Ok(n)) if n > 0 => {}
             Ok(Err(e)) => {
                 r.closed.store(true, Ordering::Relaxed);
