@@ -301,7 +301,8 @@ impl Edge {
         message: &[u8],
         tid: u64,
     ) {
-        if !self.config.log.protocol || self.log_file.is_none() {
+        // Only `log_text` knows whether there is a log file (the sinks may move it to a background writer).
+        if !self.config.log.protocol {
             return;
         }
         let record = crate::diagnostics::protocol::ProtocolRecord {
