@@ -23,6 +23,7 @@ async fn still_serving(lab: &Lab) {
 async fn lab_() -> Lab {
     lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
         c.limits.max_message_bytes = 4096;
+        c.limits.max_server_message_body_size_kb = 4;
         c.limits.idle_timeout_ms = 300;
     })
     .await

@@ -18,7 +18,7 @@ const SEED_INVITE: &[u8] = include_bytes!("fixtures/sip/expressway-invite.sip");
 fn expected_504(port: u16, cid: &str, tag: &str, diag: Option<&str>) -> String {
     let mut s = format!(
         "SIP/2.0 504 Server time-out\r\n\
-Via: SIP/2.0/TLS 10.48.36.47:5061;egress-zone=SkypeFederationDNS;branch=z9hG4bK7a3c0e6d1b2f4a5968c7d0e1f2a3b4c5;proxy-call-id=6b2a018a-2da5-4013-a7e5-4e1455feadf7;rport={port};received=127.0.0.1;ms-received-port={port};ms-received-cid={cid}\r\n\
+Via: SIP/2.0/TLS 10.48.36.47:5061;egress-zone=SkypeFederationDNS;branch=z9hG4bK7a3c0e6d1b2f4a5968c7d0e1f2a3b4c5;proxy-call-id=6b2a018a-2da5-4013-a7e5-4e1455feadf7;rport; received=127.0.0.1; ms-received-port={port};ms-received-cid={cid}\r\n\
 Via: SIP/2.0/TLS 10.48.36.46:5061;egress-zone=TraversalZoneClient1;branch=z9hG4bK1f8bbe5926dc6abd06ea964d8fde1450156486;proxy-call-id=e7e33845-c384-4c28-a42d-016863640fbb;received=10.48.36.46;rport=28119;ingress-zone=TraversalZoneServer1\r\n\
 Via: SIP/2.0/TLS 10.48.54.160:52768;branch=z9hG4bK6594a02846406f4a5459d5f58a8d26b3;received=10.48.54.160;ingress-zone=NeighborZoneAcano1SIP\r\n\
 Call-ID: f1b3ad5d-183b-4632-b210-c2f9bec71960\r\n\
@@ -28,6 +28,11 @@ To: <sip:stejanss@skype.lab>;tag={tag}\r\n"
     );
     if let Some(d) = diag {
         s.push_str(&format!("ms-diagnostics: {d}\r\n"));
+        // The public form beside it: the same without source= (MS-OCER §2.2.1.2).
+        let public = edgesim::diagnostics::MsDiagnostic::parse(d)
+            .unwrap()
+            .public();
+        s.push_str(&format!("ms-diagnostics-public: {}\r\n", public.render()));
     }
     s.push_str("Server: RTC/6.0\r\nContent-Length: 0\r\n\r\n");
     s
@@ -153,7 +158,8 @@ async fn correct_setup_rings_and_answers_with_sdp() {
     assert!(body.contains("m=audio 50000 RTP/SAVP 8 101"), "{body}");
     let via = ok.top_via().unwrap();
     assert_eq!(via.received(), Some("127.0.0.1"));
-    assert_eq!(via.rport(), Some(Some(port)));
+    // rport stays as the sender wrote it (valueless): a real Edge reports the port in ms-received-port.
+    assert_eq!(via.rport(), Some(None));
     assert_eq!(
         via.param("ms-received-port"),
         Some(Some(port.to_string().as_str()))
@@ -184,6 +190,8 @@ async fn correct_setup_rings_and_answers_with_sdp() {
 async fn edge_hangs_up_with_bye_after_hangup_after_ms() {
     let lab = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
         c.users[0].hangup_after_ms = Some(100);
+        // The BYE back on the inbound connection (a real Edge opens its own: tests/edge_outbound_conn.rs).
+        c.edge.reuse_inbound_connection = true;
     })
     .await;
     let mut peer = lab.peer(&["vcse.acano.steven.lab"]).await;

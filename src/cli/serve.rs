@@ -41,7 +41,7 @@ mod pool;
 /// Arguments of `edgesim serve`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Paths in --config files are relative to that file's directory; paths given as flags, to the working directory.\n\nExit codes: 0 stopped on request (Ctrl-C); 2 usage, configuration, certificate or start error (the message names the file, the field and the fix)."
+    after_help = "Paths in --config files are relative to that file's directory; paths given as flags, to the working directory.\n\nVersion profiles ([edge] version): lync2013 (Server: RTC/5.0), sfb2015 (RTC/6.0, the default), sfb2019 and sfbse (RTC/7.0, inferred). A real Lync 2013 / SfB 2015 Edge still offers TLS 1.0 and 1.1; edgesim cannot (rustls implements neither), so it offers what tls.versions lists of TLS 1.2 and 1.3.\n\nExit codes: 0 stopped on request (Ctrl-C); 2 usage, configuration, certificate or start error (the message names the file, the field and the fix)."
 )]
 pub struct ServeArgs {
     /// Edge configuration (TOML); without it, a lab Edge `sip.skype.lab` with partner discovery on.
@@ -72,7 +72,8 @@ pub struct ServeArgs {
     /// server setting takes an address only and asks port 53, so for an Expressway use e.g. 0.0.0.0:53.
     #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
     serve_dns: Option<SocketAddr>,
-    /// Send bare responses as a real Edge does (no ms-diagnostics toward the peer).
+    /// Send bare responses as a real Edge does (no ms-diagnostics toward the peer: `[edge] diagnostic_headers`
+    /// defaults to "none" instead of "internal").
     #[arg(long)]
     faithful: bool,
     /// Write one JSON line per decision to this file.
@@ -301,12 +302,13 @@ fn config_warnings(cfg: &EdgeConfig, trusted: &[String], notes: &mut Vec<String>
     }
 }
 
-/// What the start-up report says about ms-diagnostics.
-fn diagnostics_line(faithful: bool) -> String {
-    if faithful {
-        "ms-diagnostics: withheld from the peer (faithful: bare responses, as a real Edge sends them); they are in the log records and events".to_owned()
-    } else {
-        "ms-diagnostics: sent to the peer on every Edge answer (a real Edge withholds them; --faithful does too)".to_owned()
+/// What the start-up report says about ms-diagnostics (`[edge] diagnostic_headers`, `--faithful`).
+fn diagnostics_line(cfg: &EdgeConfig) -> String {
+    use edgesim::config::DiagnosticHeaders;
+    match cfg.diagnostic_headers() {
+        DiagnosticHeaders::None => "ms-diagnostics: withheld from the peer (faithful: bare responses, as a real Edge sends them; diagnostic_headers = \"none\"); they are in the log records and events".to_owned(),
+        DiagnosticHeaders::Public => "ms-diagnostics: only ms-diagnostics-public (without source=) sent to the peer (diagnostic_headers = \"public\"); the full ones are in the log records and events".to_owned(),
+        DiagnosticHeaders::Internal => "ms-diagnostics: sent to the peer on every Edge answer, with ms-diagnostics-public beside it (diagnostic_headers = \"internal\"; a real Edge withholds them; --faithful does too)".to_owned(),
     }
 }
 
@@ -506,7 +508,12 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 trusted.join("; ")
             }
         ));
-        notes.push(diagnostics_line(cfg.faithful));
+        notes.push(
+            cfg.edge
+                .version
+                .describe(cfg.edge.server(), &cfg.tls.versions),
+        );
+        notes.push(diagnostics_line(&cfg));
         notes.extend(cfg.federation.report(args.config.as_deref()));
         notes.extend(sfb_notes);
         config_warnings(&cfg, &trusted, &mut notes);

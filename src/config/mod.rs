@@ -7,6 +7,7 @@
 //! command that takes `--config` reads the same files; paths given as command-line flags stay relative to the
 //! working directory.
 
+pub mod edge_profile;
 mod fault;
 pub mod federation;
 pub mod pool;
@@ -19,6 +20,7 @@ use crate::dns::{DnsZonesConfig, RecordSpec, ResolverSettings, Zone};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
+pub use edge_profile::{DiagnosticHeaders, EdgeVersion, LogConfig};
 pub(crate) use fault::{Hints, TomlFault, hint, line_col};
 // The presence settings live with the presence core, which reads them without importing `config` (no circle).
 pub use crate::presence::settings::{PresenceConfig, PresenceStepConfig, UserPresenceConfig};
@@ -95,6 +97,8 @@ pub struct EdgeConfig {
     pub log_file: Option<PathBuf>,
     /// JSON-lines decision events file.
     pub events_file: Option<PathBuf>,
+    /// `[log]`: what the log file holds besides the TF_DIAG records.
+    pub log: LogConfig,
     /// Who the Edge is.
     pub edge: Identity,
     /// Certificates and trust.
@@ -133,8 +137,15 @@ pub struct Identity {
     pub fqdn: String,
     /// SIP domain served.
     pub domain: String,
-    /// `Server:` header.
-    pub server_header: String,
+    /// The product version the Edge plays (`Server` header, the TLS it would offer).
+    pub version: EdgeVersion,
+    /// `Server:` header; none: the version's ([`EdgeVersion::server_header`]).
+    pub server_header: Option<String>,
+    /// What the peer gets of the Edge's diagnostics; none: `internal`, or `none` with `faithful`.
+    pub diagnostic_headers: Option<DiagnosticHeaders>,
+    /// Send the requests the Edge originates (BYE, NOTIFY, IM replies) back on the peer's inbound connection
+    /// instead of the Edge's own connection to the peer's SRV target (false: what a real Edge does).
+    pub reuse_inbound_connection: bool,
     /// Machine name printed in log records (`[sfvedge\sfvedge]`).
     pub log_host: String,
     /// The address peers reach the Edge at, published as `fqdn`'s A/AAAA record by `serve --serve-dns`;
@@ -142,12 +153,36 @@ pub struct Identity {
     pub public_address: Option<std::net::IpAddr>,
 }
 
+impl Identity {
+    /// The `Server` header the Edge sends: `server_header`, else its version's.
+    pub fn server(&self) -> &str {
+        self.server_header
+            .as_deref()
+            .unwrap_or(self.version.server_header())
+    }
+}
+
+impl EdgeConfig {
+    /// What the peer gets of the Edge's diagnostics: `[edge] diagnostic_headers`, else `none` when
+    /// `faithful` (a real Edge's default), else `internal` (edgesim's default: the tool exists to explain).
+    pub fn diagnostic_headers(&self) -> DiagnosticHeaders {
+        match (self.edge.diagnostic_headers, self.faithful) {
+            (Some(d), _) => d,
+            (None, true) => DiagnosticHeaders::None,
+            (None, false) => DiagnosticHeaders::Internal,
+        }
+    }
+}
+
 impl Default for Identity {
     fn default() -> Self {
         Identity {
             fqdn: "sip.skype.lab".into(),
             domain: "skype.lab".into(),
-            server_header: "RTC/6.0".into(),
+            version: EdgeVersion::default(),
+            server_header: None,
+            diagnostic_headers: None,
+            reuse_inbound_connection: false,
             log_host: "sfvedge".into(),
             public_address: None,
         }
@@ -353,11 +388,15 @@ impl DnsConfig {
 pub struct Limits {
     /// Concurrent connections.
     pub max_connections: usize,
-    /// Largest SIP message accepted, bytes.
+    /// Largest SIP header block accepted, bytes (a longer one gets 513).
     pub max_message_bytes: usize,
+    /// Largest SIP body accepted, KB (1024 bytes): the Edge's `MaxServerMessageBodySizeKb` (default 5000); a
+    /// larger one gets 413 and the connection is closed.
+    pub max_server_message_body_size_kb: usize,
     /// Time to receive a full header block, ms.
     pub header_timeout_ms: u64,
-    /// Idle connection lifetime, ms.
+    /// Idle connection lifetime, ms: the keep-alive interval a peer must ping within (the `timeout=` of the
+    /// Edge's `ms-keep-alive: UAS` answer); default the Edge's `MaxKeepAliveInterval`, 20 minutes.
     pub idle_timeout_ms: u64,
     /// TLS handshake deadline, ms.
     pub handshake_timeout_ms: u64,
@@ -370,8 +409,9 @@ impl Default for Limits {
         Limits {
             max_connections: 1024,
             max_message_bytes: 64 * 1024,
+            max_server_message_body_size_kb: 5000,
             header_timeout_ms: 10_000,
-            idle_timeout_ms: 300_000,
+            idle_timeout_ms: 1_200_000,
             handshake_timeout_ms: 10_000,
             max_requests_per_sec: 20,
         }

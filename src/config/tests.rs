@@ -12,7 +12,7 @@ fn empty_file_is_a_lab_edge() {
     assert_eq!(c, EdgeConfig::default());
     assert_eq!(c.edge.fqdn, "sip.skype.lab");
     assert_eq!(c.edge.domain, "skype.lab");
-    assert_eq!(c.edge.server_header, "RTC/6.0");
+    assert_eq!(c.edge.server(), "RTC/6.0");
     assert_eq!(c.edge.log_host, "sfvedge");
     assert!(c.policy.partner_discovery);
     assert!(c.policy.accept_apex_target);
@@ -953,4 +953,28 @@ fn a_pasted_domain_that_contradicts_the_configuration_names_both() {
         missing,
         "/nonexistent/edge.txt: cannot read it: No such file or directory (os error 2); check the path given to --sfb-config"
     );
+}
+
+#[test]
+fn an_unknown_edge_version_names_the_file_the_field_and_the_versions() {
+    let e = EdgeConfig::from_toml("[edge]\nversion = \"sfb2016\"\n", Path::new("edge.toml"))
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("edge.toml:2:11: field `edge.version`: "),
+        "{e}"
+    );
+    assert!(
+        e.contains("`lync2013`, `sfb2015`, `sfb2019`, `sfbse`"),
+        "{e}"
+    );
+    assert!(e.contains("hint: "), "{e}");
+    let e = EdgeConfig::from_toml(
+        "[edge]\ndiagnostic_headers = \"all\"\n",
+        Path::new("edge.toml"),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("field `edge.diagnostic_headers`"), "{e}");
+    assert!(e.contains("`internal`, `public`, `none`"), "{e}");
 }

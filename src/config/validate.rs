@@ -24,6 +24,8 @@ pub struct Problem {
 pub const MAX_CONNECTIONS_RANGE: RangeInclusive<u64> = 1..=1_000_000;
 /// `limits.max_message_bytes`: the largest SIP message, bytes (1 KiB to 16 MiB).
 pub const MAX_MESSAGE_BYTES_RANGE: RangeInclusive<u64> = 1024..=16 * 1024 * 1024;
+/// `limits.max_server_message_body_size_kb`: 1 KB to 16 MB (bounded: a connection holds one body in memory).
+pub const MAX_BODY_KB_RANGE: RangeInclusive<u64> = 1..=16 * 1024;
 /// `limits.*_timeout_ms`: 1 ms to one day.
 pub const TIMEOUT_MS_RANGE: RangeInclusive<u64> = 1..=86_400_000;
 /// `limits.max_requests_per_sec`: requests per second on one connection.
@@ -215,6 +217,12 @@ pub fn limits(l: &Limits) -> Result<(), Problem> {
         wide(l.max_message_bytes),
         &MAX_MESSAGE_BYTES_RANGE,
         "a message size in bytes",
+    )?;
+    within(
+        "limits.max_server_message_body_size_kb",
+        wide(l.max_server_message_body_size_kb),
+        &MAX_BODY_KB_RANGE,
+        "a body size in KB (the Edge's MaxServerMessageBodySizeKb, default 5000)",
     )?;
     for (field, value) in [
         ("limits.header_timeout_ms", l.header_timeout_ms),
@@ -561,6 +569,7 @@ mod tests {
         let mut l = Limits {
             max_connections: 1,
             max_message_bytes: 1024,
+            max_server_message_body_size_kb: 1,
             header_timeout_ms: 1,
             idle_timeout_ms: 1,
             handshake_timeout_ms: 1,
@@ -570,12 +579,29 @@ mod tests {
         l = Limits {
             max_connections: 1_000_000,
             max_message_bytes: 16 * 1024 * 1024,
+            max_server_message_body_size_kb: 16 * 1024,
             header_timeout_ms: 86_400_000,
             idle_timeout_ms: 86_400_000,
             handshake_timeout_ms: 86_400_000,
             max_requests_per_sec: 1_000_000,
         };
         assert_eq!(limits(&l), Ok(()));
+    }
+
+    #[test]
+    fn a_body_limit_out_of_range_names_the_edge_setting() {
+        let l = Limits {
+            max_server_message_body_size_kb: 0,
+            ..Limits::default()
+        };
+        let p = limits(&l).unwrap_err();
+        assert_eq!(p.field, "limits.max_server_message_body_size_kb");
+        assert_eq!(
+            p.message,
+            "0 is out of range (0 does not mean \"off\"): give a body size in KB (the Edge's MaxServerMessageBodySizeKb, default 5000) from 1 to 16384"
+        );
+        assert_eq!(Limits::default().max_server_message_body_size_kb, 5000);
+        assert_eq!(Limits::default().idle_timeout_ms, 20 * 60 * 1000);
     }
 
     #[test]

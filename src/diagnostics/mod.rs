@@ -10,6 +10,7 @@ use serde::Serialize;
 use std::fmt;
 
 mod event;
+pub mod protocol;
 mod record;
 mod watch;
 pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
@@ -299,6 +300,20 @@ impl MsDiagnostic {
         }
     }
 
+    /// The `ms-diagnostics-public` form (MS-OCER §2.2.1.2): the same code and parameters without `source=`,
+    /// which names a server of the enterprise and never leaves it.
+    pub fn public(&self) -> Self {
+        MsDiagnostic {
+            code: self.code,
+            params: self
+                .params
+                .iter()
+                .filter(|(k, _)| !k.eq_ignore_ascii_case("source"))
+                .cloned()
+                .collect(),
+        }
+    }
+
     /// Reads a header value back (`1009;reason="…";domain="…"`), the inverse of [`MsDiagnostic::render`]:
     /// escaped quotes and backslashes inside quoted values are unescaped. `None` when it does not start with a
     /// code.
@@ -475,6 +490,11 @@ impl fmt::Display for MsDiagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.render())
     }
+}
+
+/// A free-text log field without its control characters (the protocol records' host and peer).
+fn line_safe(value: &str) -> String {
+    value.chars().filter(|c| !c.is_control()).collect()
 }
 
 #[cfg(test)]

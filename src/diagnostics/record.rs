@@ -159,6 +159,15 @@ impl ResultCode {
         severity: Severity::Error,
         synthetic: true,
     };
+    /// Sourced (Microsoft support, "Test-CsFederatedPartner fails"): a Route from a non-trusted source or not
+    /// matching the connection. Data (edgesim's): `route`, `reason`.
+    pub const ROUTING: ResultCode = ResultCode {
+        value: 0xc3e9_3c5e,
+        symbol: "SIPPROXY_E_ROUTING",
+        text: "Cannot process Route headers from a non-trusted source, or with first Route field in the set not matching the connection on which the request arrived",
+        severity: Severity::Error,
+        synthetic: false,
+    };
     /// Synthetic: the Request-URI is not in a domain this Edge serves. Data: `destinationDomain`, `edgeDomain`.
     pub const FOREIGN_DESTINATION: ResultCode = ResultCode {
         value: 0xc3e9_3e11,

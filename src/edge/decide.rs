@@ -45,7 +45,7 @@ pub(super) struct Peer<'a> {
 }
 
 /// The sender domain of a request: first `sip:`/`sips:` P-Asserted-Identity host, else From host.
-fn sender_domain(m: &Message) -> Option<DomainName> {
+pub(super) fn sender_domain(m: &Message) -> Option<DomainName> {
     let pai_host = m.p_asserted_identities().ok().and_then(|p| {
         p.into_iter()
             .find(|n| matches!(n.uri.scheme.as_str(), "sip" | "sips"))
@@ -110,6 +110,25 @@ pub(super) fn before_rules(
     out: &mut Responder,
 ) -> Outcome {
     outcome(Verdict::refuse(f, &edge.policy.edge_fqdn), m, ctx, out)
+}
+
+/// A refusal decided before the federation rules that the Edge logs with a record about the request (a Route
+/// that is not the Edge's signed Record-Route).
+pub(super) fn before_rules_logged(
+    edge: &Edge,
+    m: &Message,
+    f: Finding,
+    ctx: EventContext,
+    peer: Peer<'_>,
+    out: &mut Responder,
+) -> Outcome {
+    let facts = facts(m, &ctx, peer);
+    let verdict = Verdict::new(
+        Decision::Refuse(f),
+        &edge.policy.edge_fqdn,
+        Some(&facts.request_line()),
+    );
+    outcome(verdict, m, ctx, out)
 }
 
 /// The federation rules for `m`, with the SRV lookup between their two phases.

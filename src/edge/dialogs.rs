@@ -14,6 +14,7 @@ use std::time::Duration;
 use bytes::Bytes;
 use tokio::time::Instant;
 
+use super::peer_conn::Originated;
 use super::respond::{Responder, branch, text};
 use super::uas::{self, MethodClass};
 use crate::config::{UserAction, UserConfig};
@@ -117,6 +118,8 @@ pub(super) struct Dialogs {
     /// Top Via branches of the BYEs the Edge sent, until their final answer.
     byes: Vec<String>,
     transmits: VecDeque<Bytes>,
+    /// Requests the Edge originates toward the peer, for [`super::peer_conn::send_to_peer`].
+    originated: VecDeque<Originated>,
 }
 
 impl Dialogs {
@@ -129,6 +132,7 @@ impl Dialogs {
             timers: Vec::new(),
             byes: Vec::new(),
             transmits: VecDeque::new(),
+            originated: VecDeque::new(),
         }
     }
 
@@ -143,6 +147,16 @@ impl Dialogs {
         if self.transmits.is_empty() && self.transmits.capacity() > 0 {
             // An idle connection keeps no queue allocation.
             self.transmits = VecDeque::new();
+        }
+        next
+    }
+
+    /// The next request the Edge originates toward the peer (a user's BYE), in order: it goes through
+    /// [`super::peer_conn::send_to_peer`], never straight onto the connection.
+    pub(super) fn poll_originated(&mut self) -> Option<Originated> {
+        let next = self.originated.pop_front();
+        if self.originated.is_empty() && self.originated.capacity() > 0 {
+            self.originated = VecDeque::new();
         }
         next
     }
@@ -494,7 +508,15 @@ impl Dialogs {
                             self.byes.remove(0);
                         }
                         self.byes.push(branch);
-                        self.transmits.push_back(bye);
+                        // The peer's federation route is chosen by its domain: the INVITE's sender domain.
+                        let domain = super::decide::sender_domain(&d.invite)
+                            .map(|d| d.to_string())
+                            .unwrap_or_default();
+                        self.originated.push_back(Originated {
+                            domain,
+                            method: "BYE".into(),
+                            bytes: bye,
+                        });
                     }
                 }
             }

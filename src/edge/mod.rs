@@ -37,8 +37,10 @@ mod handshake;
 mod limits;
 mod listener;
 mod partners;
+mod peer_conn;
 pub mod pool;
 mod respond;
+mod route_sig;
 mod sinks;
 mod subscriptions;
 mod transport;
@@ -54,6 +56,7 @@ use tokio::sync::broadcast;
 use tokio_rustls::TlsAcceptor;
 
 pub use listener::serve;
+pub use peer_conn::{ONE_WAY, OutboundFailure};
 pub use sinks::SinkReport;
 
 use crate::config::{ClientCertMode, EdgeConfig, TlsVersion};
@@ -128,6 +131,10 @@ pub struct Edge {
     /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off until set.
     taps: std::sync::OnceLock<crate::wire::Taps>,
     partners: partners::Partners,
+    /// Signs the Edge's Record-Route and checks the Routes that come back (one random key per run).
+    route_key: Arc<route_sig::RouteKey>,
+    /// The Edge's own connections to its partners, for the requests it originates.
+    pool: peer_conn::Pool,
 }
 
 impl std::fmt::Debug for Edge {
@@ -192,11 +199,24 @@ impl Edge {
         let sinks = sinks::Sinks::start(log_file, events_file).map_err(EdgeError::Io)?;
         let (events, _) = broadcast::channel(1024);
         let policy = Policy::from_config(&config).with_dns_server(lookup.server());
+        let pool = peer_conn::Pool::new(
+            crate::outbound::OutboundContext::new(
+                policy.clone(),
+                identity.clone(),
+                anchors.clone(),
+                lookup.clone(),
+            ),
+            config
+                .federation
+                .access_edge
+                .outgoing_tls_count_for_federated_partners as usize,
+            std::time::Duration::from_millis(config.limits.idle_timeout_ms),
+        );
         let users = Arc::new(dialogs::Users {
             users: config.users.clone(),
             policy: policy.clone(),
             fqdn: config.edge.fqdn.clone(),
-            agent: config.edge.server_header.clone(),
+            agent: config.edge.server().to_owned(),
         });
         let partners = partners::Partners::new(policy.discovered);
         let presence = Arc::new(Mutex::new(subscriptions::Hub::new(
@@ -220,6 +240,8 @@ impl Edge {
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
             taps: std::sync::OnceLock::new(),
+            route_key: Arc::new(route_sig::RouteKey::random()),
+            pool,
             config,
         })
     }
@@ -257,6 +279,17 @@ impl Edge {
             .lock()
             .map(|r| r.iter().map(|t| t.to_string()).collect())
             .unwrap_or_default()
+    }
+
+    /// The requests the Edge originated that could not reach or trust the peer over its own connection
+    /// (oldest first, the last 100).
+    pub fn outbound_failures(&self) -> Vec<OutboundFailure> {
+        self.pool.failures()
+    }
+
+    /// How many of the Edge's own connections to `domain` are open.
+    pub async fn outbound_connections(&self, domain: &str) -> usize {
+        self.pool.open_to(domain).await
     }
 
     /// The configuration this Edge runs with.
@@ -309,12 +342,41 @@ impl Edge {
         text
     }
 
+    /// With `[log] protocol = true`, writes a message in or out as the Edge's `TL_INFO(TF_PROTOCOL)` record.
+    fn log_protocol(
+        &self,
+        direction: crate::diagnostics::protocol::Direction,
+        peer: &str,
+        message: &[u8],
+        tid: u64,
+    ) {
+        // Only `log_text` knows whether there is a log file (the sinks may move it to a background writer).
+        if !self.config.log.protocol {
+            return;
+        }
+        let record = crate::diagnostics::protocol::ProtocolRecord {
+            direction,
+            peer,
+            message,
+        };
+        let text = record.render(&self.log_context(tid));
+        self.log_text(text);
+    }
+
+    /// The trace-line context of the next record written by connection `tid`.
+    fn log_context(&self, tid: u64) -> LogContext {
+        LogContext {
+            edge_host: self.config.edge.log_host.clone(),
+            pid: std::process::id() & 0xFFFF,
+            tid: (tid & 0xFFFF) as u32,
+            timestamp: time::OffsetDateTime::now_utc(),
+            seq: self.seq.fetch_add(1, Ordering::Relaxed),
+            record_id: u64::from(rand::random::<u32>()),
+        }
+    }
+
     /// Appends an already-rendered record (e.g. a `TF_PROTOCOL` message trace) to the log file, in order with
     /// the decision records; without a log file, nothing.
-    #[allow(
-        dead_code,
-        reason = "the entry for the TF_PROTOCOL message traces of the wire-realism work"
-    )]
     pub(crate) fn log_text(&self, text: String) {
         self.sinks.text(text);
     }

@@ -471,9 +471,10 @@ async fn out_of_service(
     let mut respond = Responder::new(
         remote,
         cid,
-        &edge.config.edge.server_header,
+        edge.config.edge.server(),
         &edge.config.edge.fqdn,
-        edge.policy.faithful,
+        edge.config.diagnostic_headers(),
+        edge.config.limits.idle_timeout_ms / 1000,
     );
     let max = edge.config.limits.max_message_bytes;
     let mut framer = Framer::new(sip::Limits {

@@ -95,7 +95,7 @@ impl Hub {
             table,
             domain: config.edge.domain.clone(),
             fqdn: config.edge.fqdn.clone(),
-            agent: config.edge.server_header.clone(),
+            agent: config.edge.server().to_owned(),
             faithful,
             locals: HashMap::new(),
             pending: HashMap::new(),
@@ -407,7 +407,8 @@ mod tests {
             0x100,
             "RTC/6.0",
             "sip.skype.lab",
-            false,
+            crate::config::DiagnosticHeaders::Internal,
+            1200,
         )
     }
 

@@ -27,7 +27,8 @@ use super::decide::{self, Outcome, Peer};
 use super::dialogs::Dialogs;
 use super::limits::RequestRate;
 use super::respond::{Responder, Src, text};
-use super::{Edge, handshake, uas};
+use super::{Edge, handshake, peer_conn, uas};
+use crate::diagnostics::protocol::Direction;
 use crate::pki::{self, CertFacts, ChainStatus};
 use crate::rules::{self, Decision};
 use crate::sip::{self, Frame, Framer, Message};
@@ -111,10 +112,12 @@ pub(super) async fn run(
     let respond = Responder::new(
         remote,
         cid,
-        &edge.config.edge.server_header,
+        edge.config.edge.server(),
         &edge.config.edge.fqdn,
-        edge.policy.faithful,
-    );
+        edge.config.diagnostic_headers(),
+        edge.config.limits.idle_timeout_ms / 1000,
+    )
+    .with_record_route(edge.route_key.clone(), route_peer(cert.as_ref(), remote));
     let conn = Connection {
         dialogs: Dialogs::new(edge.users.clone(), local),
         conversations: Conversations::new(&edge, cid, local),
@@ -138,6 +141,13 @@ pub(super) async fn run(
         .clone()
         .serving(cid, remote, conn.serve(stream, shutdown))
         .await;
+}
+
+/// Whom the Edge's Record-Route is signed for: the peer's certificate name (a new connection from the same peer
+/// may carry the dialog on), else its IP address.
+fn route_peer(cert: Option<&CertFacts>, remote: SocketAddr) -> String {
+    cert.map(CertFacts::display_name)
+        .unwrap_or_else(|| remote.ip().to_string())
 }
 
 /// Bytes asked for per read.
@@ -183,10 +193,10 @@ async fn timer(at: Option<Instant>) {
 impl Connection {
     async fn serve(mut self, mut stream: TlsStream<TcpStream>, shutdown: CancellationToken) {
         let limits = self.edge.config.limits.clone();
-        let max = limits.max_message_bytes;
+        // The head and the body are bounded apart: a real Edge's body limit is its MaxServerMessageBodySizeKb.
         let mut framer = Framer::new(sip::Limits {
-            max_head: max,
-            max_body: max,
+            max_head: limits.max_message_bytes,
+            max_body: limits.max_server_message_body_size_kb.saturating_mul(1024),
             max_headers: 256,
         });
         let idle = Duration::from_millis(limits.idle_timeout_ms);
@@ -202,7 +212,10 @@ impl Connection {
                 let frame = framer.decode(&mut buf);
                 progressed |= matches!(frame, Ok(Some(_)));
                 match frame {
-                    Ok(Some(Frame::Message(m))) => self.handle(m).await,
+                    Ok(Some(Frame::Message(m))) => {
+                        self.log_protocol(Direction::Incoming, m.as_bytes());
+                        self.handle(m).await;
+                    }
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
                     Ok(Some(Frame::Invalid { error, raw })) => {
@@ -210,6 +223,7 @@ impl Connection {
                             .taps()
                             .malformed(self.cid, self.local, self.remote, &raw)
                             .await;
+                        self.log_protocol(Direction::Incoming, &raw);
                         tracing::info!(%error, "malformed message");
                         self.bad_input(&raw, &error);
                         if error.closes_connection() {
@@ -288,13 +302,49 @@ impl Connection {
         }
     }
 
-    /// Moves what the dialogs want sent to the write queue, in order.
+    /// A message in or out as a protocol record (`[log] protocol`), the peer named as in the TF_DIAG records.
+    fn log_protocol(&self, direction: Direction, message: &[u8]) {
+        if !self.edge.config.log.protocol {
+            return;
+        }
+        let peer = match &self.cert_name {
+            Some(n) => format!("{n}:{}", self.remote.port()),
+            None => self.remote.to_string(),
+        };
+        self.edge.log_protocol(direction, &peer, message, self.cid);
+    }
+
+    /// The refusal of a request whose Route is not the Edge's signed Record-Route for this dialog and peer.
+    fn route_refusal(&self, m: &Message) -> Option<rules::Finding> {
+        let peer = route_peer(self.cert.as_ref(), self.remote);
+        let problem = self
+            .edge
+            .route_key
+            .check(m, &self.edge.config.edge.fqdn, &peer)
+            .err()?;
+        let (route, why) = problem.parts();
+        tracing::warn!(route, why, "Route refused");
+        Some(rules::Finding::RouteRefused {
+            route: route.to_owned(),
+            why,
+        })
+    }
+
+    /// Moves what the dialogs want sent to the write queue, in order, and what the Edge originates toward the
+    /// peer to the one switch point that sends it ([`peer_conn::send_to_peer`]).
     fn take_transmits(&mut self) {
         while let Some(b) = self.dialogs.poll_transmit() {
             self.out.push(b);
         }
         while let Some(b) = self.conversations.poll_transmit() {
             self.out.push(b);
+        }
+        while let Some(req) = self.dialogs.poll_originated() {
+            if self.edge.config.log.protocol && !self.edge.config.edge.reuse_inbound_connection {
+                // Logged here, as it leaves for the Edge's own connection (the inbound queue logs its own).
+                self.log_protocol(Direction::Outgoing, &req.bytes);
+            }
+            peer_conn::send_to_peer(&self.edge, req, &mut self.out);
         }
     }
 
@@ -304,6 +354,12 @@ impl Connection {
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
         // Taken, not drained: an idle connection keeps no queue allocation.
         let mut out = std::mem::take(&mut self.out);
+        for b in &out {
+            // A keep-alive pong is not a message.
+            if &b[..] != b"\r\n" {
+                self.log_protocol(Direction::Outgoing, b);
+            }
+        }
         self.edge
             .taps()
             .sent(self.cid, self.local, self.remote, &out)
@@ -408,6 +464,18 @@ impl Connection {
         };
         if let Some(f) = before_rules {
             let outcome = decide::before_rules(&self.edge, &m, f, ctx, &mut self.respond);
+            self.publish(outcome);
+            return;
+        }
+        if let Some(f) = self.route_refusal(&m) {
+            let peer = Peer {
+                remote: self.remote,
+                local: self.local,
+                cert: self.cert.as_ref(),
+                cert_name: self.cert_name.as_deref(),
+            };
+            let outcome =
+                decide::before_rules_logged(&self.edge, &m, f, ctx, peer, &mut self.respond);
             self.publish(outcome);
             return;
         }

@@ -36,7 +36,14 @@ fn setup(list: Vec<UserConfig>) -> (Dialogs, Responder) {
     let remote: SocketAddr = "127.0.0.1:40000".parse().unwrap();
     (
         Dialogs::new(users(list), local),
-        Responder::new(remote, 0x100, "RTC/6.0", "sip.skype.lab", false),
+        Responder::new(
+            remote,
+            0x100,
+            "RTC/6.0",
+            "sip.skype.lab",
+            crate::config::DiagnosticHeaders::Internal,
+            1200,
+        ),
     )
 }
 
@@ -78,7 +85,13 @@ fn a_call_rings_is_answered_when_its_timer_fires_and_the_edge_hangs_up() {
     // The hang-up timer: a BYE from the user, toward the caller's Contact, routed by the Record-Route.
     assert_eq!(d.poll_timeout(), Some(t0 + Duration::from_millis(1050)));
     d.handle_timeout(t0 + Duration::from_millis(1050), &mut out);
-    let bye = sent(&mut d);
+    // Not on the connection's queue: the Edge originates it, and send_to_peer chooses the connection.
+    assert!(sent(&mut d).is_empty());
+    let originated = d.poll_originated().unwrap();
+    assert_eq!(originated.domain, "acano.steven.lab");
+    assert_eq!(originated.method, "BYE");
+    assert!(d.poll_originated().is_none());
+    let bye = [Message::parse(originated.bytes).unwrap()];
     assert_eq!(bye[0].method(), Some(&b"BYE"[..]));
     assert_eq!(
         text(bye[0].request_uri_raw().unwrap()),

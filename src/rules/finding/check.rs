@@ -364,6 +364,7 @@ impl Finding {
             | F::UnknownUser { .. }
             | F::BadExtension { .. }
             | F::TooManyHops { .. }
+            | F::RouteRefused { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
             | F::MemberOutOfService { .. }

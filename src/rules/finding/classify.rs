@@ -100,6 +100,7 @@ impl Finding {
             | F::UnknownUser { .. }
             | F::BadExtension { .. }
             | F::TooManyHops { .. }
+            | F::RouteRefused { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
             | F::MemberOutOfService { .. }
@@ -148,6 +149,7 @@ impl Finding {
             },
             F::ClientAuthEkuMissing { .. } | F::ClientCertAccepted { .. } => "inbound",
             F::ForeignRequestUri { .. } => "destination",
+            F::RouteRefused { .. } => "sip",
             F::UnknownUser { .. } | F::BadExtension { .. } | F::TooManyHops { .. } => "users",
             F::RateLimited { .. } | F::TooManyCalls { .. } => "limits",
             F::MemberOutOfService { .. } => "pool",
@@ -186,6 +188,7 @@ impl Finding {
             F::ForeignRequestUri { .. } | F::UnknownUser { .. } => 404,
             F::BadExtension { .. } => 420,
             F::TooManyHops { .. } => 483,
+            F::RouteRefused { .. } => 403,
             F::RateLimited { .. } | F::TooManyCalls { .. } | F::MemberOutOfService { .. } => 503,
             F::PeerTimeout { .. } => 408,
             F::PeerAnswered(a) | F::PeerRejected(a) => {
@@ -291,6 +294,7 @@ impl Finding {
             | F::UnknownUser { .. }
             | F::BadExtension { .. }
             | F::TooManyHops { .. }
+            | F::RouteRefused { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
             | F::MemberOutOfService { .. }

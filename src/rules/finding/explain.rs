@@ -250,6 +250,13 @@ impl Finding {
                     format!("on the peer, stop requiring {list} toward Microsoft federation."),
                 )
             }
+            F::RouteRefused { route, why } => Explanation::new(
+                format!(
+                    "The in-dialog request came with Route {route} ({why}): the Edge routes a dialog's requests only along the Record-Route it signed for that dialog and that peer, so it refused it (record 0xc3e93c5e SIPPROXY_E_ROUTING) and answered {}.",
+                    self.answered()
+                ),
+                "on the peer, send in-dialog requests with the route set the Edge's answer gave (its Record-Route, unchanged, first) over a connection from the same peer; an Edge restarted since the call began no longer knows its old key.",
+            ),
             F::TooManyHops { uri } => Explanation::new(
                 format!(
                     "The request for {uri} arrived with Max-Forwards: 0, so the Edge may not forward it to the user: the Edge answered {}.",

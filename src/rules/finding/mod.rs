@@ -330,6 +330,15 @@ pub enum Finding {
         /// The unsupported option tags.
         tags: Vec<String>,
     },
+    /// An in-dialog request whose first Route is not the Edge's signed Record-Route for this dialog and peer.
+    /// 403 (edgesim's choice: what a real Edge sends is not documented), record `0xc3e93c5e SIPPROXY_E_ROUTING`.
+    RouteRefused {
+        /// The first Route.
+        route: String,
+        /// What is wrong with it (`first Route is not this Edge`, `no ms-route-sig`, `ms-route-sig does not
+        /// verify`).
+        why: &'static str,
+    },
     /// `Max-Forwards: 0` on a request for a user. 483.
     TooManyHops {
         /// The Request-URI.

@@ -277,6 +277,10 @@ impl Finding {
                 }
                 (ResultCode::CLIENT_CERT_REJECTED, data)
             }
+            F::RouteRefused { route, why } => (
+                ResultCode::ROUTING,
+                vec![kv("route", route), kv("reason", why)],
+            ),
             F::TlsVersionRefused { offered, accepted } => (
                 ResultCode::TLS_VERSION_REFUSED,
                 vec![
