@@ -347,3 +347,21 @@ async fn two_edges_in_one_process_keep_their_own_decisions() {
     a.stop().await.unwrap();
     b.stop().await.unwrap();
 }
+
+#[tokio::test]
+async fn the_version_profile_sets_the_server_header_the_peer_sees() {
+    let edge = TestEdge::builder()
+        .user("stejanss", UserAction::Answer)
+        .srv("acano.steven.lab", "vcse.acano.steven.lab")
+        .version(edgesim::config::EdgeVersion::Lync2013)
+        .start()
+        .await
+        .unwrap();
+    let mut peer = edge.peer(FROM, GOOD_CERT).await.unwrap();
+    let answer = peer.options("stejanss").await.unwrap();
+    assert_eq!(answer.status_code(), Some(200));
+    let server = answer
+        .header_named("Server")
+        .map(|h| String::from_utf8_lossy(&h.value()).into_owned());
+    assert_eq!(server.as_deref(), Some("RTC/5.0"));
+}

@@ -150,7 +150,13 @@ impl TestEdgeBuilder {
         self
     }
 
-    /// The TLS versions the Edge accepts (its version profile; both 1.2 and 1.3 by default).
+    /// The product version the Edge plays (`[edge] version`: its `Server` header; `sfb2015` by default).
+    pub fn version(mut self, version: crate::config::EdgeVersion) -> Self {
+        self.config.edge.version = version;
+        self
+    }
+
+    /// The TLS versions the Edge accepts (both 1.2 and 1.3 by default; a real SfB Edge speaks 1.2 only).
     pub fn tls_versions(mut self, versions: &[TlsVersion]) -> Self {
         self.config.tls.versions = versions.to_vec();
         self
