@@ -387,6 +387,7 @@ fn serve_and_call_show_the_wire_to_tshark_prometheus_and_sngrep() {
             1.0,
         ),
         ("edgesim_sink_backlog", vec![("sink", "pcap")], 0.0),
+        ("edgesim_sink_backlog", vec![("sink", "events")], 0.0),
     ] {
         assert_eq!(value(&m, name, &labels), want, "{name} {labels:?}");
     }

@@ -255,6 +255,12 @@ impl Edge {
     /// Sets the wire taps of an Edge already shared (a lab's); only the first call counts, and connections
     /// accepted before it are not tapped.
     pub fn set_taps(&self, taps: crate::wire::Taps) {
+        if let Some(m) = taps.metrics() {
+            let backlog = self.sinks.events_backlog();
+            m.on_scrape(Box::new(move |m| {
+                m.backlog(crate::wire::metrics::Sink::Events, backlog() as usize);
+            }));
+        }
         if self.taps.set(taps).is_err() {
             tracing::warn!("the Edge's wire taps were already set: the new ones are ignored");
         }

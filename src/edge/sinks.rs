@@ -60,6 +60,8 @@ struct Counts {
     records_lost: AtomicU64,
     events_written: AtomicU64,
     events_lost: AtomicU64,
+    /// Event lines queued and not yet written (or lost): the metrics' events backlog.
+    events_pending: AtomicU64,
     waits: AtomicU64,
     first_error: Mutex<Option<String>>,
 }
@@ -177,8 +179,16 @@ impl Sinks {
     /// Queues an event for the events file.
     pub(super) fn event(&self, event: DecisionEvent) {
         if self.events {
+            self.counts.events_pending.fetch_add(1, Ordering::Relaxed);
             self.send(Item::Event(Box::new(event)));
         }
+    }
+
+    /// Event lines queued for the events file and not yet written: what `edgesim_sink_backlog{sink="events"}`
+    /// shows.
+    pub(super) fn events_backlog(&self) -> impl Fn() -> u64 + Send + Sync + 'static {
+        let counts = self.counts.clone();
+        move || counts.events_pending.load(Ordering::Relaxed)
     }
 
     /// Queues an already-serialised JSON line for the events file, in order with the decision events.
@@ -215,7 +225,15 @@ impl Sinks {
     fn lost(&self, item: &Item) {
         let counter = match item {
             Item::Record(_) | Item::Text(_) => &self.counts.records_lost,
-            Item::Event(_) | Item::EventLine(_) => &self.counts.events_lost,
+            Item::Event(_) => {
+                let _ = self.counts.events_pending.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |n| Some(n.saturating_sub(1)),
+                );
+                &self.counts.events_lost
+            }
+            Item::EventLine(_) => &self.counts.events_lost,
             Item::Flush(_) => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -418,6 +436,12 @@ impl Writer {
                 }
             }
             Item::Event(event) => {
+                // Handed to the writer: no longer waiting (written or counted lost below).
+                let _ = self.counts.events_pending.fetch_update(
+                    Ordering::Relaxed,
+                    Ordering::Relaxed,
+                    |n| Some(n.saturating_sub(1)),
+                );
                 if let Some(b) = &mut self.events {
                     let start = b.buf.len();
                     match serde_json::to_writer(&mut b.buf, &*event) {

@@ -188,7 +188,7 @@ pub struct EdgeMetrics {
     dns: Family<ResultLabel, Counter>,
     backlog: Family<SinkLabel, Gauge>,
     /// Run before each [`EdgeMetrics::encode`]: sets the gauges read from elsewhere (the sinks' queues).
-    refresh: std::sync::Mutex<Option<Refresh>>,
+    refresh: std::sync::Mutex<Vec<Refresh>>,
 }
 
 /// A gauge refresher ([`EdgeMetrics::on_scrape`]).
@@ -258,15 +258,15 @@ impl EdgeMetrics {
             decision_latency,
             dns,
             backlog,
-            refresh: std::sync::Mutex::new(None),
+            refresh: std::sync::Mutex::new(Vec::new()),
         }
     }
 
-    /// Runs `refresh` before every [`EdgeMetrics::encode`] (replacing an earlier one), to set gauges whose
+    /// Runs `refresh` before every [`EdgeMetrics::encode`] (beside the earlier ones), to set gauges whose
     /// figures live elsewhere, such as the sinks' queue lengths.
     pub fn on_scrape(&self, refresh: Refresh) {
         if let Ok(mut r) = self.refresh.lock() {
-            *r = Some(refresh);
+            r.push(refresh);
         }
     }
 
@@ -340,10 +340,10 @@ impl EdgeMetrics {
 
     /// The text exposition (OpenMetrics, ending in `# EOF`).
     pub fn encode(&self) -> String {
-        if let Ok(r) = self.refresh.lock()
-            && let Some(r) = r.as_ref()
-        {
-            r(self);
+        if let Ok(refreshers) = self.refresh.lock() {
+            for r in refreshers.iter() {
+                r(self);
+            }
         }
         let mut out = String::new();
         // Writing to a String cannot fail.

@@ -494,8 +494,8 @@ impl Taps {
         self.backlogs();
     }
 
-    /// Sets the backlog gauges from the sinks' queues (the events file is written synchronously: it has no
-    /// queue, so its gauge stays 0).
+    /// Sets the pcap and HEP backlog gauges from their queues (the events file's gauge is refreshed at each
+    /// scrape from the Edge's background writer: `Edge::set_taps`).
     fn backlogs(&self) {
         let Some(s) = self.sinks() else { return };
         let Some(m) = &s.metrics else { return };
