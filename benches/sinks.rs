@@ -56,6 +56,9 @@ fn event(r: &LogRecord) -> DecisionEvent {
         result_code: Some(r.result_code.render()),
         log_data: r.data.clone(),
         explanation: Some("acano.steven.lab publishes _sipfederationtls._tcp.acano.steven.lab → vcse.steven.lab:5061, which is not in acano.steven.lab; publish a target in the domain".into()),
+        message_trust: None,
+        partner_type: None,
+        event: "decision",
     }
 }
 

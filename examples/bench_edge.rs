@@ -15,7 +15,7 @@ use std::sync::Arc;
 use edgesim::config::EdgeConfig;
 use edgesim::edge::EdgeParts;
 use edgesim::lab::builder::{LabCerts, LabDns, RunningEdge, srv};
-use edgesim::pki::Identity;
+use edgesim::pki::TlsIdentity;
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let mut args = std::env::args().skip(1);
@@ -48,7 +48,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         let edge = RunningEdge::start_on(
             EdgeParts {
                 config,
-                identity: Identity::from(&certs.edge),
+                identity: TlsIdentity::from(&certs.edge),
                 anchors: certs.anchors,
                 lookup: Arc::new(lookup),
             },

@@ -7,7 +7,7 @@
 //! Usage: `cargo run --release --example tls_echo -- [LISTEN_ADDR] [ecdsa|rsa]` (defaults 127.0.0.1:0 and
 //! ecdsa: the key type of its CA and certificate); prints `listening on ADDR` and serves until killed.
 
-use edgesim::pki::{self, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec};
+use edgesim::pki::{self, ClientAuthMode, KeyType, LabCa, LeafSpec, TlsIdentity};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 use tokio_rustls::TlsAcceptor;
@@ -25,7 +25,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .build()?;
     rt.block_on(async move {
         let ca = LabCa::generate("tls_echo CA", key)?;
-        let identity = Identity::from(&ca.issue(&LeafSpec::new("sip.skype.lab").key(key))?);
+        let identity = TlsIdentity::from(&ca.issue(&LeafSpec::new("sip.skype.lab").key(key))?);
         let config = pki::server_config(&identity, ClientAuthMode::Required, Vec::new())?;
         let acceptor = TlsAcceptor::from(config);
         let listener = TcpListener::bind(&listen).await?;

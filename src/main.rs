@@ -21,6 +21,7 @@ error (the message names the file, the field and the fix). When the reader of th
 #[command(name = "edgesim", version, about, long_about = None, after_help = EXIT_CODES)]
 struct Args {
     /// Log filter (tracing syntax, e.g. `debug` or `edgesim=debug`); RUST_LOG works too.
+    // A bare level keeps the DNS and TLS libraries' chatter out (`log_filter`); naming them shows it.
     #[arg(long, global = true, value_name = "FILTER")]
     log: Option<String>,
     #[command(subcommand)]
@@ -54,6 +55,19 @@ enum Command {
 /// The log filter when neither `--log` nor `RUST_LOG` gives one: `info`, with the per-query lines of the DNS
 /// libraries and rustls' per-connection warnings (a peer closing without close_notify) kept out.
 const DEFAULT_LOG: &str = "info,hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn,rustls=error";
+
+/// What a bare `--log LEVEL` adds: the libraries stay as quiet as by default unless the filter names them.
+const QUIET_LIBRARIES: &str =
+    "hickory_server=warn,hickory_proto=warn,hickory_net=warn,hickory_resolver=warn,rustls=error";
+
+/// The filter for `--log FILTER`: a bare level (`info`, `debug`) applies to edgesim, the libraries stay quiet.
+fn log_filter(log: &str) -> String {
+    if log.contains('=') || log.contains(',') {
+        log.to_string()
+    } else {
+        format!("{log},{QUIET_LIBRARIES}")
+    }
+}
 
 /// `scenario` logs errors only: its table already shows every Edge record and explanation.
 const SCENARIO_LOG: &str = "error";
@@ -105,7 +119,7 @@ fn main() -> ExitCode {
         _ => DEFAULT_LOG,
     };
     let filter = match &args.log {
-        Some(log) => tracing_subscriber::EnvFilter::new(log),
+        Some(log) => tracing_subscriber::EnvFilter::new(log_filter(log)),
         None => tracing_subscriber::EnvFilter::try_from_default_env()
             .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default_log)),
     };

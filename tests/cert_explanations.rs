@@ -13,7 +13,7 @@ use edge_lab::{SRV_ACANO, T, invite, lab, srv};
 use edgesim::lab::peer::client::{PeerClient, PeerError};
 use edgesim::lab::peer::server::PeerBehaviour;
 use edgesim::outbound::{CallRequest, OutcomeClass, call};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, MAX_INTERMEDIATES};
+use edgesim::pki::{KeyType, LabCa, LeafSpec, MAX_INTERMEDIATES, TlsIdentity};
 
 /// Words of webpki's Debug output that the old messages carried.
 const DEBUG_WORDS: [&str; 5] = [
@@ -37,7 +37,7 @@ async fn a_certificate_from_another_ca_with_the_same_name_is_explained() {
     // webpki reports as UnsupportedSignatureAlgorithmForPublicKeyContext), then of the same key type.
     for key in [KeyType::Rsa2048, KeyType::EcdsaP256] {
         let twin = LabCa::generate("edgesim test CA", key).unwrap();
-        let id = Identity::from(&twin.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
+        let id = TlsIdentity::from(&twin.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
         let mut events = lab.edge.subscribe();
         let outcome = match PeerClient::connect(lab.addr, "sip.skype.lab", Some(&id), T).await {
             Err(e) => Err(e),

@@ -148,10 +148,12 @@ fn a_closed_output_ends_each_command_quietly() {
 
 #[test]
 fn no_colour_codes_when_stderr_is_not_a_terminal() {
-    // `--log info` makes the scenario run log a line per Edge decision: plenty of level names to colour.
+    // `--log info` makes the scenario run log a line per Edge decision: plenty of level names to colour; a bare
+    // level keeps the DNS server's per-query lines out.
     let out = run(&["--log", "info", "scenario", "run"]);
     let err = text(&out.stderr);
     assert!(err.contains(" INFO "), "{err}");
+    assert!(!err.contains("hickory_server"), "{err}");
     assert!(!err.contains('\x1b'), "{err:?}");
     assert!(!text(&out.stdout).contains('\x1b'));
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use edgesim::dns::{DnsServer, HickoryLookup, Lookup, ResolverSettings, ZoneSet};
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec};
+use edgesim::pki::{KeyType, LabCa, LeafSpec, TlsIdentity};
 
 struct Kill(std::process::Child);
 impl Drop for Kill {
@@ -160,7 +160,7 @@ async fn serve_reads_every_file_of_its_configuration_relative_to_it_from_any_dir
         .unwrap();
     assert!(!srv.is_empty());
     // The Edge presents pki/edge.chain.pem and trusts pki/ca.pem: a peer from that CA gets through.
-    let id = Identity::from(&d.ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&d.ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
     let t = Duration::from_secs(5);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await

@@ -7,7 +7,7 @@ use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 const CONFIG: &str = r#"
 [limits]
@@ -85,7 +85,7 @@ async fn first_run_creates_the_lab_ca_and_answers_a_call() {
     assert!(text.contains("import it into the Expressway-E"), "{text}");
 
     let ca = LabCa::load_dir(&data).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
     let t = Duration::from_secs(5);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await

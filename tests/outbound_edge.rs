@@ -12,7 +12,7 @@ use edgesim::dns::{DnsServer, RecordSpec};
 use edgesim::edge::EdgeParts;
 use edgesim::lab::builder::RunningEdge;
 use edgesim::outbound::{CallRequest, OutboundContext, OutcomeClass, call};
-use edgesim::pki::{Identity, LeafSpec};
+use edgesim::pki::{LeafSpec, TlsIdentity};
 use lab::{Lab, a, dns, srv};
 use tokio::net::TcpListener;
 
@@ -45,6 +45,7 @@ async fn remote(lab: &Lab, caller_srv: bool) -> Remote {
             hangup_after_ms: None,
             presence: Default::default(),
             im: Default::default(),
+            contacts: Vec::new(),
         }],
         ..EdgeConfig::default()
     };
@@ -53,7 +54,7 @@ async fn remote(lab: &Lab, caller_srv: bool) -> Remote {
     let cert = lab.peer_cert(&LeafSpec::new("sip.fabrikam.lab"));
     let parts = EdgeParts {
         config: cfg,
-        identity: Identity::from(&cert),
+        identity: TlsIdentity::from(&cert),
         anchors: lab.anchors.clone(),
         lookup: ctx.lookup.clone(),
     };

@@ -15,7 +15,7 @@ use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 const MANIFEST_DIR: &str = env!("CARGO_MANIFEST_DIR");
 const UNIT: &str = "usr/lib/systemd/system/edgesim.service";
@@ -250,7 +250,7 @@ async fn run_exec_start(root: &Path, entries: &[(String, String)]) {
     // A partner with a certificate from the lab CA the service created; its domain has no SRV record in the
     // (empty) DNS, so the Edge refuses it as a real one does.
     let ca = LabCa::load_dir(&data).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
     let t = Duration::from_secs(10);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await

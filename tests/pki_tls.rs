@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use edgesim::lab::peer::strict::strict_server_config;
 use edgesim::pki::{
-    ChainProblem, ChainStatus, ClientAuthMode, Identity, KeyType, LabCa, LeafSpec, TrustAnchors,
+    ChainProblem, ChainStatus, ClientAuthMode, KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors,
     Usage, client_config, peer_chain, server_config, verify_chain,
 };
 use edgesim::rules::{NameMatch, names_match};
@@ -16,13 +16,13 @@ use tokio_rustls::{TlsAcceptor, TlsConnector};
 
 struct Lab {
     anchors: Arc<TrustAnchors>,
-    edge: Identity,
-    peer: Identity,
-    stranger: Identity,
+    edge: TlsIdentity,
+    peer: TlsIdentity,
+    stranger: TlsIdentity,
     /// From another CA named like the lab's ("edgesim test CA").
-    twin: Identity,
+    twin: TlsIdentity,
     /// A chain one intermediate CA longer than the verifier follows.
-    too_deep: Identity,
+    too_deep: TlsIdentity,
 }
 
 fn lab() -> Lab {
@@ -46,11 +46,11 @@ fn lab() -> Lab {
     let too_deep = sub.issue(&LeafSpec::new("vcse.steven.lab")).unwrap();
     Lab {
         anchors,
-        edge: Identity::from(&edge),
-        peer: Identity::from(&peer),
-        stranger: Identity::from(&stranger),
-        twin: Identity::from(&twin),
-        too_deep: Identity::from(&too_deep),
+        edge: TlsIdentity::from(&edge),
+        peer: TlsIdentity::from(&peer),
+        stranger: TlsIdentity::from(&stranger),
+        twin: TlsIdentity::from(&twin),
+        too_deep: TlsIdentity::from(&too_deep),
     }
 }
 
@@ -117,7 +117,7 @@ async fn mutual_tls_judge_afterwards() {
 async fn judged_client_chain(
     lab: &Lab,
     mode: ClientAuthMode,
-    client: Option<&Identity>,
+    client: Option<&TlsIdentity>,
 ) -> ChainStatus {
     let server = server_config(&lab.edge, mode, lab.anchors.hints()).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -161,7 +161,7 @@ async fn judge_afterwards_sees_untrusted_chain_and_missing_cert() {
 /// Connects with `client` to a strict server; returns the server's accept result and the client's outcome.
 async fn strict_attempt(
     lab: &Lab,
-    client: Option<&Identity>,
+    client: Option<&TlsIdentity>,
 ) -> (Result<(), String>, Result<(), String>) {
     let server = strict_server_config(&lab.edge, lab.anchors.clone(), Usage::ClientAuth).unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -1,6 +1,6 @@
-//! The README and `docs/` stand alone: the Rust example in the README is `tests/scenario_as_test.rs` (which
-//! `cargo test` compiles and runs), and every relative link of the Markdown documents points to a file inside
-//! the repository.
+//! The README and `docs/` stand alone: the Rust examples in the README are `tests/testkit_readme.rs` and
+//! `tests/scenario_as_test.rs` (which `cargo test` compiles and runs), and every relative link of the Markdown
+//! documents points to a file inside the repository.
 #![allow(clippy::unwrap_used)]
 
 use std::path::Path;
@@ -28,12 +28,15 @@ fn blocks(text: &str, lang: &str) -> Vec<String> {
 }
 
 #[test]
-fn the_readme_rust_example_is_the_test_that_runs() {
+fn the_readme_rust_examples_are_the_tests_that_run() {
     let readme = blocks(&read("README.md"), "rust");
-    assert_eq!(readme.len(), 1, "{readme:?}");
-    let file = read("tests/scenario_as_test.rs");
-    let (_, example) = file.split_once("// README example:\n").unwrap();
-    assert_eq!(readme[0], example);
+    let files = ["tests/testkit_readme.rs", "tests/scenario_as_test.rs"];
+    assert_eq!(readme.len(), files.len(), "{readme:?}");
+    for (block, path) in readme.iter().zip(files) {
+        let file = read(path);
+        let (_, example) = file.split_once("// README example:\n").unwrap();
+        assert_eq!(block, example, "{path}");
+    }
 }
 
 /// The targets of `[text](target)` links in `text` that are not URLs or anchors.

@@ -150,7 +150,8 @@ fn a_bad_file_is_refused_naming_file_line_and_field() {
         format!(
             "{}:28:1: case #2 \"outbound no SRV wrongly expected as 1009\": field `case.expect.stauts`: unknown field \
              `stauts`, expected one of `status`, `ms_diagnostics`, `result_code`, `log_data`, `handshake`, \
-             `explanation`\n  hint: remove the key or correct its spelling; the valid keys are listed above",
+             `explanation`, `expires`, `format`, `availability`, `later_availability`, `im_replies`\n  hint: remove \
+             the key or correct its spelling; the valid keys are listed above",
             path.display()
         )
     );

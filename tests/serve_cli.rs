@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec};
+use edgesim::pki::{KeyType, LabCa, LeafSpec, TlsIdentity};
 
 const CONFIG: &str = r#"
 [[users]]
@@ -126,7 +126,7 @@ async fn sigterm_stops_like_ctrl_c_and_the_report_names_trust_and_diagnostics() 
 
     // One call answered, one refused certificate, then SIGTERM.
     let ca = LabCa::load_dir(&data).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.acano.steven.lab")).unwrap());
     let t = Duration::from_secs(5);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await
@@ -141,7 +141,7 @@ async fn sigterm_stops_like_ctrl_c_and_the_report_names_trust_and_diagnostics() 
         Some(200)
     );
     let stranger = LabCa::generate("another lab CA", KeyType::EcdsaP256).unwrap();
-    let bad = Identity::from(
+    let bad = TlsIdentity::from(
         &stranger
             .issue(&LeafSpec::new("vcse.acano.steven.lab"))
             .unwrap(),

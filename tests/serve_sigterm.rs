@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 
 use edge_lab::T;
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 /// `acano.steven.lab` points its federation SRV record outside its domain: every INVITE from it is refused
 /// with 504 (ms-diagnostics 1009) and one Edge record. No rate limit, so every request reaches the rules.
@@ -48,7 +48,7 @@ impl Drop for Kill {
 
 /// One connection's share: ROUNDS bursts of BURST INVITEs, each answer read (504) and acknowledged. Returns
 /// the Call-IDs, and the connection still open.
-async fn one_connection(addr: std::net::SocketAddr, id: Identity) -> (Vec<String>, PeerClient) {
+async fn one_connection(addr: std::net::SocketAddr, id: TlsIdentity) -> (Vec<String>, PeerClient) {
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), T)
         .await
         .unwrap();
@@ -125,7 +125,7 @@ async fn sigterm_under_load_leaves_exactly_one_record_and_one_event_per_request(
     std::thread::spawn(move || for _ in lines {});
 
     let ca = LabCa::load_dir(&data).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
     let tasks: Vec<_> = (0..CONNS)
         .map(|_| tokio::spawn(one_connection(addr, id.clone())))
         .collect();

@@ -10,7 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::time::Duration;
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 /// The lab: a user, and the DNS of the partners. fabrikam.lab has no SRV record at all (its ProxyFqdn is
 /// all the Edge needs); acano.steven.lab and contoso.lab have good ones.
@@ -21,6 +21,8 @@ idle_timeout_ms = 3000
 [[users]]
 user = "stejanss"
 ring_ms = 10
+# contoso.lab is AlwaysUnverifiable in the pasted allowed list: its messages reach users who list the sender.
+contacts = ["sip:alice@contoso.lab"]
 
 [[dns.records]]
 type = "SRV"
@@ -94,7 +96,7 @@ fn started(mut cmd: Command) -> (Kill, SocketAddr, String) {
 /// the ms-diagnostics of the Edge's final answer.
 async fn invite(addr: SocketAddr, data: &Path, from: &str, cert_name: &str) -> (u16, String) {
     let ca = LabCa::load_dir(data).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new(cert_name)).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new(cert_name)).unwrap());
     let t = Duration::from_secs(5);
     let mut peer = PeerClient::connect(addr, "sip.skype.lab", Some(&id), t)
         .await
@@ -151,9 +153,13 @@ async fn the_pasted_customer_policy_is_the_policy_on_the_wire() {
     assert_eq!(status, 504, "{diag}");
     assert!(diag.starts_with("1010;"), "{diag}");
 
-    // An allowed domain without a ProxyFqdn: found through its SRV record.
+    // An allowed domain without a ProxyFqdn: found through its SRV record; AlwaysUnverifiable, so it reaches
+    // stejanss because stejanss lists the sender ...
     let (status, diag) = invite(addr, &data, "sip:alice@contoso.lab", "sip.contoso.lab").await;
     assert_eq!(status, 200, "{diag}");
+    // ... and another sender of the domain is not delivered.
+    let (status, diag) = invite(addr, &data, "sip:mallory@contoso.lab", "sip.contoso.lab").await;
+    assert_eq!((status, diag.as_str()), (403, ""));
 
     // EnablePartnerDiscovery False: a domain off the list is refused although its SRV record is good.
     let (status, diag) = invite(

@@ -171,7 +171,7 @@ impl Drop for Kill {
 #[tokio::test]
 async fn serve_trusts_the_system_roots_with_the_config_key() {
     use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-    use edgesim::pki::Identity;
+    use edgesim::pki::TlsIdentity;
     use std::time::Duration;
 
     let lab = Lab::new();
@@ -201,7 +201,7 @@ target = "vcse.acano.steven.lab"
 cert = "edge.chain.pem"
 key = "edge.key"
 "#;
-    let peer_id = Identity::from(&lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab")));
+    let peer_id = TlsIdentity::from(&lab.peer_cert(&LeafSpec::new("vcse.acano.steven.lab")));
     let t = Duration::from_secs(5);
     let invite = ExpresswayRequest::new(
         "INVITE",

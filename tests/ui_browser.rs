@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 use serde_json::{Value, json};
 
 /// The longest the page may take to show what a step waits for (rendering takes milliseconds; Chromium's
@@ -277,15 +277,23 @@ fn card<'a>(cards: &'a [Value], call_id: &str) -> Option<&'a Value> {
     cards.iter().find(|c| c["call_id"] == call_id)
 }
 
-/// The events file's explanation of a Call-ID (what the Edge itself said).
+/// The events file's explanation of a Call-ID (what the Edge itself said). The running Edge's background writer
+/// flushes at least every 100 ms: the line is waited for, up to 5 s.
 fn explanation(dir: &Path, call_id: &str) -> String {
-    std::fs::read_to_string(dir.join("events.jsonl"))
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str::<Value>(l).unwrap())
-        .find(|e| e["call_id"] == call_id)
-        .and_then(|e| e["explanation"].as_str().map(str::to_owned))
-        .unwrap()
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let found = std::fs::read_to_string(dir.join("events.jsonl"))
+            .unwrap_or_default()
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .find(|e| e["call_id"] == call_id)
+            .and_then(|e| e["explanation"].as_str().map(str::to_owned));
+        match found {
+            Some(x) => return x,
+            None if Instant::now() < deadline => std::thread::sleep(Duration::from_millis(20)),
+            None => panic!("no event for {call_id} in events.jsonl after 5 s"),
+        }
+    }
 }
 
 #[tokio::test]
@@ -312,7 +320,7 @@ async fn the_page_shows_a_failing_and_a_good_call_live_with_codes_fix_record_dns
         .await;
 
     let ca = LabCa::load_dir(&dir.path().join("data")).unwrap();
-    let id = Identity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
+    let id = TlsIdentity::from(&ca.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
     let mut peer = PeerClient::connect(edge, "sip.skype.lab", Some(&id), T)
         .await
         .unwrap();
@@ -388,7 +396,50 @@ async fn the_page_shows_a_failing_and_a_good_call_live_with_codes_fix_record_dns
         "{dns}"
     );
 
-    // The failing call's ladder, drawn by the server from its decision.
+    // The failing call rule by rule: the rules before Rule 1 held, Rule 1 refused, none after it ran.
+    let steps = browser
+        .eval(&format!(
+            "Array.from(document.querySelectorAll('#decisions li')).filter(li => li.textContent.includes('{bad_id}'))[0]\
+             .querySelectorAll('li.step[data-outcome]').length"
+        ))
+        .await;
+    assert_eq!(steps, 8, "one step per inbound rule and the users");
+    assert!(
+        text.contains("fail Rule 1: SRV target in the sender's domain — _sipfederationtls._tcp.acano.steven.lab points to vcse.steven.lab"),
+        "{text}"
+    );
+    assert!(
+        text.contains("pass sender domain — sender domain acano.steven.lab"),
+        "{text}"
+    );
+    assert!(
+        text.contains("skip Rule 2: the client certificate names the target — not reached"),
+        "{text}"
+    );
+
+    // The TLS connection the calls came on, with the client certificate's facts.
+    let conns = browser
+        .wait_for(
+            "the TLS connection",
+            "document.getElementById('connections').innerText",
+            |v| v.as_str().unwrap_or("").contains("chain trusted"),
+        )
+        .await;
+    let conns = conns.as_str().unwrap();
+    for needle in [
+        "TLS",
+        "suite",
+        "subject",
+        "SAN",
+        "vcse.steven.lab",
+        "issuer",
+        "EKU",
+        "expires",
+    ] {
+        assert!(conns.contains(needle), "no {needle:?} in {conns}");
+    }
+
+    // The failing call's ladder, drawn by the server from the SIP messages the Edge read and wrote.
     let click =
         format!("document.querySelector('#dialogs li[data-call-id=\"{bad_id}\"]').click(); true");
     browser.eval(&click).await;
@@ -399,13 +450,25 @@ async fn the_page_shows_a_failing_and_a_good_call_live_with_codes_fix_record_dns
             |v| {
                 v.as_str()
                     .unwrap_or("")
-                    .contains("peer <-- Edge  504 (ms-diagnostics 1009)")
+                    .contains("peer <-- Edge  SIP/2.0 504 Server time-out")
             },
         )
         .await;
     let ladder = ladder.as_str().unwrap();
-    assert!(ladder.contains(&format!("Call-ID {bad_id} ")), "{ladder}");
-    assert!(ladder.contains("peer --> Edge  INVITE"), "{ladder}");
+    assert!(
+        ladder.contains(&format!("Call-ID {bad_id} (from the SIP messages)")),
+        "{ladder}"
+    );
+    assert!(
+        ladder.contains("peer --> Edge  INVITE sip:stejanss@skype.lab SIP/2.0"),
+        "{ladder}"
+    );
+    assert!(
+        ladder.contains(
+            "[Edge] reject: 0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH"
+        ),
+        "{ladder}"
+    );
     let mmd = browser
         .eval("document.getElementById('export-mmd').getAttribute('href')")
         .await;

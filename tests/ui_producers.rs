@@ -17,7 +17,7 @@ use edgesim::dns::{
 };
 use edgesim::lab::peer::client::PeerClient;
 use edgesim::pki::{
-    self, ClientAuthMode, EkuChoice, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
+    self, ClientAuthMode, EkuChoice, KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors, Usage,
 };
 use edgesim::ui::bridge::{ObservedLookup, bridge_decisions};
 use edgesim::ui::{ConnectionView, Outcome, UiEvent, UiHub, UiLimits, Verdict};
@@ -27,9 +27,9 @@ use tokio_util::sync::CancellationToken;
 /// A TLS server on loopback that asks for a client certificate and hands back the facts of the first
 /// connection, checked against `anchors`.
 async fn handshake(
-    server_id: &Identity,
+    server_id: &TlsIdentity,
     anchors: &TrustAnchors,
-    client_id: Option<&Identity>,
+    client_id: Option<&TlsIdentity>,
 ) -> ConnectionView {
     let config = pki::server_config(server_id, ClientAuthMode::Optional, anchors.hints()).unwrap();
     let acceptor = tokio_rustls::TlsAcceptor::from(config);
@@ -68,8 +68,8 @@ async fn handshake(
 async fn a_real_handshake_gives_the_connection_and_certificate_facts() {
     let ca = LabCa::generate("edgesim ui test CA", KeyType::EcdsaP256).unwrap();
     let anchors = TrustAnchors::from_certs(&[ca.cert_der().clone()], "test CA").unwrap();
-    let edge = Identity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
-    let peer = Identity::from(
+    let edge = TlsIdentity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
+    let peer = TlsIdentity::from(
         &ca.issue(&LeafSpec::new("vcse.steven.lab").san(&["vcse.steven.lab", "steven.lab"]))
             .unwrap(),
     );
@@ -107,7 +107,7 @@ async fn a_real_handshake_gives_the_connection_and_certificate_facts() {
 
     // Another CA's certificate, server-auth only: the facts say so, and the verdict gives the fix.
     let other = LabCa::generate("another lab CA", KeyType::EcdsaP256).unwrap();
-    let stranger = Identity::from(
+    let stranger = TlsIdentity::from(
         &other
             .issue(&LeafSpec::new("vcse.other.lab").eku(EkuChoice::ServerAuth))
             .unwrap(),
@@ -226,7 +226,7 @@ async fn a_running_edges_decisions_reach_the_hub_with_their_records() {
     peer.close().await;
     // A refused handshake: a certificate from a CA the Edge does not trust.
     let other = LabCa::generate("untrusted CA", KeyType::EcdsaP256).unwrap();
-    let stranger = Identity::from(&other.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
+    let stranger = TlsIdentity::from(&other.issue(&LeafSpec::new("vcse.steven.lab")).unwrap());
     if let Ok(mut p) = PeerClient::connect(lab.addr, "sip.skype.lab", Some(&stranger), T).await {
         // TLS 1.3: the client finishes first and reads the reset afterwards.
         let _ = p.recv(Duration::from_secs(1)).await;

@@ -20,7 +20,10 @@ use crate::rules::{self, DomainName, Finding};
 
 mod cert;
 mod dns;
+mod federated_partner;
 mod net;
+
+pub use federated_partner::{CmdletReport, test_cs_federated_partner, timespan};
 
 /// PASS, WARN or FAIL: the shared `--json` vocabulary.
 pub use crate::report::Status;
@@ -133,6 +136,8 @@ async fn options_ping(
         from: format!("sip:edgesim@{}", ctx.policy.edge_domain),
         method: CallMethod::Options,
         hold_ms: 0,
+        route: None,
+        im_text: None,
     };
     let out = outbound::call_to(ctx, &req, target.as_str(), port, addrs.to_vec()).await;
     r.push(&rules::outbound::options_ping(

@@ -16,7 +16,7 @@ use anyhow::Context;
 use edgesim::config::{EdgeConfig, Identity as EdgeIdentity, PolicyConfig};
 use edgesim::dns::{HickoryLookup, Lookup, ResolverSettings};
 use edgesim::outbound::{self, CallMethod, CallRequest, OutboundContext, Timeouts};
-use edgesim::pki::{Identity, KeyType, LabCa, LeafSpec, TrustAnchors};
+use edgesim::pki::{KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors};
 use edgesim::report::{Envelope, ErrorInfo, Line, Status, split_fix};
 use edgesim::rules::Policy;
 
@@ -50,6 +50,8 @@ pub struct EdgeArgs {
     /// command cannot run).
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub keylog: super::wire::KeylogArg,
 }
 
 const CALL_EXIT_CODES: &str = "Exit codes: 0 connected; 10 rejected by the peer (its status, 1034 added when it sent no ms-diagnostics); 11 no usable SRV record (1008: none, the lookup failed, or only a target of '.', RFC 2782 'decidedly not available'); 12 no SRV target in the domain (1009); 13 certificate does not name the SRV target (1010 SEC_E_WRONG_PRINCIPAL); 14 certificate untrusted or expired (1010); 15 no A record, connection failed or TLS reset (1014/1046/1047); 16 blocked by policy (403); 17 no final response in time; 2 usage or configuration error.";
@@ -67,8 +69,16 @@ pub struct CallArgs {
     #[arg(long, value_name = "SECS", default_value_t = 0.0)]
     pub hold: f64,
     /// Send OPTIONS instead of INVITE.
-    #[arg(long)]
+    #[arg(long, conflicts_with_all = ["subscribe", "im"])]
     pub options: bool,
+    /// Subscribe to the target's presence instead of calling: prints the 200 and each NOTIFY's state as a
+    /// Skype client shows it, for --hold seconds, then unsubscribes (Expires: 0).
+    #[arg(long, conflicts_with = "im")]
+    pub subscribe: bool,
+    /// Send an instant message instead of calling (session-mode IM, the text embedded in the INVITE): prints
+    /// each reply received within --hold seconds, then BYE.
+    #[arg(long, value_name = "TEXT")]
+    pub im: Option<String>,
     /// Seconds to wait for the final response.
     #[arg(long, value_name = "SECS", default_value_t = 32.0)]
     pub timeout: f64,
@@ -77,6 +87,10 @@ pub struct CallArgs {
     pub verbose: bool,
     #[command(flatten)]
     pub edge: EdgeArgs,
+    #[command(flatten)]
+    pub pcap: super::wire::PcapArgs,
+    #[command(flatten)]
+    pub hep: super::wire::HepArgs,
 }
 
 fn secs(value: f64, flag: &str) -> anyhow::Result<Duration> {
@@ -90,6 +104,8 @@ pub(crate) fn build_context(
     response_timeout: Duration,
 ) -> anyhow::Result<(OutboundContext, Vec<String>)> {
     let mut notes = Vec::new();
+    // Before any TLS configuration is built: they all log to it.
+    notes.extend(args.keylog.install()?);
     let cfg = match &args.config {
         Some(path) => Some(EdgeConfig::load(path)?),
         None => None,
@@ -129,12 +145,12 @@ pub(crate) fn build_context(
     let data_key = args.data_dir.join("edge.key");
     let mut extra_anchor = None;
     let identity = if let Some((cert, key)) = args.cert.clone().zip(args.key.clone()).or(cfg_cert) {
-        Identity::from_pem_files(&cert, &key)?
+        TlsIdentity::from_pem_files(&cert, &key)?
     } else if data_cert.is_file() && data_key.is_file() {
         if ca_files.is_empty() && data_ca.is_file() {
             ca_files.push(data_ca);
         }
-        Identity::from_pem_files(&data_cert, &data_key)?
+        TlsIdentity::from_pem_files(&data_cert, &data_key)?
     } else {
         let ca = LabCa::generate("edgesim ephemeral lab CA", KeyType::EcdsaP256)?;
         let leaf = ca.issue(&LeafSpec::new(&policy.edge_fqdn))?;
@@ -144,7 +160,7 @@ pub(crate) fn build_context(
             policy.edge_fqdn
         ));
         extra_anchor = Some(ca.cert_der().clone());
-        Identity::from(&leaf)
+        TlsIdentity::from(&leaf)
     };
     let mut anchors = TrustAnchors::from_files(&ca_files)?;
     if let Some(der) = extra_anchor {
@@ -174,6 +190,8 @@ pub(crate) fn build_context(
                 response: response_timeout,
                 ..Timeouts::default()
             },
+            taps: Default::default(),
+            proxy_port: 5061,
         },
         notes,
     ))
@@ -313,23 +331,33 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
     }
     let hold = secs(args.hold, "hold")?;
     let timeout = secs(args.timeout, "timeout")?;
-    let (ctx, notes) = build_context(&args.edge, timeout)?;
+    let (mut ctx, mut notes) = build_context(&args.edge, timeout)?;
+    let rt = super::runtime()?;
+    let wire = rt.block_on(super::wire::open_taps(&args.pcap, &args.hep, None, None))?;
+    ctx.taps = wire.taps.clone();
+    notes.extend(wire.notes);
     let req = CallRequest {
         target: args.target.clone(),
         from: args.from.clone(),
         method: if args.options {
             CallMethod::Options
+        } else if args.subscribe {
+            CallMethod::Subscribe
+        } else if args.im.is_some() {
+            CallMethod::Im
         } else {
             CallMethod::Invite
         },
         hold_ms: u64::try_from(hold.as_millis()).unwrap_or(u64::MAX),
+        route: None,
+        im_text: args.im.clone(),
     };
     // Notes first: which DNS server is asked (and other defaults) matter before the result does.
     if !args.edge.json {
         print_notes(&notes);
     }
-    let rt = super::runtime()?;
     let out = rt.block_on(outbound::call(&ctx, &req));
+    rt.block_on(super::wire::shutdown_taps(&wire.taps))?;
     if args.edge.json {
         println!("{}", call_json(&args.target, &out, &notes)?);
     } else {
@@ -345,6 +373,9 @@ fn run_call(args: CallArgs) -> anyhow::Result<ExitCode> {
             println!();
         }
         print!("{}", out.response_text.replace("\r\n", "\n"));
+        for line in &out.seen {
+            println!("{line}");
+        }
         println!("{}", out.explanation);
     }
     Ok(ExitCode::from(out.class.exit_code()))

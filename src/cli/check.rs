@@ -17,6 +17,11 @@ use super::call::{EdgeArgs, build_context, print_notes};
 pub struct CheckArgs {
     /// The SIP domain to check, e.g. acano.steven.lab.
     pub domain: String,
+    /// Also run Test-CsFederatedPartner's transaction: OPTIONS sip:Options_User@DOMAIN routed as the Edge
+    /// routes the domain (with Route: <sip:PROXY;transport=tls;lr>;ms-edge-route when --config gives it a
+    /// ProxyFqdn), reported in the cmdlet's terms (TargetFqdn, Result, Latency, Error, Diagnosis).
+    #[arg(long = "as-test-csfederatedpartner")]
+    pub as_test_csfederatedpartner: bool,
     #[command(flatten)]
     pub edge: EdgeArgs,
 }
@@ -31,6 +36,9 @@ struct CheckJson<'a> {
     domain: &'a str,
     /// How the check ran (the DNS server asked, the certificates used), as printed on stderr without --json.
     notes: &'a [String],
+    /// With --as-test-csfederatedpartner: the cmdlet's result.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    test_csfederatedpartner: Option<&'a check::CmdletReport>,
 }
 
 /// Runs `edgesim check`; with `--json`, a failure to start is an `ERROR` document too.
@@ -52,11 +60,18 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         print_notes(&notes);
     }
     let rt = super::runtime()?;
-    let report = rt.block_on(check::check(&ctx, domain));
+    let mut report = rt.block_on(check::check(&ctx, domain));
+    let cmdlet = args
+        .as_test_csfederatedpartner
+        .then(|| rt.block_on(check::test_cs_federated_partner(&ctx, domain)));
+    if let Some(c) = &cmdlet {
+        report.lines.push(c.line.clone());
+    }
     if args.edge.json {
         let body = CheckJson {
             domain: &report.domain,
             notes: &notes,
+            test_csfederatedpartner: cmdlet.as_ref(),
         };
         println!(
             "{}",
@@ -64,6 +79,9 @@ fn run_check(args: CheckArgs) -> anyhow::Result<ExitCode> {
         );
     } else {
         print!("{}", report.render());
+        if let Some(c) = &cmdlet {
+            print!("\n{}", c.render());
+        }
     }
     Ok(ExitCode::from(u8::from(report.has_fail())))
 }

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::{Context, bail};
 use edgesim::lab::load::{self, LoadSpec, Outcome, Progress, RequestTemplate, Stop};
-use edgesim::pki::{self, Identity, KeyType, LabCa, LeafSpec};
+use edgesim::pki::{self, KeyType, LabCa, LeafSpec, TlsIdentity};
 use edgesim::report::Envelope;
 use rustls_pki_types::ServerName;
 use tokio_util::sync::CancellationToken;
@@ -122,6 +122,8 @@ pub struct LoadArgs {
     /// Also write every latency sample, µs, one a line (tests compare the histograms with the samples).
     #[arg(long, value_name = "FILE", hide = true)]
     raw_latencies: Option<PathBuf>,
+    #[command(flatten)]
+    keylog: super::wire::KeylogArg,
 }
 
 /// `edgesim load merge`.
@@ -164,9 +166,9 @@ fn parse_rate(s: &str) -> Result<f64, String> {
     }
 }
 
-fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
+fn identity(a: &LoadArgs) -> anyhow::Result<Option<TlsIdentity>> {
     if let (Some(cert), Some(key)) = (&a.cert, &a.key) {
-        return Ok(Some(Identity::from_pem_files(cert, key)?));
+        return Ok(Some(TlsIdentity::from_pem_files(cert, key)?));
     }
     let Some(cn) = &a.lab_cert_cn else {
         eprintln!(
@@ -187,7 +189,7 @@ fn identity(a: &LoadArgs) -> anyhow::Result<Option<Identity>> {
         LabCa::generate("edgesim load in-memory CA", KeyType::EcdsaP256)?
     };
     let issued = ca.issue(&LeafSpec::new(cn))?;
-    Ok(Some(Identity::from(&issued)))
+    Ok(Some(TlsIdentity::from(&issued)))
 }
 
 /// The `command` of its `--json` document.
@@ -204,6 +206,10 @@ pub fn run(mut a: LoadArgs) -> anyhow::Result<ExitCode> {
 }
 
 fn run_load(a: LoadArgs) -> anyhow::Result<ExitCode> {
+    // Before any TLS configuration is built: they all log to it (one line per connection's secrets).
+    if let Some(note) = a.keylog.install()? {
+        eprintln!("note: {note}");
+    }
     let rt = super::runtime()?;
     let target_arg = a.target.clone().context("--target HOST:PORT is required")?;
     let target = rt

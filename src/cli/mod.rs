@@ -10,6 +10,7 @@ pub mod load;
 pub mod man;
 pub mod scenario;
 pub mod serve;
+pub mod wire;
 
 /// Exit code for bad usage or configuration (the message names the file, field and fix).
 pub const EXIT_USAGE: u8 = 2;

@@ -7,7 +7,7 @@ use anyhow::Context;
 use edgesim::lab::scenario::format::MsDiagExpect;
 use edgesim::lab::scenario::report::{self, render_json, render_table_width};
 use edgesim::lab::scenario::{CaseKind, ScenarioFile};
-use edgesim::lab::scenario::{ScenarioError, ScenarioReport, run_scenario, seed_lab};
+use edgesim::lab::scenario::{ScenarioError, ScenarioReport, run_scenario_tapped, seed_lab};
 use edgesim::report::ErrorInfo;
 
 /// Exit code when a case's outcome differs from its expectation.
@@ -43,6 +43,10 @@ pub enum ScenarioCommand {
         /// Run only the cases whose name contains this text (case-insensitive).
         #[arg(long = "case", value_name = "TEXT")]
         only: Option<String>,
+        #[command(flatten)]
+        keylog: super::wire::KeylogArg,
+        #[command(flatten)]
+        pcap: super::wire::PcapArgs,
     },
     /// List the cases of scenario files; none: the embedded seed lab.
     #[command(after_help = READ_EXIT_CODES)]
@@ -64,10 +68,17 @@ pub enum ScenarioCommand {
 pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
     match command {
         // With --json, a file that does not load (or a lab that cannot be built) is an ERROR document.
-        ScenarioCommand::Run { paths, json, only } => super::call::json_errors_with(
+        ScenarioCommand::Run {
+            paths,
+            json,
+            only,
+            keylog,
+            pcap,
+        } => super::call::json_errors_with(
             report::COMMAND,
             json,
-            run_files(&paths, json, only.as_deref()),
+            keylog_note(&keylog, json)
+                .and_then(|()| run_files(&paths, json, only.as_deref(), &pcap)),
             |e| match e.downcast_ref::<ScenarioError>() {
                 Some(se) => report::error_info(se),
                 None => ErrorInfo::message(format!("{e:#}")),
@@ -91,6 +102,17 @@ pub fn run(command: ScenarioCommand) -> anyhow::Result<ExitCode> {
             Ok(ExitCode::SUCCESS)
         }
     }
+}
+
+/// Installs `--keylog` / `SSLKEYLOGFILE` before the labs build their TLS configurations (the Edges' and
+/// the emulated peers': one file has the secrets of both ends), and says so on stderr.
+fn keylog_note(keylog: &super::wire::KeylogArg, json: bool) -> anyhow::Result<()> {
+    if let Some(note) = keylog.install()?
+        && !json
+    {
+        eprintln!("note: {note}");
+    }
+    Ok(())
 }
 
 /// The scenario files named by `paths` (directories: their *.toml, sorted); none: the seed lab.
@@ -129,7 +151,12 @@ fn load_all(paths: &[PathBuf]) -> anyhow::Result<Vec<ScenarioFile>> {
         .collect()
 }
 
-fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Result<ExitCode> {
+fn run_files(
+    paths: &[PathBuf],
+    json: bool,
+    only: Option<&str>,
+    pcap: &super::wire::PcapArgs,
+) -> anyhow::Result<ExitCode> {
     let mut files = load_all(paths)?;
     if let Some(text) = only {
         let text = text.to_lowercase();
@@ -144,10 +171,22 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
         }
     }
     let runtime = super::runtime()?;
+    // Every case's messages (the Edges' inbound, the outbound calls') go to one pcapng file.
+    let wire = runtime.block_on(super::wire::open_taps(
+        pcap,
+        &super::wire::HepArgs::off(),
+        None,
+        None,
+    ))?;
+    if !json {
+        for n in &wire.notes {
+            eprintln!("note: {n}");
+        }
+    }
     let cols = super::output_width();
     let mut reports: Vec<ScenarioReport> = Vec::new();
     for file in &files {
-        let report = runtime.block_on(run_scenario(file))?;
+        let report = runtime.block_on(run_scenario_tapped(file, &wire.taps))?;
         if !json {
             if !reports.is_empty() {
                 println!();
@@ -156,6 +195,7 @@ fn run_files(paths: &[PathBuf], json: bool, only: Option<&str>) -> anyhow::Resul
         }
         reports.push(report);
     }
+    runtime.block_on(super::wire::shutdown_taps(&wire.taps))?;
     if json {
         println!("{}", render_json(&reports)?);
     } else if reports.len() > 1 {

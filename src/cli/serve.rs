@@ -15,6 +15,10 @@
 //! The default `--listen` is `127.0.0.1:5061` so that a first run exposes nothing; point an Expressway at the
 //! Edge with `--listen 0.0.0.0:5061`. With `--serve-dns` (or `dns.serve`) and no resolver given, the Edge
 //! resolves through its own embedded DNS server, so a lab's zones in the configuration are all it needs.
+//!
+//! Several `--listen` addresses, or `[[pool.members]]` in the configuration, make an Edge pool (`serve/pool.rs`):
+//! the members are bound and published together, and `--faults FILE` switches their fault modes at start and on
+//! each SIGUSR1.
 
 use std::io::Write;
 use std::net::SocketAddr;
@@ -27,10 +31,12 @@ use edgesim::config::EdgeConfig;
 use edgesim::dns::{DnsServer, EdgeRecord, EdgeRecords, HickoryLookup, Lookup, ZoneSet};
 use edgesim::edge::{Edge, EdgeParts};
 use edgesim::pki::{
-    CertFacts, ChainStatus, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, Usage,
+    CertFacts, ChainStatus, KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors, Usage,
     load_pem_chain, verify_chain,
 };
 use tokio_util::sync::CancellationToken;
+
+mod pool;
 
 /// Arguments of `edgesim serve`.
 #[derive(clap::Args)]
@@ -47,8 +53,16 @@ pub struct ServeArgs {
     #[arg(long = "sfb-config", value_name = "FILE")]
     sfb_config: Vec<PathBuf>,
     /// Address to listen on (TLS SIP); port 0 picks a free port. Use 0.0.0.0:5061 to accept an Expressway.
-    #[arg(long, value_name = "ADDR", default_value = "127.0.0.1:5061")]
-    listen: SocketAddr,
+    /// Repeated: an Edge pool, one member per address (127.0.0.2, 127.0.0.3 … on loopback), published as one
+    /// name with an A record each (DNS load balancing); [[pool.members]] in --config gives SRV priorities.
+    /// [default: 127.0.0.1:5061]
+    #[arg(long, value_name = "ADDR")]
+    listen: Vec<SocketAddr>,
+    /// An Edge pool's faults file, applied at start and re-read on SIGUSR1: one line per member,
+    /// `"127.0.0.2:5061" = "503"` (modes accept, refuse-tls, reset, silent, 503; members it does not name go
+    /// back to their configured mode). Makes a single Edge a pool of one.
+    #[arg(long, value_name = "FILE")]
+    faults: Option<PathBuf>,
     /// DNS server the Edge resolves SRV records with: IP (port 53) or IP:PORT (default: the configuration's
     /// dns.resolver.server, else the embedded server of --serve-dns, else the system resolver).
     #[arg(long, value_name = "IP[:PORT]", value_parser = edgesim::dns::parse_server)]
@@ -74,11 +88,22 @@ pub struct ServeArgs {
     /// DNS questions, connections and a ladder per Call-ID as they happen. No login: keep it on loopback.
     #[arg(long, value_name = "ADDR")]
     ui: Option<SocketAddr>,
+    #[command(flatten)]
+    keylog: super::wire::KeylogArg,
+    #[command(flatten)]
+    pcap: super::wire::PcapArgs,
+    #[command(flatten)]
+    hep: super::wire::HepArgs,
+    /// Serve Prometheus metrics on this address (HTTP `GET /metrics`, OpenMetrics text; e.g. 127.0.0.1:9464,
+    /// port 0 picks one): handshakes, requests, responses with ms-diagnostics codes, decision latency, open
+    /// connections, DNS lookups, sink backlog. No login: keep it on loopback or behind the scraper's network.
+    #[arg(long, value_name = "ADDR")]
+    metrics: Option<SocketAddr>,
 }
 
 /// The Edge's identity and trust, loaded and checked.
 struct Loaded {
-    identity: Identity,
+    identity: TlsIdentity,
     anchors: TrustAnchors,
     /// One line per trusted CA (or group of system roots), for the start-up report.
     trusted: Vec<String>,
@@ -115,7 +140,7 @@ fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyho
         trusted.push(format!("the {n} system root CAs"));
     }
     if let (Some(cert), Some(key)) = (&cfg.tls.cert, &cfg.tls.key) {
-        let id = Identity::from_pem_files(cert, key)
+        let id = TlsIdentity::from_pem_files(cert, key)
             .context("cannot load the Edge certificate (tls.cert, tls.key)")?;
         edge_cert_warnings(cfg, &id, cert, notes);
         return Ok(Loaded {
@@ -148,7 +173,7 @@ fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyho
             chain.display()
         ));
     }
-    let id = Identity::from_pem_files(&chain, &key)?;
+    let id = TlsIdentity::from_pem_files(&chain, &key)?;
     check_chains_to_lab_ca(&id, &ca, &chain, &key, &ca_pem, data_dir)?;
     anchors.add(ca.cert_der(), &ca_pem.display().to_string())?;
     trusted.push(format!(
@@ -173,7 +198,7 @@ fn identity(cfg: &EdgeConfig, data_dir: &Path, notes: &mut Vec<String>) -> anyho
 
 /// What would make peers refuse the configured Edge certificate: not naming `edge.fqdn`, outside its validity
 /// period, or missing an EKU federation needs (the Edge is TLS server inbound and TLS client outbound).
-fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut Vec<String>) {
+fn edge_cert_warnings(cfg: &EdgeConfig, id: &TlsIdentity, file: &Path, notes: &mut Vec<String>) {
     let Some(leaf) = id
         .chain
         .first()
@@ -205,7 +230,7 @@ fn edge_cert_warnings(cfg: &EdgeConfig, id: &Identity, file: &Path, notes: &mut 
 /// The Edge certificate of the data directory must chain to the lab CA that `serve` tells the engineer to
 /// import; otherwise every Expressway that followed the advice refuses the Edge.
 fn check_chains_to_lab_ca(
-    id: &Identity,
+    id: &TlsIdentity,
     ca: &LabCa,
     chain: &Path,
     key: &Path,
@@ -343,6 +368,7 @@ async fn serve_dns_step(
     cfg: &mut EdgeConfig,
     serve_dns: Option<SocketAddr>,
     edge_addr: SocketAddr,
+    members: Option<&[(SocketAddr, String, u16, u16)]>,
     out: &mut impl Write,
 ) -> anyhow::Result<Option<DnsServer>> {
     let Some(addr) = serve_dns else {
@@ -356,7 +382,10 @@ async fn serve_dns_step(
         port: edge_addr.port(),
         address: EdgeRecords::address_for(cfg.edge.public_address, edge_addr, addr),
     };
-    let own = zones.add_edge_records(&edge);
+    let own = match members {
+        Some(m) => zones.add_pool_records(&cfg.edge.domain, &pool::records(cfg, m, addr)),
+        None => zones.add_edge_records(&edge),
+    };
     let server = DnsServer::bind(zones.clone(), addr)
         .await
         .with_context(|| {
@@ -446,13 +475,22 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         cfg.log_file = Some(l);
     }
     let serve_dns = args.serve_dns.or(cfg.dns.serve);
+    let plan = pool::plan(
+        &args.listen,
+        &cfg,
+        args.config.as_deref(),
+        args.faults.is_some(),
+    )?;
     if let Some(d) = args.dns {
         cfg.dns.resolver.server = Some(d);
     }
+    // Before any TLS configuration is built: they all log to it.
+    let keylog_note = args.keylog.install()?;
     let runtime = super::runtime()?;
     runtime.block_on(async move {
         // Lines for after the "listening" line: nothing is printed before everything loaded.
         let mut notes = Vec::new();
+        notes.extend(keylog_note);
 
         // 1. Identity and trust.
         let Loaded {
@@ -474,13 +512,18 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         config_warnings(&cfg, &trusted, &mut notes);
 
         // 2. The listening socket (bound, not yet announced): the embedded DNS publishes its address.
-        let listener = bind(args.listen).await?;
-        let addr = listener.local_addr()?;
+        let mut bound = pool::bind_all(&plan, &cfg.edge.fqdn).await?;
+        let addr = bound[0].addr;
         let fqdn = cfg.edge.fqdn.clone();
+        let published: Vec<(SocketAddr, String, u16, u16)> = bound
+            .iter()
+            .map(|b| (b.addr, b.target.clone(), b.config.priority, b.config.weight))
+            .collect();
 
         // 3. DNS: the embedded server (--serve-dns) and the resolver.
         let mut dns_lines = Vec::new();
-        let dns_server = serve_dns_step(&mut cfg, serve_dns, addr, &mut dns_lines).await?;
+        let members = plan.pool.then_some(published.as_slice());
+        let dns_server = serve_dns_step(&mut cfg, serve_dns, addr, members, &mut dns_lines).await?;
         let lookup = resolver_step(&cfg, &mut dns_lines)?;
         let web = match args.ui {
             Some(a) => Some(edgesim::ui::WebView::bind(a, &fqdn).await?),
@@ -491,6 +534,14 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
             Some(w) => w.observe(lookup),
             None => lookup,
         };
+        let wire = super::wire::open_taps(
+            &args.pcap,
+            &args.hep,
+            args.metrics,
+            web.as_ref().map(|w| w.hub().clone()),
+        )
+        .await?;
+        let lookup = wire.taps.count_lookups(lookup);
         notes.extend(
             String::from_utf8_lossy(&dns_lines)
                 .lines()
@@ -498,17 +549,40 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         );
 
         // 4. The Edge (TLS configuration, log and events files).
-        let edge = Arc::new(Edge::new(EdgeParts {
-            config: cfg,
-            identity,
-            anchors,
-            lookup,
-        })?);
+        let edge = Arc::new(
+            Edge::new(EdgeParts {
+                config: cfg,
+                identity,
+                anchors,
+                lookup,
+            })?
+            .with_taps(wire.taps),
+        );
+        notes.extend(wire.notes);
         if let Some(w) = &web {
             notes.push(format!("web view on http://{}", w.local_addr()?));
         }
 
         let signals = StopSignals::install()?;
+        let shutdown = CancellationToken::new();
+        let pool = if plan.pool {
+            let (pool, task) = edgesim::edge::pool::start(
+                edge.clone(),
+                pool::members(std::mem::take(&mut bound)),
+                shutdown.clone(),
+            )?;
+            let mut lines = pool::report(&pool, args.faults.as_deref());
+            lines.extend(pool::starts_faulty(&pool));
+            if let Some(f) = &args.faults {
+                let via = format!("faults file {}, at start", f.display());
+                lines.extend(pool::apply(&pool, f, &via).map_err(anyhow::Error::msg)?);
+            }
+            pool::on_sigusr1(pool.clone(), args.faults.clone(), shutdown.clone())?;
+            notes.splice(0..0, lines);
+            Some(task)
+        } else {
+            None
+        };
 
         // 5. Everything loaded: announce.
         let mut out = std::io::stdout().lock();
@@ -521,17 +595,33 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
         drop(out);
 
         // 6. Serve until Ctrl-C or SIGTERM, then stop the connections and flush the files.
-        let shutdown = CancellationToken::new();
         let stop = shutdown.clone();
         tokio::spawn(async move {
             signals.wait().await;
             stop.cancel();
         });
-        let web = web.map(|w| w.start(&edge, shutdown.clone()));
-        edgesim::edge::serve(listener, edge.clone(), shutdown).await?;
+        // The Edge's taps publish to the page (connections, messages, decisions rule by rule).
+        let web = web.map(|w| w.serve_page(shutdown.clone()));
+        let metrics = wire
+            .metrics
+            .map(|(l, m)| super::wire::serve_metrics(l, m, shutdown.clone()));
+        match pool {
+            Some(task) => task.await??,
+            None => match bound.pop() {
+                Some(b) => edgesim::edge::serve(b.listener, edge.clone(), shutdown).await?,
+                None => anyhow::bail!("no address to listen on: give --listen"),
+            },
+        }
+        for line in edge.close_watch_list() {
+            println!("{line}");
+        }
         if let Some(w) = web {
             let _ = w.await;
         }
+        if let Some(m) = metrics {
+            let _ = m.await;
+        }
+        super::wire::shutdown_taps(edge.taps()).await?;
         // Bounded: the writer gets a few seconds to put every queued record and event on disk.
         let sinks = edge.flush();
         if sinks.records_written + sinks.events_written > 0 {

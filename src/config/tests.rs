@@ -819,7 +819,7 @@ fn the_report_of_the_lab_defaults() {
             "federation settings: edgesim's lab defaults (no [access_edge]: AllowFederatedUsers True, where a real Edge ships with False)",
             "federation: on (AllowFederatedUsers True)",
             "partner discovery: on (EnablePartnerDiscovery True, RoutingMethod UseDnsSrvRouting): a domain neither allowed nor blocked federates once its _sipfederationtls._tcp SRV record checks out",
-            "discovered partners: DiscoveredPartnerVerificationLevel UseSourceVerification, DiscoveredPartnerStandardRate 20 messages/s, MaxContactsPerDiscoveredPartner 1000 per 60 minutes (EnableDiscoveredPartnerContactsLimit True) — recorded, not enforced yet",
+            "discovered partners: DiscoveredPartnerVerificationLevel UseSourceVerification, DiscoveredPartnerStandardRate 20 messages/s, MaxContactsPerDiscoveredPartner 1000 per 60 minutes (EnableDiscoveredPartnerContactsLimit True) — counted for the watch list, not enforced (edgesim's lab defaults: an [access_edge] or a pasted Get-CsAccessEdgeConfiguration enforces them)",
             "allowed domains: none",
             "blocked domains: none",
             "outbound: MarkSourceVerifiableOnOutgoingMessages True, OutgoingTlsCountForFederatedPartners 4 — recorded, not enforced yet; KeepCrlsUpToDateForPeers True: edgesim checks no CRLs",

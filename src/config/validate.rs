@@ -126,6 +126,7 @@ pub fn users(users: &[UserConfig], im: &ImConfig) -> Result<(), Problem> {
         }
         crate::presence::profile::schedule(&u.presence)
             .map_err(|p| problem(&format!("users[{i}].{}", p.field), p.message))?;
+        contacts(i, &u.contacts)?;
         if let crate::im::Behaviour::Reply(text) = &u.im {
             if text.is_empty() {
                 return Err(problem(
@@ -267,6 +268,49 @@ pub const REPORT_PERIOD_MINUTES_RANGE: RangeInclusive<u64> = 1..=10_080;
 pub const CERTIFICATES_STORED_RANGE: RangeInclusive<u64> = 1..=1_000_000;
 /// `CertificatesDeletedPercentage`: percent of a full certificate cache deleted.
 pub const CERTIFICATES_DELETED_PERCENT_RANGE: RangeInclusive<u64> = 1..=100;
+/// `users[].contacts`: at most this many contacts per user.
+pub const MAX_CONTACTS_PER_USER: usize = 10_000;
+
+/// `users[i].contacts`: each a `sip:user@domain` address (scheme optional), at most [`MAX_CONTACTS_PER_USER`].
+fn contacts(i: usize, contacts: &[String]) -> Result<(), Problem> {
+    if contacts.len() > MAX_CONTACTS_PER_USER {
+        return Err(problem(
+            &format!("users[{i}].contacts"),
+            format!(
+                "{} contacts, over the {MAX_CONTACTS_PER_USER} edgesim keeps per user: list only the senders this user must receive unverified messages from",
+                contacts.len()
+            ),
+        ));
+    }
+    for (j, c) in contacts.iter().enumerate() {
+        let bare = c.trim();
+        let bare = bare
+            .strip_prefix("sips:")
+            .or_else(|| bare.strip_prefix("sip:"))
+            .unwrap_or(bare);
+        let ok = match bare.split_once('@') {
+            Some((user, domain)) => {
+                !user.is_empty()
+                    && !domain.is_empty()
+                    && !domain.contains('@')
+                    && !bare.contains(|ch: char| {
+                        ch.is_whitespace() || matches!(ch, '<' | '>' | ';' | '"')
+                    })
+            }
+            None => false,
+        };
+        if !ok {
+            return Err(problem(
+                &format!("users[{i}].contacts[{j}]"),
+                format!(
+                    "\"{c}\" is not a SIP address: write the sender as sip:user@domain (e.g. \"sip:2000@acano.steven.lab\"), one address per entry"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// `DnsSrvCacheRecordCount`: SRV records cached.
 pub const DNS_SRV_CACHE_RANGE: RangeInclusive<u64> = 1..=10_000_000;
 

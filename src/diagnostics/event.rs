@@ -23,6 +23,9 @@
 //! | `result_code` | string or null | `0x… SIPPROXY_E_…` of the Edge log record written for this decision |
 //! | `log_data` | object | the log record's `Data:` pairs, in order (`{}` without a record) |
 //! | `explanation` | string or null | what happened and the fix, in plain language |
+//! | `message_trust` | string or null | the `ms-edge-proxy-message-trust` value the Edge stamps on the request when it passes it inward (`ms-source-type=AutoFederation;ms-ep-fqdn=…;ms-source-verified-user=verified;ms-source-network=federation;ms-remote-fqdn=…`); set once the federation rules passed (also when a partner limit or the verification level then refused the request), null before (nothing goes inward) |
+//! | `partner_type` | string or null | `discovered`, `allowed-domain` or `allowed-server`, with `message_trust` |
+//! | `event` | string | `decision`; the events file also holds `watch-list` lines ([`super::WatchEvent`]) |
 
 use serde::{Serialize, Serializer};
 use time::OffsetDateTime;
@@ -36,7 +39,7 @@ fn pairs_as_map<S: Serializer>(pairs: &[(String, String)], s: S) -> Result<S::Ok
 }
 
 /// Serialises a timestamp as RFC 3339.
-fn rfc3339<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
+pub(super) fn rfc3339<S: Serializer>(t: &OffsetDateTime, s: S) -> Result<S::Ok, S::Error> {
     use serde::ser::Error;
     let text = t
         .format(&time::format_description::well_known::Rfc3339)
@@ -89,6 +92,12 @@ pub struct DecisionEvent {
     pub log_data: Vec<(String, String)>,
     /// Plain-language explanation and fix.
     pub explanation: Option<String>,
+    /// The `ms-edge-proxy-message-trust` value stamped inward, once the federation rules passed.
+    pub message_trust: Option<String>,
+    /// `discovered`, `allowed-domain` or `allowed-server`, with `message_trust`.
+    pub partner_type: Option<&'static str>,
+    /// Always `decision` (the events file also holds `watch-list` lines).
+    pub event: &'static str,
 }
 
 /// The request-side facts of a decision event; the verdict fills in the rest (`rules::Verdict::to_event`).
@@ -127,6 +136,9 @@ impl DecisionEvent {
             result_code: None,
             log_data: Vec::new(),
             explanation: None,
+            message_trust: None,
+            partner_type: None,
+            event: "decision",
         }
     }
 
@@ -176,7 +188,8 @@ mod tests {
              \"peer_cert\":\"vcse.steven.lab\",\"method\":\"INVITE\",\"call_id\":\"c1\",\
              \"domain\":\"acano.steven.lab\",\"verdict\":\"reject\",\"status\":504,\"ms_diagnostics_code\":1009,\
              \"ms_diagnostics\":\"1009;…\",\"result_code\":\"0xc3e93d6f SIPPROXY_E_EPROUTING_MSG_ALLOWED_DOMAIN_NO_SRV_MATCH\",\
-             \"log_data\":{\"domain\":\"acano.steven.lab\",\"fqdn1\":\"vcse.steven.lab:5061\"},\"explanation\":null}"
+             \"log_data\":{\"domain\":\"acano.steven.lab\",\"fqdn1\":\"vcse.steven.lab:5061\"},\"explanation\":null,\
+             \"message_trust\":null,\"partner_type\":null,\"event\":\"decision\"}"
         );
     }
 
@@ -205,7 +218,7 @@ mod tests {
             "{line}"
         );
         assert!(
-            line.contains("\"log_data\":{},\"explanation\":null}"),
+            line.contains("\"log_data\":{},\"explanation\":null,\"message_trust\":null,\"partner_type\":null,\"event\":\"decision\"}"),
             "{line}"
         );
     }

@@ -11,8 +11,10 @@ use std::fmt;
 
 mod event;
 mod record;
+mod watch;
 pub use event::{DecisionEvent, EVENT_SCHEMA, EventContext, VerdictKind};
 pub use record::{LogContext, LogRecord, ResultCode, Severity};
+pub use watch::{WatchEntry, WatchEvent, WatchReason};
 
 /// Renders `k="v";k2="v2"`, the compact form shared by ms-diagnostics parameters and log `Data:` (values made
 /// safe by escaping `"` and `\`, control characters dropped). [`parse_params`] reads it back.
@@ -272,6 +274,8 @@ pub mod reason {
         "Failed to complete TLS negotiation with a federated peer server";
     /// 4005 (FEDERATION.md form, no trailing dot).
     pub const USER_NOT_FOUND: &str = "Destination URI either not enabled for SIP or does not exist";
+    /// 1090 (synthetic): a member of an emulated Edge pool is out of service (fault mode `503`).
+    pub const POOL_MEMBER_OUT_OF_SERVICE: &str = "Edge pool member is out of service";
 }
 
 impl MsDiagnostic {
@@ -443,6 +447,19 @@ impl MsDiagnostic {
                 ("reason", reason),
                 ("WinsockFailureCode", &winsock.render()),
                 ("WinsockFailureDescription", winsock.description()),
+                ("source", source),
+            ],
+        )
+    }
+
+    /// 1090 (synthetic: no field trace was found; edgesim's code for its pool fault mode `503`): the pool member
+    /// `member` (its `ip:port`) is out of service and answers every request 503.
+    pub fn e1090(member: &str, source: &str) -> Self {
+        Self::new(
+            1090,
+            &[
+                ("reason", reason::POOL_MEMBER_OUT_OF_SERVICE),
+                ("member", member),
                 ("source", source),
             ],
         )

@@ -98,6 +98,42 @@ impl ResultCode {
         severity: Severity::Warning,
         synthetic: true,
     };
+    /// Synthetic: federation is off (AllowFederatedUsers False). Data: `domain`, `AllowFederatedUsers`.
+    pub const FEDERATION_DISABLED: ResultCode = ResultCode {
+        value: 0xc3e9_3e06,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_FEDERATION_DISABLED",
+        text: "The message is from a federated domain and federation is disabled on this Edge",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: a discovered partner sent more than DiscoveredPartnerStandardRate messages in one second.
+    /// Data: `domain`, `messagesInSecond`, `DiscoveredPartnerStandardRate`, `msEdgeProxyMessageTrust`.
+    pub const PARTNER_THROTTLED: ResultCode = ResultCode {
+        value: 0xc3e9_3e07,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_DISCOVERED_PARTNER_THROTTLED",
+        text: "The discovered partner sent more messages per second than its standard rate and was throttled",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: a discovered partner reached a new user past MaxContactsPerDiscoveredPartner. Data: `domain`,
+    /// `user`, `MaxContactsPerDiscoveredPartner`, `DiscoveredPartnerReportPeriodMinutes`,
+    /// `msEdgeProxyMessageTrust`.
+    pub const PARTNER_CONTACTS_LIMIT: ResultCode = ResultCode {
+        value: 0xc3e9_3e08,
+        symbol: "SIPPROXY_E_EPROUTING_MSG_DISCOVERED_PARTNER_CONTACTS_LIMIT",
+        text: "The discovered partner reached more distinct users in the report period than it may contact",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
+    /// Synthetic: an unverified message for a user who does not have the sender in their contacts. Data:
+    /// `domain`, `sender`, `user`, `VerificationLevel`, `msEdgeProxyMessageTrust`.
+    pub const UNVERIFIED_SENDER: ResultCode = ResultCode {
+        value: 0xc3e9_3e09,
+        symbol: "SIPPROXY_E_ROUTING_MSG_UNVERIFIED_SENDER",
+        text: "The unverified message was not delivered because the user does not have the sender in their contacts",
+        severity: Severity::Warning,
+        synthetic: true,
+    };
     /// Synthetic: the peer's client certificate was refused at the TLS handshake. Data: `reason`, `certName`.
     pub const CLIENT_CERT_REJECTED: ResultCode = ResultCode {
         value: 0xc3e9_3e04,

@@ -2,11 +2,18 @@
 //! so that an Expressway pointed at the embedded server finds the Edge: `_sipfederationtls._tcp.<domain>`
 //! SRV → `fqdn:port`, and the FQDN's A or AAAA record. The configuration always wins: a name it defines is
 //! left as it is.
+//!
+//! An Edge pool ([`ZoneSet::add_pool_records`]) is published both ways Skype for Business deploys one: members
+//! that share a target are one SRV record and one A record each (DNS load balancing: a client tries the next
+//! address), members with targets of their own are SRV records with their own priority and weight (SRV
+//! failover).
 
 use std::net::{IpAddr, SocketAddr};
 
 use hickory_proto::rr::rdata::{A, AAAA, SRV};
 use hickory_proto::rr::{RData, Record, RecordType};
+
+use hickory_proto::rr::Name;
 
 use super::zones::{DEFAULT_TTL, ZoneError, ZoneSet, parse_name};
 
@@ -51,7 +58,99 @@ pub enum EdgeRecord {
     NoAddress { fqdn: String },
 }
 
+/// One member of an Edge pool as DNS publishes it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PoolMemberRecord {
+    /// The SRV target (and A/AAAA record name) of the member.
+    pub target: String,
+    /// SRV priority.
+    pub priority: u16,
+    /// SRV weight.
+    pub weight: u16,
+    /// The port the member listens on.
+    pub port: u16,
+    /// The member's address; `None`: no address record is added for it.
+    pub address: Option<IpAddr>,
+}
+
+fn address_rdata(ip: IpAddr) -> RData {
+    match ip {
+        IpAddr::V4(v4) => RData::A(A(v4)),
+        IpAddr::V6(v6) => RData::AAAA(AAAA(v6)),
+    }
+}
+
 impl ZoneSet {
+    /// Adds an Edge pool's records for `domain`: one `_sipfederationtls._tcp` SRV record per distinct target
+    /// (its members' priority, weight and port, those of the first member of the target), and one A or AAAA
+    /// record per member under its target. As for [`ZoneSet::add_edge_records`], the configuration wins: a
+    /// SRV name or target name it defines is left as it is.
+    pub fn add_pool_records(
+        &mut self,
+        domain: &str,
+        members: &[PoolMemberRecord],
+    ) -> Result<Vec<EdgeRecord>, ZoneError> {
+        let srv_name = parse_name("edge.domain", &super::federation_srv_name(domain))?;
+        let mut targets: Vec<(Name, &PoolMemberRecord)> = Vec::new();
+        for (i, m) in members.iter().enumerate() {
+            let context = format!("pool.members[{i}].target");
+            let name = parse_name(&context, &m.target)?;
+            if name.num_labels() < 2 {
+                return Err(ZoneError::SingleLabel {
+                    context,
+                    name: m.target.clone(),
+                });
+            }
+            if !targets.iter().any(|(n, _)| *n == name) {
+                targets.push((name, m));
+            }
+        }
+        let mut done = Vec::new();
+        if self.defines(&srv_name, &[RecordType::SRV, RecordType::CNAME]) {
+            done.push(EdgeRecord::Defined {
+                what: format!("{srv_name} SRV"),
+            });
+        } else {
+            for (name, m) in &targets {
+                let srv = SRV::new(m.priority, m.weight, m.port, name.clone());
+                let record = Record::from_rdata(srv_name.clone(), DEFAULT_TTL, RData::SRV(srv));
+                self.push_record(record.clone());
+                done.push(EdgeRecord::Added(Box::new(record)));
+            }
+        }
+        let address_types = [RecordType::A, RecordType::AAAA, RecordType::CNAME];
+        for (name, _) in &targets {
+            if self.defines(name, &address_types) {
+                done.push(EdgeRecord::Defined {
+                    what: format!("{name} A/AAAA"),
+                });
+                continue;
+            }
+            let mut any = false;
+            let mut seen = Vec::new();
+            for m in members {
+                let same = parse_name("pool.members.target", &m.target).is_ok_and(|n| n == *name);
+                let Some(ip) = m.address.filter(|ip| !ip.is_unspecified()) else {
+                    continue;
+                };
+                if !same || seen.contains(&ip) {
+                    continue;
+                }
+                seen.push(ip);
+                let record = Record::from_rdata(name.clone(), DEFAULT_TTL, address_rdata(ip));
+                self.push_record(record.clone());
+                done.push(EdgeRecord::Added(Box::new(record)));
+                any = true;
+            }
+            if !any {
+                done.push(EdgeRecord::NoAddress {
+                    fqdn: name.to_string(),
+                });
+            }
+        }
+        Ok(done)
+    }
+
     /// Adds the Edge's own SRV record and its FQDN's address record, each unless the set already defines that
     /// name (an SRV of the SRV name; any A, AAAA or CNAME of the FQDN): the configuration always wins.
     pub fn add_edge_records(&mut self, edge: &EdgeRecords) -> Result<Vec<EdgeRecord>, ZoneError> {
@@ -120,6 +219,93 @@ mod tests {
             Some(ip("127.0.0.3"))
         );
         assert_eq!(EdgeRecords::address_for(None, any, sock("[::]:53")), None);
+    }
+
+    fn added(done: &[EdgeRecord]) -> Vec<String> {
+        done.iter()
+            .map(|d| match d {
+                EdgeRecord::Added(r) => r.to_string(),
+                other => format!("{other:?}"),
+            })
+            .collect()
+    }
+
+    #[test]
+    fn a_pool_is_one_srv_per_target_and_one_address_per_member() {
+        let member = |target: &str, priority, ip: [u8; 4], port| PoolMemberRecord {
+            target: target.into(),
+            priority,
+            weight: 10,
+            port,
+            address: Some(IpAddr::from(ip)),
+        };
+        // DNS load balancing: one target, many A records.
+        let mut set = ZoneSet::new();
+        let done = set
+            .add_pool_records(
+                "skype.lab",
+                &[
+                    member("sip.skype.lab", 0, [127, 0, 0, 2], 5061),
+                    member("sip.skype.lab", 0, [127, 0, 0, 3], 5061),
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            added(&done),
+            vec![
+                "_sipfederationtls._tcp.skype.lab. 60 IN SRV 0 10 5061 sip.skype.lab.",
+                "sip.skype.lab. 60 IN A 127.0.0.2",
+                "sip.skype.lab. 60 IN A 127.0.0.3",
+            ]
+        );
+        // SRV priorities: a target each; a member without an address gets no record and says so.
+        let mut set = ZoneSet::new();
+        let mut third = member("sip3.skype.lab", 30, [0, 0, 0, 0], 5063);
+        third.address = None;
+        let done = set
+            .add_pool_records(
+                "skype.lab",
+                &[
+                    member("sip1.skype.lab", 10, [127, 0, 0, 2], 5061),
+                    member("sip2.skype.lab", 20, [127, 0, 0, 3], 5062),
+                    third,
+                ],
+            )
+            .unwrap();
+        assert_eq!(
+            added(&done),
+            vec![
+                "_sipfederationtls._tcp.skype.lab. 60 IN SRV 10 10 5061 sip1.skype.lab.",
+                "_sipfederationtls._tcp.skype.lab. 60 IN SRV 20 10 5062 sip2.skype.lab.",
+                "_sipfederationtls._tcp.skype.lab. 60 IN SRV 30 10 5063 sip3.skype.lab.",
+                "sip1.skype.lab. 60 IN A 127.0.0.2",
+                "sip2.skype.lab. 60 IN A 127.0.0.3",
+                "NoAddress { fqdn: \"sip3.skype.lab.\" }",
+            ]
+        );
+        // The configuration's SRV record wins.
+        let mut set = ZoneSet::from_records(&[RecordSpec::Srv {
+            name: "_sipfederationtls._tcp.skype.lab".into(),
+            priority: 0,
+            weight: 0,
+            port: 5061,
+            target: "sip.skype.lab".into(),
+            ttl: 60,
+        }])
+        .unwrap();
+        let done = set
+            .add_pool_records(
+                "skype.lab",
+                &[member("sip.skype.lab", 0, [127, 0, 0, 2], 5061)],
+            )
+            .unwrap();
+        assert_eq!(
+            added(&done),
+            vec![
+                "Defined { what: \"_sipfederationtls._tcp.skype.lab. SRV\" }",
+                "sip.skype.lab. 60 IN A 127.0.0.2",
+            ]
+        );
     }
 
     #[test]

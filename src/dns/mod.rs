@@ -8,13 +8,15 @@ use std::net::{IpAddr, SocketAddr};
 mod edge;
 mod lookup;
 pub mod server;
+mod static_lookup;
 mod zones;
 
 pub use lookup::{HickoryLookup, ResolverError, ResolverSettings, resolv_conf_nameservers};
 pub use server::{
-    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, RecordSpec, Zone, ZoneError,
-    ZoneSet,
+    DnsServer, DnsZonesConfig, EdgeRecord, EdgeRecords, FaultKind, PoolMemberRecord, RecordSpec,
+    Zone, ZoneError, ZoneSet,
 };
+pub use static_lookup::{MAX_CNAME_HOPS, STATIC_SERVER, StaticLookup};
 
 /// The DNS port, used when a server is given as an address only (`--dns 127.0.0.1`, like resolv.conf).
 pub const DNS_PORT: u16 = 53;

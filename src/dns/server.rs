@@ -17,7 +17,7 @@ use hickory_server::store::in_memory::InMemoryZoneHandler;
 use hickory_server::zone_handler::{AxfrPolicy, Catalog, MessageResponseBuilder, ZoneType};
 use tokio::net::{TcpListener, UdpSocket};
 
-pub use super::edge::{EdgeRecord, EdgeRecords};
+pub use super::edge::{EdgeRecord, EdgeRecords, PoolMemberRecord};
 pub use super::zones::{
     BuiltZone, DEFAULT_NEGATIVE_TTL, DEFAULT_TTL, DnsZonesConfig, FaultKind, RecordSpec, Zone,
     ZoneError, ZoneSet,

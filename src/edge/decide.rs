@@ -2,7 +2,10 @@
 //! itself, from which the response, the log record and the decision event are all taken.
 //!
 //! The federation rules run once per request (`rules::inbound::inbound`, then `Pending::decide` with the SRV
-//! answer); findings before them (the request rate, the hop count) take the same path without a record.
+//! answer); findings before them (the request rate, the hop count) take the same path without a record. Once
+//! they pass, the partner step ([`partner_step`]): the `ms-edge-proxy-message-trust` the request would carry
+//! inward (in the event), the discovered-partner limits with the Edge's shared counts (`partners`), and the
+//! verification level's delivery rule against the user's contacts; a refusal there is a finding like any other.
 
 use std::net::SocketAddr;
 
@@ -134,9 +137,101 @@ pub(super) async fn federation(
             pending.decide(policy, &facts, &answer)
         }
     };
-    if let Decision::Accept { target } = &decision {
-        tracing::debug!(matched_target = %target, "federation rules pass");
-    }
+    let mut trust = None;
+    let decision = match decision {
+        Decision::Accept { target } => {
+            tracing::debug!(matched_target = %target, "federation rules pass");
+            let (d, t) = partner_step(edge, m, &facts, peer, target);
+            trust = t;
+            d
+        }
+        refused => refused,
+    };
     let verdict = Verdict::new(decision, &policy.edge_fqdn, Some(&facts.request_line()));
-    outcome(verdict, m, ctx, out)
+    let mut outcome = outcome(verdict, m, ctx, out);
+    if let Some(t) = trust {
+        outcome.event.message_trust = Some(t.render());
+        outcome.event.partner_type = Some(t.partner.name());
+    }
+    outcome
+}
+
+/// The sender's address (`user@host`): the first `sip:`/`sips:` P-Asserted-Identity, else From.
+fn sender_address(m: &Message) -> Option<String> {
+    let pai = m.p_asserted_identities().ok().and_then(|p| {
+        p.into_iter()
+            .find(|n| matches!(n.uri.scheme.as_str(), "sip" | "sips"))
+            .map(|n| n.uri)
+    });
+    let uri = pai.or_else(|| m.from().ok().map(|f| f.uri))?;
+    Some(match uri.user.as_deref() {
+        Some(u) if !u.is_empty() => format!("{u}@{}", uri.host()),
+        _ => uri.host(),
+    })
+}
+
+/// After the federation rules passed: the trust stamped inward, the discovered-partner limits, the
+/// verification level. Returns the decision and the trust.
+fn partner_step(
+    edge: &Edge,
+    m: &Message,
+    facts: &InboundFacts<'_>,
+    peer: Peer<'_>,
+    target: DomainName,
+) -> (Decision, Option<rules::MessageTrust>) {
+    let policy = &edge.policy;
+    let Some(domain) = facts.sender_domain.as_ref() else {
+        return (Decision::Accept { target }, None);
+    };
+    let Some(trust) = policy.message_trust(domain, &target) else {
+        return (Decision::Accept { target }, None);
+    };
+    let uri = m.request_uri().ok();
+    let user = uri
+        .as_ref()
+        .and_then(|u| u.user.as_deref())
+        .filter(|u| !u.is_empty())
+        .map(str::to_ascii_lowercase);
+    if trust.partner == rules::PartnerType::Discovered {
+        let counted = rules::partners::counts_toward_partner_rate(&facts.method);
+        // The lab defaults count (the watch list) without enforcing: see `Policy::enforce_partner_limits`.
+        let enforce = policy.enforce_partner_limits;
+        let seen =
+            edge.partners
+                .observe(domain, user.as_deref(), counted, Instant::now(), |counts| {
+                    let limits = &policy.discovered;
+                    enforce
+                        .then(|| {
+                            rules::partners::discovered_partner_limit(
+                                limits,
+                                domain,
+                                user.as_deref(),
+                                counts,
+                                &trust,
+                            )
+                        })
+                        .flatten()
+                });
+        if let Some((reason, entry)) = seen.change
+            && enforce
+        {
+            edge.publish_watch(&crate::diagnostics::WatchEvent::new(reason, vec![entry]));
+        }
+        if let Some(f) = seen.finding {
+            return (Decision::Refuse(f), Some(trust));
+        }
+    }
+    if !trust.verified
+        && let (Some(uri), Some(user)) = (&uri, &user)
+        && let Some(u) =
+            super::uas::find_user(&edge.config.users, uri, policy, Some(peer.local.ip()))
+    {
+        let sender = sender_address(m).unwrap_or_default();
+        if let Some(f) =
+            rules::partners::unverified_delivery(policy, &trust, domain, &sender, user, &u.contacts)
+        {
+            return (Decision::Refuse(f), Some(trust));
+        }
+    }
+    (Decision::Accept { target }, Some(trust))
 }

@@ -42,6 +42,7 @@ pub(super) fn failed(
     e: &std::io::Error,
     offer: Option<&OfferedTls>,
 ) {
+    edge.taps().handshake_failed(e);
     let peer = remote_text(remote);
     if let Some(rejection) =
         offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))
@@ -91,14 +92,15 @@ fn publish_rejection(
         .unwrap_or_default();
     // The console's line is the event's (`console_line`); the explanation is in the record and the event.
     tracing::debug!(reason, "{}", rejection.explanation().unwrap_or_default());
-    if let Some(record) = rejection.log() {
-        edge.write_record(record, cid);
-    }
-    edge.publish(rejection.to_handshake_event(
+    let record = rejection.log().map(|r| edge.write_record(r, cid));
+    let event = rejection.to_handshake_event(
         time::OffsetDateTime::now_utc(),
         remote_text(remote),
         cert.map(CertFacts::display_name),
-    ));
+    );
+    edge.taps()
+        .decision(cid, rejection, &event, record.as_deref(), &edge.policy);
+    edge.publish(event);
 }
 
 /// Distinct peer chains the Edge keeps (a federation Edge sees a few partners, a load test one; the bound keeps a

@@ -1,5 +1,6 @@
 //! The listener: accepts connections until shutdown, within the connection limit, each in its own task with a
-//! tracing span (`remote`, `cid`, `peer_cert`).
+//! tracing span (`remote`, `cid`, `peer_cert`). A pool member's loop ([`super::pool`]) hands each new connection
+//! to the member's fault mode instead when it is not `accept`.
 
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
@@ -11,13 +12,24 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::Instrument;
 
-use super::{Edge, EdgeError, transport};
+use super::pool::{FaultMode, Pool};
+use super::{Edge, EdgeError, pool, transport};
 
 /// Accepts connections on `listener` until `shutdown` is cancelled, then stops the connection tasks
 /// (giving them a moment to finish) and returns.
 pub async fn serve(
     listener: TcpListener,
     edge: Arc<Edge>,
+    shutdown: CancellationToken,
+) -> Result<(), EdgeError> {
+    serve_member(listener, edge, None, shutdown).await
+}
+
+/// [`serve`] for one listener; `member`: the pool and the index of the member it is.
+pub(super) async fn serve_member(
+    listener: TcpListener,
+    edge: Arc<Edge>,
+    member: Option<(Pool, usize)>,
     shutdown: CancellationToken,
 ) -> Result<(), EdgeError> {
     let limit = Arc::new(Semaphore::new(edge.config.limits.max_connections));
@@ -46,10 +58,16 @@ pub async fn serve(
         let cid = edge.next_cid.fetch_add(1, Ordering::Relaxed);
         let span = tracing::info_span!("conn", %remote, cid = %format!("{cid:X}"), peer_cert = tracing::field::Empty);
         let edge = edge.clone();
-        let token = shutdown.child_token();
+        let (fault, token) = match &member {
+            Some((pool, i)) => pool.admit(*i),
+            None => (FaultMode::Accept, shutdown.child_token()),
+        };
         tasks.spawn(
             async move {
-                transport::run(stream, remote, cid, edge, token).await;
+                match fault {
+                    FaultMode::Accept => transport::run(stream, remote, cid, edge, token).await,
+                    mode => pool::faulty(mode, stream, remote, cid, edge, token).await,
+                }
                 drop(permit);
             }
             .instrument(span),

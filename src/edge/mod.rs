@@ -25,15 +25,22 @@
 //! - `decide`: request → facts → rules → one `Outcome` (the verdict with its record, the response, the event);
 //! - `respond`: the one response path (the Edge's marks on every answer, INVITE retransmissions);
 //! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
-//!   with the time passed in, and unit-tested without a socket.
+//!   with the time passed in, and unit-tested without a socket;
+//! - `conversations` and `subscriptions`: the users' presence (SUBSCRIBE, NOTIFY, BENOTIFY; one table per
+//!   Edge) and IM (session mode, page mode) in the same shape, and `send_to_peer`, the one switch point of
+//!   the requests the Edge originates.
 
+mod conversations;
 mod decide;
 mod dialogs;
 mod handshake;
 mod limits;
 mod listener;
+mod partners;
+pub mod pool;
 mod respond;
 mod sinks;
+mod subscriptions;
 mod transport;
 mod tx;
 mod uas;
@@ -92,7 +99,7 @@ pub struct EdgeParts {
     /// The configuration (policy, users, limits, sinks).
     pub config: EdgeConfig,
     /// The Edge certificate chain and key.
-    pub identity: pki::Identity,
+    pub identity: pki::TlsIdentity,
     /// CAs the Edge trusts for peer certificates.
     pub anchors: TrustAnchors,
     /// How the Edge resolves federation SRV records.
@@ -109,6 +116,8 @@ pub struct Edge {
     anchors: TrustAnchors,
     policy: Policy,
     users: Arc<dialogs::Users>,
+    /// The users' presence subscriptions and the requests the Edge originates (`subscriptions`).
+    presence: Arc<Mutex<subscriptions::Hub>>,
     lookup: Arc<dyn Lookup>,
     events: broadcast::Sender<DecisionEvent>,
     records: Mutex<std::collections::VecDeque<Arc<str>>>,
@@ -116,6 +125,9 @@ pub struct Edge {
     peers: handshake::PeerCache,
     next_cid: AtomicU64,
     seq: AtomicU32,
+    /// What is seen on the wire goes to these (pcapng, HEP, metrics, web view); off until set.
+    taps: std::sync::OnceLock<crate::wire::Taps>,
+    partners: partners::Partners,
 }
 
 impl std::fmt::Debug for Edge {
@@ -186,7 +198,15 @@ impl Edge {
             fqdn: config.edge.fqdn.clone(),
             agent: config.edge.server_header.clone(),
         });
+        let partners = partners::Partners::new(policy.discovered);
+        let presence = Arc::new(Mutex::new(subscriptions::Hub::new(
+            &config,
+            policy.faithful,
+            std::time::Instant::now(),
+        )));
         Ok(Edge {
+            partners,
+            presence,
             policy,
             users,
             acceptor: TlsAcceptor::from(server),
@@ -199,8 +219,31 @@ impl Edge {
             // The seed's ms-received-cid is 100 (hex): start there so traces look familiar.
             next_cid: AtomicU64::new(0x100),
             seq: AtomicU32::new(0x773E),
+            taps: std::sync::OnceLock::new(),
             config,
         })
+    }
+
+    /// This Edge with its wire taps (`serve --pcap/--hep/--metrics/--ui`).
+    pub fn with_taps(self, taps: crate::wire::Taps) -> Edge {
+        self.set_taps(taps);
+        self
+    }
+
+    /// Sets the wire taps of an Edge already shared (a lab's); only the first call counts, and connections
+    /// accepted before it are not tapped.
+    pub fn set_taps(&self, taps: crate::wire::Taps) {
+        if self.taps.set(taps).is_err() {
+            tracing::warn!("the Edge's wire taps were already set: the new ones are ignored");
+        }
+    }
+
+    /// The wire taps (to shut them down after the Edge stopped).
+    pub fn taps(&self) -> &crate::wire::Taps {
+        static OFF: std::sync::OnceLock<crate::wire::Taps> = std::sync::OnceLock::new();
+        self.taps
+            .get()
+            .unwrap_or_else(|| OFF.get_or_init(crate::wire::Taps::default))
     }
 
     /// A receiver of every decision (request verdicts and handshake rejections), from now on.
@@ -221,13 +264,21 @@ impl Edge {
         &self.config
     }
 
+    /// Sets `user`'s presence (`user` or `user@domain`) from now on, in place of its configured schedule, and
+    /// sends it to every live subscription to that user.
+    pub fn set_presence(&self, user: &str, state: crate::presence::PresenceState) {
+        if let Ok(mut hub) = self.presence.lock() {
+            hub.set_presence(user, state, std::time::Instant::now());
+        }
+    }
+
     /// The federation policy this Edge applies.
     pub fn policy(&self) -> &Policy {
         &self.policy
     }
 
     /// Renders a record in the Edge's trace layout, once, and hands the text to memory and the log file.
-    fn write_record(&self, record: &LogRecord, tid: u64) {
+    fn write_record(&self, record: &LogRecord, tid: u64) -> Arc<str> {
         thread_local! {
             // The rendering buffer, reused by every record rendered on this thread.
             static RENDER: std::cell::RefCell<String> = std::cell::RefCell::new(String::with_capacity(1024));
@@ -254,7 +305,8 @@ impl Edge {
             }
             r.push_back(text.clone());
         }
-        self.sinks.record(text);
+        self.sinks.record(text.clone());
+        text
     }
 
     /// Appends an already-rendered record (e.g. a `TF_PROTOCOL` message trace) to the log file, in order with
@@ -344,7 +396,7 @@ mod tests {
     #[test]
     fn an_edge_refuses_a_limit_out_of_range_instead_of_raising_it() {
         let ca = LabCa::generate("edgesim test CA", KeyType::EcdsaP256).unwrap();
-        let identity = pki::Identity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
+        let identity = pki::TlsIdentity::from(&ca.issue(&LeafSpec::new("sip.skype.lab")).unwrap());
         // Never asked: the Edge is not started.
         let lookup =
             HickoryLookup::new(ResolverSettings::server("127.0.0.1:9".parse().unwrap())).unwrap();

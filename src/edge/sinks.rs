@@ -47,6 +47,8 @@ enum Item {
     Text(String),
     /// A decision event, serialised by the writer as one JSON line.
     Event(Box<DecisionEvent>),
+    /// An already-serialised line for the events file (the watch list's `watch-list` events).
+    EventLine(String),
     /// Write everything queued before this, sync the files, then answer.
     Flush(SyncSender<()>),
 }
@@ -179,6 +181,13 @@ impl Sinks {
         }
     }
 
+    /// Queues an already-serialised JSON line for the events file, in order with the decision events.
+    pub(super) fn event_line(&self, line: String) {
+        if self.events {
+            self.send(Item::EventLine(line));
+        }
+    }
+
     /// Hands `item` to the writer; when the queue is full, waits for room (backpressure, never a drop).
     fn send(&self, item: Item) {
         let Some(tx) = &self.tx else { return };
@@ -206,7 +215,7 @@ impl Sinks {
     fn lost(&self, item: &Item) {
         let counter = match item {
             Item::Record(_) | Item::Text(_) => &self.counts.records_lost,
-            Item::Event(_) => &self.counts.events_lost,
+            Item::Event(_) | Item::EventLine(_) => &self.counts.events_lost,
             Item::Flush(_) => return,
         };
         counter.fetch_add(1, Ordering::Relaxed);
@@ -399,6 +408,12 @@ impl Writer {
             Item::Text(text) => {
                 if let Some(b) = &mut self.log {
                     b.buf.extend_from_slice(text.as_bytes());
+                    b.end_entry();
+                }
+            }
+            Item::EventLine(line) => {
+                if let Some(b) = &mut self.events {
+                    b.buf.extend_from_slice(line.as_bytes());
                     b.end_entry();
                 }
             }

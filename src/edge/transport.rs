@@ -22,6 +22,7 @@ use tokio::time::Instant;
 use tokio_rustls::server::TlsStream;
 use tokio_util::sync::CancellationToken;
 
+use super::conversations::Conversations;
 use super::decide::{self, Outcome, Peer};
 use super::dialogs::Dialogs;
 use super::limits::RequestRate;
@@ -42,6 +43,8 @@ struct Connection {
     rate: RequestRate,
     respond: Responder,
     dialogs: Dialogs,
+    /// Presence and IM (`conversations`).
+    conversations: Conversations,
     /// What to write next, in order.
     out: Vec<Bytes>,
 }
@@ -58,6 +61,7 @@ pub(super) async fn run(
     let local = tcp
         .local_addr()
         .unwrap_or_else(|_| SocketAddr::from(([0, 0, 0, 0], 0)));
+    let _open = edge.taps().accepted();
     let limits = edge.config.limits.clone();
     let handshake = async {
         // What the hello offers is read before rustls consumes it, to explain a version mismatch.
@@ -72,6 +76,7 @@ pub(super) async fn run(
         () = shutdown.cancelled() => return,
         r = handshake => match r {
             Err(_) => {
+                edge.taps().handshake_timeout();
                 tracing::info!("TLS handshake not completed in {} ms: dropping the connection", limits.handshake_timeout_ms);
                 return;
             }
@@ -94,6 +99,8 @@ pub(super) async fn run(
     if (!chain.is_empty() || edge.config.tls.client_cert == crate::config::ClientCertMode::Required)
         && status != ChainStatus::Trusted
     {
+        edge.taps()
+            .certificate_refused(cid, local, remote, stream.get_ref().1, &status);
         handshake::reject_certificate(&edge, remote, cid, &status, cert.as_ref());
         // A reset, not a close_notify: what a lab sees from a real Edge refusing the certificate.
         let _ = stream.get_ref().0.set_zero_linger();
@@ -110,6 +117,7 @@ pub(super) async fn run(
     );
     let conn = Connection {
         dialogs: Dialogs::new(edge.users.clone(), local),
+        conversations: Conversations::new(&edge, cid, local),
         respond,
         edge,
         remote,
@@ -121,7 +129,15 @@ pub(super) async fn run(
         out: Vec::new(),
     };
     tracing::debug!("TLS established");
-    conn.serve(stream, shutdown).await;
+    conn.edge
+        .taps()
+        .established(cid, local, remote, stream.get_ref().1)
+        .await;
+    conn.edge
+        .taps()
+        .clone()
+        .serving(cid, remote, conn.serve(stream, shutdown))
+        .await;
 }
 
 /// Bytes asked for per read.
@@ -190,6 +206,10 @@ impl Connection {
                     Ok(Some(Frame::Ping)) => self.out.push(Bytes::from_static(b"\r\n")),
                     Ok(Some(Frame::Pong)) => {}
                     Ok(Some(Frame::Invalid { error, raw })) => {
+                        self.edge
+                            .taps()
+                            .malformed(self.cid, self.local, self.remote, &raw)
+                            .await;
                         tracing::info!(%error, "malformed message");
                         self.bad_input(&raw, &error);
                         if error.closes_connection() {
@@ -237,6 +257,11 @@ impl Connection {
                     self.dialogs.handle_timeout(Instant::now(), &mut self.respond);
                     self.take_transmits();
                 }
+                () = timer(self.conversations.poll_timeout()) => {
+                    self.conversations.handle_timeout(Instant::now());
+                    self.take_transmits();
+                }
+                () = self.conversations.wake.notified() => self.take_transmits(),
                 r = tokio::time::timeout_at(deadline, read_some(&mut stream, &mut buf)) => match r {
                     Err(_) => {
                         if partial_since.is_some() {
@@ -248,10 +273,12 @@ impl Connection {
                         return;
                     }
                     Ok(Ok(0)) => {
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "closed by the peer").await;
                         tracing::debug!("peer closed the connection");
                         return;
                     }
                     Ok(Err(e)) => {
+                        self.edge.taps().closed(self.cid, self.remote, crate::ui::Closer::Peer, "reset or broken by the peer").await;
                         tracing::info!(error = %e, "read failed: closing");
                         return;
                     }
@@ -266,6 +293,9 @@ impl Connection {
         while let Some(b) = self.dialogs.poll_transmit() {
             self.out.push(b);
         }
+        while let Some(b) = self.conversations.poll_transmit() {
+            self.out.push(b);
+        }
     }
 
     /// Writes the queued messages, in order, with one write and one flush (one TLS record and one syscall for
@@ -274,6 +304,10 @@ impl Connection {
     async fn flush(&mut self, stream: &mut TlsStream<TcpStream>) -> bool {
         // Taken, not drained: an idle connection keeps no queue allocation.
         let mut out = std::mem::take(&mut self.out);
+        self.edge
+            .taps()
+            .sent(self.cid, self.local, self.remote, &out)
+            .await;
         let batch = match out.len() {
             0 => return true,
             1 => out.pop().unwrap_or_default(),
@@ -316,8 +350,15 @@ impl Connection {
     }
 
     async fn handle(&mut self, m: Message) {
+        self.edge
+            .taps()
+            .received(self.cid, self.local, self.remote, &m)
+            .await;
         if !m.is_request() {
-            self.dialogs.handle_response(&m);
+            if !self.conversations.handle_response(&m) {
+                self.dialogs.handle_response(&m);
+            }
+            self.take_transmits();
             return;
         }
         if let Err(e) = m.validate() {
@@ -336,6 +377,8 @@ impl Connection {
         if method == "ACK" {
             self.respond.acknowledged(&call_id);
             self.dialogs.handle_ack(&call_id);
+            self.conversations.handle_ack(&call_id);
+            self.take_transmits();
             return;
         }
         let now = Instant::now();
@@ -378,9 +421,18 @@ impl Connection {
         let mut outcome = decide::federation(&self.edge, &m, ctx, peer, &mut self.respond).await;
         let _enter = span.enter();
         if let Decision::Accept { .. } = outcome.verdict.decision {
-            let answer =
+            let answer = if self.conversations.claims(&m, &method, &call_id) {
+                self.conversations.handle_request(
+                    Instant::now(),
+                    m,
+                    &method,
+                    call_id,
+                    &mut self.respond,
+                )
+            } else {
                 self.dialogs
-                    .handle_request(Instant::now(), m, &method, call_id, &mut self.respond);
+                    .handle_request(Instant::now(), m, &method, call_id, &mut self.respond)
+            };
             self.take_transmits();
             outcome.event.status = answer.status;
             outcome.event.verdict = answer.verdict;
@@ -401,9 +453,7 @@ impl Connection {
             event,
         } = outcome;
         self.out.extend(response);
-        if let Some(record) = verdict.log() {
-            self.edge.write_record(record, self.cid);
-        }
+        let record = verdict.log().map(|r| self.edge.write_record(r, self.cid));
         // The explanation is rendered for this line only when it is shown.
         if tracing::enabled!(tracing::Level::DEBUG)
             && let (Some(x), Some(status)) = (verdict.explanation(), verdict.status())
@@ -411,6 +461,13 @@ impl Connection {
             let domain = event.domain.as_deref().unwrap_or("(none)");
             tracing::debug!(status, domain, "{x}");
         }
+        self.edge.taps().decision(
+            self.cid,
+            &verdict,
+            &event,
+            record.as_deref(),
+            &self.edge.policy,
+        );
         self.edge.publish(event);
     }
 }

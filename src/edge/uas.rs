@@ -1,9 +1,12 @@
 //! The emulated Microsoft users behind the Edge: who exists, what each does, and the SDP they answer with.
 //!
+//! Presence and IM come first (`conversations`): SUBSCRIBE, MESSAGE, an INVITE whose SDP is `m=message … sip`,
+//! and INFO/BYE in an IM session never reach the classes below.
+//!
 //! Methods other than the call ones (documented choice, no Microsoft source says more):
-//! - OPTIONS → 200 with Allow/Supported/Accept; MESSAGE, INFO, NOTIFY, SERVICE, NEGOTIATE → 200;
+//! - OPTIONS → 200 with Allow/Supported/Accept; INFO, NOTIFY, SERVICE, NEGOTIATE → 200;
 //! - BENOTIFY is "best-effort NOTIFY" (MS-SIPRE): by definition never answered, so it is absorbed;
-//! - SUBSCRIBE, PUBLISH, REFER, UPDATE, PRACK, REGISTER → 405 Method Not Allowed with Allow;
+//! - PUBLISH, REFER, UPDATE, PRACK, REGISTER → 405 Method Not Allowed with Allow;
 //! - anything else → 501 Not Implemented with Allow.
 //!
 //! Before a request reaches the users, two RFC 3261 checks (the Edge is both the proxy in front of the users
@@ -95,6 +98,7 @@ pub(super) fn find_user(
             hangup_after_ms: None,
             presence: Default::default(),
             im: Default::default(),
+            contacts: Vec::new(),
         });
     }
     users
@@ -150,6 +154,7 @@ mod tests {
                 hangup_after_ms: None,
                 presence: Default::default(),
                 im: Default::default(),
+                contacts: Vec::new(),
             },
             UserConfig {
                 user: "sip:busy@skype.lab".into(),
@@ -158,6 +163,7 @@ mod tests {
                 hangup_after_ms: None,
                 presence: Default::default(),
                 im: Default::default(),
+                contacts: Vec::new(),
             },
         ];
         let u = |s: &str| Uri::parse(s.as_bytes()).unwrap();

@@ -10,7 +10,7 @@ use rustls_pki_types::{CertificateDer, ServerName};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
-use crate::pki::{self, Identity, PkiError, peer_chain};
+use crate::pki::{self, PkiError, TlsIdentity, peer_chain};
 use crate::rules::ConnectFailure;
 
 /// Which TLS versions a connection may use.
@@ -62,7 +62,7 @@ pub struct Connected {
 /// The Edge's client config for `versions`: accepts any server chain in the handshake (judged afterwards with
 /// `verify_chain` and Rule 2), presents `identity`, never resumes.
 pub fn client_config(
-    identity: Option<&Identity>,
+    identity: Option<&TlsIdentity>,
     versions: TlsVersions,
 ) -> Result<Arc<ClientConfig>, PkiError> {
     use rustls::version::{TLS12, TLS13};
@@ -79,6 +79,9 @@ pub fn tcp_failure(e: &std::io::Error) -> ConnectFailure {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::ConnectionRefused => ConnectFailure::Refused,
+        // Accepted, then reset before the connect completed (a pool member in fault mode `reset` can be that
+        // quick): the peer forced the connection closed, 10054 as in the handshake.
+        K::ConnectionReset => ConnectFailure::ResetDuringHandshake,
         K::TimedOut => ConnectFailure::TimedOut,
         _ => ConnectFailure::HostUnreachable,
     }
@@ -155,8 +158,10 @@ pub async fn tls_handshake(
     })
 }
 
-/// Tries every address in order (TCP then TLS); returns the first TLS connection, or the last failure.
-/// A TLS failure ends the attempt: the peer answered, and another address of the same pool would judge alike.
+/// Tries every address in order (TCP then TLS) and returns the first TLS connection, or the last failure; the
+/// failures before it go to `failed`, in order. A failed TLS handshake moves on to the next address too, as a
+/// TCP failure does: behind one name with several A records (an Edge pool's DNS load balancing) an address
+/// that accepts TCP and then resets, refuses TLS or stays silent is one member down, and the next may answer.
 pub async fn connect_any(
     addrs: &[IpAddr],
     port: u16,
@@ -164,15 +169,23 @@ pub async fn connect_any(
     config: Arc<ClientConfig>,
     connect_timeout: Duration,
     handshake_timeout: Duration,
+    failed: &mut Vec<ConnectError>,
 ) -> Result<Connected, ConnectError> {
     let mut last = None;
     for ip in addrs {
         let addr = SocketAddr::new(*ip, port);
-        match tcp_connect(addr, connect_timeout).await {
-            Ok(tcp) => {
-                return tls_handshake(tcp, addr, target, config, handshake_timeout).await;
+        let tried = match tcp_connect(addr, connect_timeout).await {
+            Ok(tcp) => tls_handshake(tcp, addr, target, config.clone(), handshake_timeout).await,
+            Err(e) => Err(e),
+        };
+        match tried {
+            Ok(c) => {
+                failed.extend(last.take());
+                return Ok(c);
             }
-            Err(e) => last = Some(e),
+            // Not a name problem of this address: every address would fail alike.
+            Err(e @ ConnectError::BadName(_)) => return Err(e),
+            Err(e) => failed.extend(last.replace(e)),
         }
     }
     Err(last.unwrap_or(ConnectError::Tcp {

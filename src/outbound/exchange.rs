@@ -17,6 +17,7 @@ pub(super) async fn sip_exchange(
     target: &str,
 ) -> CallOutcome {
     let mut stream = connected.stream;
+    let tap = run.ctx.taps.outbound(&stream).await;
     let local = stream
         .get_ref()
         .0
@@ -25,6 +26,7 @@ pub(super) async fn sip_exchange(
         .unwrap_or_else(|_| "127.0.0.1:5061".to_string());
     let method = req.method.as_str();
     let request = run.dialog.initial_request(&local);
+    tap.sent(&request).await;
     if let Err(e) = msg::send(&mut stream, &request).await {
         run.step("sip", false, format!("sending {method}: {e}"));
         let v = run
@@ -49,6 +51,7 @@ pub(super) async fn sip_exchange(
         .await;
         match got {
             Ok(Some(m)) => {
+                tap.received(&m).await;
                 let code = m.status_code().unwrap_or(0);
                 let reason = String::from_utf8_lossy(m.reason().unwrap_or_default()).into_owned();
                 run.step("sip", true, format!("received {code} {reason}"));
@@ -94,25 +97,51 @@ pub(super) async fn sip_exchange(
     let peer_diag = msg::header_text(&final_resp, "ms-diagnostics");
 
     if (200..300).contains(&code) {
-        if req.method == CallMethod::Invite {
-            finish_dialog(
-                &mut run,
-                &mut stream,
-                &final_resp,
-                to_tag.as_deref(),
-                &local,
-                req,
-            )
-            .await;
+        let (resp, tag) = (&final_resp, to_tag.as_deref());
+        match req.method {
+            CallMethod::Invite => {
+                finish_dialog(&mut run, &tap, &mut stream, resp, tag, &local, req).await
+            }
+            CallMethod::Subscribe => {
+                let s = &mut stream;
+                super::presence::after_subscribe(
+                    &mut run,
+                    s,
+                    &mut framer,
+                    &mut buf,
+                    resp,
+                    tag,
+                    &local,
+                    req,
+                )
+                .await;
+            }
+            CallMethod::Im => {
+                let s = &mut stream;
+                super::presence::after_im(
+                    &mut run,
+                    s,
+                    &mut framer,
+                    &mut buf,
+                    resp,
+                    tag,
+                    &local,
+                    req,
+                )
+                .await;
+            }
+            CallMethod::Options => {}
         }
     } else if method == "INVITE" {
         let ack = run
             .dialog
             .in_dialog("ACK", 1, to_tag.as_deref(), &local, true, None);
+        tap.sent(&ack).await;
         if msg::send(&mut stream, &ack).await.is_ok() {
             run.sent.push("ACK".into());
         }
     }
+    tap.closed().await;
     let answer = run.ctx.policy.peer_answer(
         target,
         method,
@@ -132,6 +161,7 @@ pub(super) async fn sip_exchange(
 /// 2xx to INVITE: ACK, hold, BYE and its response.
 async fn finish_dialog<S>(
     run: &mut Run<'_>,
+    tap: &crate::wire::taps::OutTap,
     stream: &mut S,
     ok: &Message,
     to_tag: Option<&str>,
@@ -149,6 +179,7 @@ async fn finish_dialog<S>(
     let ack = run
         .dialog
         .in_dialog("ACK", 1, to_tag, local, false, contact.as_deref());
+    tap.sent(&ack).await;
     if msg::send(stream, &ack).await.is_err() {
         run.step("sip", false, "sending ACK failed");
         return;
@@ -162,6 +193,7 @@ async fn finish_dialog<S>(
     let bye = run
         .dialog
         .in_dialog("BYE", 2, to_tag, local, false, contact.as_deref());
+    tap.sent(&bye).await;
     if msg::send(stream, &bye).await.is_err() {
         run.step("sip", false, "sending BYE failed");
         return;
@@ -179,6 +211,7 @@ async fn finish_dialog<S>(
     .await
     {
         Ok(Some(m)) => {
+            tap.received(&m).await;
             let code = m.status_code().unwrap_or(0);
             run.step("sip", code < 300, format!("BYE answered {code}"));
         }

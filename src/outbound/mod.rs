@@ -14,7 +14,7 @@ use rustls_pki_types::UnixTime;
 use serde::Serialize;
 
 use crate::dns::Lookup;
-use crate::pki::{CertFacts, ChainStatus, Identity, TrustAnchors, Usage, verify_chain};
+use crate::pki::{CertFacts, ChainStatus, TlsIdentity, TrustAnchors, Usage, verify_chain};
 use crate::rules::{
     self, ConnectFailure, Decision, DomainName, Finding, OutboundPlan, Policy, Route, Verdict, srv,
 };
@@ -23,6 +23,7 @@ use crate::sip::ua;
 pub mod conn;
 mod exchange;
 pub mod msg;
+mod presence;
 
 /// The class of a call's result: its exit code (the rulebook's [`rules::OutcomeClass`]).
 pub use crate::rules::OutcomeClass;
@@ -57,7 +58,7 @@ pub struct OutboundContext {
     /// The federation policy (routing, Rule 1/2 switches, `source=` FQDN).
     pub policy: Policy,
     /// The Edge certificate, presented as TLS client certificate.
-    pub identity: Identity,
+    pub identity: TlsIdentity,
     /// The CAs the Edge trusts for peer server certificates.
     pub anchors: TrustAnchors,
     /// DNS.
@@ -66,6 +67,11 @@ pub struct OutboundContext {
     pub edge_fqdn: String,
     /// Step timeouts.
     pub timeouts: Timeouts,
+    /// What is seen on the wire goes to these (`call --pcap`); off by default.
+    pub taps: crate::wire::Taps,
+    /// The port an allowed partner's ProxyFqdn is dialled on: 5061, as a real Edge does (a test on loopback
+    /// points it at its peer server's port).
+    pub proxy_port: u16,
 }
 
 impl OutboundContext {
@@ -73,7 +79,7 @@ impl OutboundContext {
     /// explanations, and default timeouts.
     pub fn new(
         policy: Policy,
-        identity: Identity,
+        identity: TlsIdentity,
         anchors: TrustAnchors,
         lookup: Arc<dyn Lookup>,
     ) -> Self {
@@ -84,6 +90,8 @@ impl OutboundContext {
             anchors,
             lookup,
             timeouts: Timeouts::default(),
+            taps: crate::wire::Taps::default(),
+            proxy_port: 5061,
         }
     }
 }
@@ -105,6 +113,12 @@ pub enum CallMethod {
     Invite,
     /// A reachability ping.
     Options,
+    /// A presence SUBSCRIBE (`call --subscribe`): the 200, then each NOTIFY until the watch time ends, then
+    /// `Expires: 0`.
+    Subscribe,
+    /// A session-mode IM (`call --im`): INVITE with `m=message … sip null` and the first message embedded,
+    /// the replies until the hold time ends, then BYE.
+    Im,
 }
 
 impl CallMethod {
@@ -113,6 +127,8 @@ impl CallMethod {
         match self {
             CallMethod::Invite => "INVITE",
             CallMethod::Options => "OPTIONS",
+            CallMethod::Subscribe => "SUBSCRIBE",
+            CallMethod::Im => "INVITE",
         }
     }
 }
@@ -126,8 +142,15 @@ pub struct CallRequest {
     pub from: String,
     /// INVITE or OPTIONS.
     pub method: CallMethod,
-    /// After a 2xx to INVITE: how long to hold the call before BYE.
+    /// After a 2xx to INVITE: how long to hold the call before BYE (for SUBSCRIBE: how long to watch the
+    /// NOTIFYs before unsubscribing; for an IM: how long to wait for replies).
     pub hold_ms: u64,
+    /// A `Route` header for the initial request (`Test-CsFederatedPartner` with a ProxyFqdn sends
+    /// `<sip:PROXY;transport=tls;lr>;ms-edge-route`); `None`: no Route.
+    pub route: Option<String>,
+    /// The first message of an IM ([`CallMethod::Im`]).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub im_text: Option<String>,
 }
 
 impl CallRequest {
@@ -138,6 +161,8 @@ impl CallRequest {
             from: from.to_string(),
             method: CallMethod::Invite,
             hold_ms: 0,
+            route: None,
+            im_text: None,
         }
     }
 }
@@ -184,6 +209,10 @@ pub struct CallOutcome {
     pub target: Option<String>,
     /// Methods sent to the peer, in order (e.g. INVITE, ACK, BYE).
     pub sent: Vec<String>,
+    /// What each NOTIFY (and a piggy-backed 200) said, as a Skype client shows it (`call --subscribe`), and
+    /// each IM reply (`call --im`), in order.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub seen: Vec<String>,
     /// The rulebook's finding the outcome is rendered from.
     #[serde(skip)]
     pub finding: Finding,
@@ -196,6 +225,8 @@ struct Run<'a> {
     steps: Vec<Step>,
     target: Option<String>,
     sent: Vec<String>,
+    /// NOTIFY states and IM replies seen (`presence`).
+    seen: Vec<String>,
 }
 
 impl Run<'_> {
@@ -238,6 +269,7 @@ impl Run<'_> {
             steps: self.steps,
             target: self.target,
             sent: self.sent,
+            seen: self.seen,
             finding: finding.clone(),
         }
     }
@@ -255,11 +287,14 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
     let domain = target_domain(&req.target).unwrap_or_default();
     let mut run = Run {
         ctx,
-        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn),
+        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn)
+            .for_request(req)
+            .with_route(req.route.clone()),
         domain: domain.clone(),
         steps: Vec::new(),
         target: None,
         sent: Vec::new(),
+        seen: Vec::new(),
     };
     if domain.is_empty() {
         run.step("policy", false, format!("{} has no domain", req.target));
@@ -279,7 +314,7 @@ pub async fn call(ctx: &OutboundContext, req: &CallRequest) -> CallOutcome {
                 true,
                 format!("{domain} is an allowed partner with fixed Edge {f}: no SRV lookup"),
             );
-            (f.to_string(), 5061)
+            (f.to_string(), ctx.proxy_port)
         }
         OutboundPlan::LookupSrv(name) => {
             run.step(
@@ -363,11 +398,14 @@ pub async fn call_to(
 ) -> CallOutcome {
     let run = Run {
         ctx,
-        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn),
+        dialog: Dialog::new(&req.target, &req.from, req.method.as_str(), &ctx.edge_fqdn)
+            .for_request(req)
+            .with_route(req.route.clone()),
         domain: target_domain(&req.target).unwrap_or_default(),
         steps: Vec::new(),
         target: Some(target.to_string()),
         sent: Vec::new(),
+        seen: Vec::new(),
     };
     connect_phase(run, req, target, port, addrs).await
 }
@@ -391,11 +429,25 @@ async fn connect_phase(
         }
     };
     let t = ctx.timeouts;
-    let connected =
-        match conn::connect_any(&addrs, port, &target, config, t.connect, t.handshake).await {
-            Ok(c) => c,
-            Err(e) => return connect_failed(run, &target, e),
-        };
+    let mut failed = Vec::new();
+    let connected = conn::connect_any(
+        &addrs,
+        port,
+        &target,
+        config,
+        t.connect,
+        t.handshake,
+        &mut failed,
+    )
+    .await;
+    for e in &failed {
+        let (name, _, detail) = connect_error_parts(e);
+        run.step(name, false, format!("{detail}; trying the next address"));
+    }
+    let connected = match connected {
+        Ok(c) => c,
+        Err(e) => return connect_failed(run, &target, e),
+    };
     run.step("tcp", true, format!("connected to {}", connected.addr));
     run.step(
         "tls",
@@ -439,8 +491,9 @@ async fn connect_phase(
     exchange::sip_exchange(run, connected, req, &target).await
 }
 
-fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {
-    let (name, kind, detail) = match &e {
+/// A connection failure as a step: its name (`tcp`, `tls`), its Winsock kind, and what happened.
+fn connect_error_parts(e: &ConnectError) -> (&'static str, ConnectFailure, String) {
+    match e {
         ConnectError::Tcp { addr, kind, detail } => ("tcp", *kind, format!("{addr}: {detail}")),
         ConnectError::Tls { addr, kind, detail } => ("tls", *kind, format!("{addr}: {detail}")),
         ConnectError::BadName(n) => (
@@ -448,7 +501,11 @@ fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcom
             ConnectFailure::HostUnreachable,
             format!("{n} cannot be sent as SNI"),
         ),
-    };
+    }
+}
+
+fn connect_failed(mut run: Run<'_>, target: &str, e: ConnectError) -> CallOutcome {
+    let (name, kind, detail) = connect_error_parts(&e);
     run.step(name, false, detail);
     let v = run.ctx.policy.outbound_connect_failure(target, kind);
     run.refuse(v)

@@ -37,6 +37,10 @@ pub struct Dialog {
     pub branch: String,
     /// The Edge FQDN (Record-Route).
     pub edge_fqdn: String,
+    /// A `Route` header value for the initial request, if any.
+    pub route: Option<String>,
+    /// An IM session: the first message embedded in the INVITE (`None`: a call, or no IM).
+    pub im: Option<String>,
 }
 
 impl Dialog {
@@ -57,7 +61,23 @@ impl Dialog {
             ),
             branch: ua::branch(),
             edge_fqdn: edge_fqdn.to_string(),
+            route: None,
+            im: None,
         }
+    }
+
+    /// The same dialog with a `Route` header on its initial request.
+    pub fn with_route(mut self, route: Option<String>) -> Self {
+        self.route = route;
+        self
+    }
+
+    /// The dialog of `req`: an IM carries its first message.
+    pub fn for_request(mut self, req: &super::CallRequest) -> Self {
+        if req.method == super::CallMethod::Im {
+            self.im = Some(req.im_text.clone().unwrap_or_default());
+        }
+        self
     }
 
     fn caller_hdr(&self) -> String {
@@ -93,7 +113,11 @@ impl Dialog {
         let mut b = RequestBuilder::new(self.method, &self.target)
             .header("Via", &edge_via)
             .header("Via", &self.client_via)
-            .header("Max-Forwards", "69")
+            .header("Max-Forwards", "69");
+        if let Some(route) = &self.route {
+            b = b.header("Route", route);
+        }
+        b = b
             .header("From", &from)
             .header("To", &to)
             .header("Call-ID", &self.call_id)
@@ -104,11 +128,31 @@ impl Dialog {
             .header("P-Asserted-Identity", &pai)
             .header("Supported", SUPPORTED)
             .header("Allow", ALLOW);
-        if self.method == "INVITE" {
+        let im_headers;
+        let im_sdp;
+        let presence = crate::presence::client::SubscribeOptions::default().headers();
+        if let Some(first) = &self.im {
+            // Session-mode IM as a Skype for Business client sends it (crate::im).
+            let first = (!first.is_empty()).then_some(first.as_str());
+            im_headers = crate::im::invite_headers(first, &ua::uuid());
+            for (n, v) in &im_headers {
+                b = b.header(n, v);
+            }
+            let host = local.rsplit_once(':').map_or(local, |(h, _)| h);
+            im_sdp = crate::im::sdp::offer(host, 5061);
+            b = b
+                .header("Content-Type", "application/sdp")
+                .body(im_sdp.as_bytes());
+        } else if self.method == "INVITE" {
             b = b
                 .header("ms-keep-alive", "UAC;hop-hop=yes")
                 .header("Content-Type", "application/sdp")
                 .body(ua::CLIENT_SDP_OFFER.as_bytes());
+        } else if self.method == "SUBSCRIBE" {
+            // What a Lync client asks a federated contact for (MS-PRES §4.11).
+            for (n, v) in &presence {
+                b = b.header(n, v);
+            }
         }
         b.build()
     }

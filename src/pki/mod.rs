@@ -21,7 +21,7 @@ pub use facts::{is_wildcard_name, load_key, load_pem_chain, parse_certs, parse_k
 pub use issue::{EkuChoice, IssuedCert, KeyType, LAB_CA_NAME, LabCa, LeafSpec};
 pub use name::{NameError, check_cert_name, check_dns_name};
 pub use tls::{
-    ClientAuthMode, Identity, client_config, client_config_with_versions, peer_chain,
+    ClientAuthMode, TlsIdentity, client_config, client_config_with_versions, peer_chain,
     server_config, server_config_with_versions,
 };
 

@@ -319,7 +319,7 @@ fn rsa_2048_issuance() {
     );
     assert!(c.key_pem.starts_with("-----BEGIN PRIVATE KEY-----"));
     // The key is accepted by rustls as the identity's key.
-    let id = Identity::from(&c);
+    let id = TlsIdentity::from(&c);
     server_config(&id, ClientAuthMode::Required, anchors.hints()).unwrap();
 }
 
@@ -351,7 +351,7 @@ fn key_files_are_0600_and_reload() {
         status(&chain, &anchors, Usage::ClientAuth),
         ChainStatus::Trusted
     );
-    let id = Identity::from_pem_files(&chain_pem, &key).unwrap();
+    let id = TlsIdentity::from_pem_files(&chain_pem, &key).unwrap();
     assert_eq!(id.chain, chain);
 }
 
@@ -668,7 +668,7 @@ fn library_errors_reach_people_in_words() {
         ca.issue(&LeafSpec::new("a.lab")).unwrap(),
         ca.issue(&LeafSpec::new("b.lab")).unwrap(),
     );
-    let mismatched = Identity {
+    let mismatched = TlsIdentity {
         chain: a.chain.clone(),
         key: b.key_der.clone_key(),
     };

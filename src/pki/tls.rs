@@ -32,26 +32,27 @@ use super::PkiError;
 use super::facts::{load_key, load_pem_chain};
 use super::issue::IssuedCert;
 
-/// A certificate chain (leaf first) and its private key.
+/// A TLS identity: a certificate chain (leaf first) and its private key (named apart from
+/// [`crate::config::Identity`], the Edge's names in the configuration).
 #[derive(Debug)]
-pub struct Identity {
+pub struct TlsIdentity {
     pub chain: Vec<CertificateDer<'static>>,
     pub key: PrivateKeyDer<'static>,
 }
 
-impl Clone for Identity {
+impl Clone for TlsIdentity {
     fn clone(&self) -> Self {
-        Identity {
+        TlsIdentity {
             chain: self.chain.clone(),
             key: self.key.clone_key(),
         }
     }
 }
 
-impl Identity {
+impl TlsIdentity {
     /// Loads the chain and key from PEM or DER files, and checks that the key belongs to the leaf.
     pub fn from_pem_files(cert: &std::path::Path, key: &std::path::Path) -> Result<Self, PkiError> {
-        let id = Identity {
+        let id = TlsIdentity {
             chain: load_pem_chain(cert)?,
             key: load_key(key)?,
         };
@@ -74,9 +75,9 @@ impl Identity {
     }
 }
 
-impl From<&IssuedCert> for Identity {
+impl From<&IssuedCert> for TlsIdentity {
     fn from(issued: &IssuedCert) -> Self {
-        Identity {
+        TlsIdentity {
             chain: issued.chain.clone(),
             key: issued.key_der.clone_key(),
         }
@@ -213,7 +214,7 @@ impl ServerCertVerifier for AcceptAnyServerCert {
 /// A server configuration around `verifier`: the identity, the versions, no session resumption, the key log.
 pub(crate) fn finish_server(
     verifier: Arc<dyn ClientCertVerifier>,
-    identity: &Identity,
+    identity: &TlsIdentity,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<ServerConfig>, PkiError> {
     let mut cfg = ServerConfig::builder_with_provider(provider())
@@ -231,7 +232,7 @@ pub(crate) fn finish_server(
 /// The Edge listener's config: TLS 1.2 + 1.3, accept-any client verifier ("judge afterwards"), `hints` as
 /// the CertificateRequest CA list (usually [`TrustAnchors::hints`]), no session resumption.
 pub fn server_config(
-    identity: &Identity,
+    identity: &TlsIdentity,
     client_auth: ClientAuthMode,
     hints: Vec<DistinguishedName>,
 ) -> Result<Arc<ServerConfig>, PkiError> {
@@ -240,7 +241,7 @@ pub fn server_config(
 
 /// [`server_config`] limited to the given TLS versions (a real SfB Edge speaks 1.2 only).
 pub fn server_config_with_versions(
-    identity: &Identity,
+    identity: &TlsIdentity,
     client_auth: ClientAuthMode,
     hints: Vec<DistinguishedName>,
     versions: &[&'static rustls::SupportedProtocolVersion],
@@ -258,13 +259,13 @@ pub fn server_config_with_versions(
 
 /// The outbound caller's config: accept-any server verifier (check [`peer_chain`] afterwards with
 /// `verify_chain(.., Usage::ServerAuth, ..)` and `names_match`), optional client certificate, no resumption.
-pub fn client_config(identity: Option<&Identity>) -> Result<Arc<ClientConfig>, PkiError> {
+pub fn client_config(identity: Option<&TlsIdentity>) -> Result<Arc<ClientConfig>, PkiError> {
     client_config_with_versions(identity, VERSIONS)
 }
 
 /// [`client_config`] limited to the given TLS versions.
 pub fn client_config_with_versions(
-    identity: Option<&Identity>,
+    identity: Option<&TlsIdentity>,
     versions: &[&'static rustls::SupportedProtocolVersion],
 ) -> Result<Arc<ClientConfig>, PkiError> {
     let builder = ClientConfig::builder_with_provider(provider())

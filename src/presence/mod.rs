@@ -23,6 +23,7 @@ pub mod read;
 pub mod refusal;
 pub mod request;
 pub mod schedule;
+pub mod settings;
 pub mod state;
 pub mod table;
 

@@ -6,8 +6,8 @@ use std::time::Duration;
 use super::action::Limits;
 use super::negotiate::ExpiryBounds;
 use super::schedule::{Schedule, Step};
+use super::settings::{PresenceConfig, UserPresenceConfig};
 use super::state::{MAX_TEXT_CHARS, PresenceState, is_activity_token};
-use crate::config::{PresenceConfig, UserPresenceConfig};
 
 /// What is wrong in a user's presence: the key below the user (`presence.schedule[1].activity`) and the fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,8 +103,8 @@ impl From<&PresenceConfig> for Limits {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::PresenceStepConfig;
     use crate::presence::Availability;
+    use crate::presence::settings::PresenceStepConfig;
 
     fn step(after_s: u64, availability: u32) -> PresenceStepConfig {
         PresenceStepConfig {

@@ -17,6 +17,8 @@
 //! - [`cert`]: the certificate's EKUs, validity (against a clock passed in) and chain, all of it at once in
 //!   [`judge_certificate`];
 //! - [`handshake`]: refusals at the TLS handshake (client certificate, TLS versions);
+//! - [`partners`]: once the rules pass, the partner's type, the `ms-edge-proxy-message-trust` it gets, the
+//!   discovered-partner limits and the verification levels;
 //! - [`users`]: what the Edge checks as the proxy in front of its users (hops, extensions, unknown users,
 //!   limits);
 //! - [`inbound`] and [`outbound`]: the two directions' rules in the Edge's order.
@@ -24,6 +26,9 @@
 //! Choices where no source exists (FEDERATION.md "Open questions"):
 //! - blocked sender domain, or not allowed with discovery off: `403 Forbidden`, ms-diagnostics 1002, synthetic
 //!   log record (0xc3e93e02 / 0xc3e93e03);
+//! - federation off (AllowFederatedUsers False): `403 Forbidden`, 1002, synthetic record 0xc3e93e06;
+//! - the discovered-partner rate and contacts limit and the verification levels: [`partners`] (503 / 403,
+//!   synthetic records 0xc3e93e07, 0xc3e93e08, 0xc3e93e09);
 //! - no SRV (any failure kind): `504 Server time-out`, ms-diagnostics 1008, synthetic record 0xc3e93e01 with a
 //!   `reason` Data key naming the failure kind;
 //! - an SRV answer whose only targets are `.` (RFC 2782: "service decidedly not available"): no usable SRV,
@@ -45,7 +50,10 @@
 //! The diagnostic of a refusal is what the Edge would show internally; leaving it out toward the peer in
 //! `faithful` mode is the listener's job.
 
-use crate::config::{ClientCertMode, EdgeConfig, Identity, PolicyConfig};
+use crate::config::federation::DiscoveredPartnerLimits;
+use crate::config::{
+    ClientCertMode, EdgeConfig, FederationSettings, Identity, PolicyConfig, VerificationLevel,
+};
 
 pub mod cert;
 pub mod domain;
@@ -54,6 +62,7 @@ pub mod handshake;
 pub mod inbound;
 pub mod names;
 pub mod outbound;
+pub mod partners;
 pub mod route;
 pub mod sender;
 pub mod srv;
@@ -63,8 +72,8 @@ mod verdict;
 pub use cert::{CertJudgement, Role, eku_allows, judge_certificate};
 pub use domain::DomainName;
 pub use finding::{
-    Explanation, Finding, Inspected, OutcomeClass, PeerAnswer, RequestLine, TlsProbe,
-    ValidityState, chain_phrase, chain_words, datetime, tls_version,
+    CmdletOutcome, Explanation, Finding, Inspected, OutcomeClass, PeerAnswer, RequestLine,
+    TlsProbe, ValidityState, chain_phrase, chain_words, datetime, tls_version,
 };
 pub use handshake::{
     OfferedTls, client_chain, handshake_rejection, tls_version_name, tls_version_refusal,
@@ -73,6 +82,7 @@ pub use handshake::{
 pub use inbound::{InboundFacts, Pending, Step, decide_inbound};
 pub use names::{NameMatch, names_match};
 pub use outbound::{ConnectFailure, OutboundPlan};
+pub use partners::{MessageTrust, PartnerCounts, PartnerType};
 pub use route::Route;
 pub use sender::sender_domain;
 pub use srv::{
@@ -128,6 +138,16 @@ pub struct Policy {
     pub dns_server: String,
     /// Whether the Edge asks for a client certificate (explanations name the setting).
     pub client_cert: ClientCertMode,
+    /// AllowFederatedUsers: false refuses every federated domain ([`Finding::FederationOff`]).
+    pub federation_enabled: bool,
+    /// The verification level of each allowed domain (VerificationLevel of its `[[allowed_domains]]` entry).
+    pub verification_levels: Vec<(DomainName, VerificationLevel)>,
+    /// The limits and verification level of discovered partners (`[access_edge]`).
+    pub discovered: DiscoveredPartnerLimits,
+    /// Enforce the discovered-partner limits: true once the Access Edge settings are the customer's (an
+    /// `[access_edge]` table or a pasted Get-CsAccessEdgeConfiguration); edgesim's lab defaults federate with
+    /// anyone at any rate (the watch list still counts).
+    pub enforce_partner_limits: bool,
 }
 
 impl Policy {
@@ -155,6 +175,10 @@ impl Policy {
             faithful,
             dns_server: String::new(),
             client_cert: ClientCertMode::Required,
+            federation_enabled: true,
+            verification_levels: Vec::new(),
+            discovered: FederationSettings::default().discovered_partner_limits(),
+            enforce_partner_limits: false,
         }
     }
 
@@ -164,10 +188,21 @@ impl Policy {
         self
     }
 
-    /// Builds the policy from a whole configuration.
+    /// Builds the policy from a whole configuration: `[policy]` (which the federation settings were written
+    /// into when the file loaded) and the federation settings in force (AllowFederatedUsers, verification
+    /// levels, discovered-partner limits).
     pub fn from_config(cfg: &EdgeConfig) -> Self {
+        let fed = &cfg.federation;
         Policy {
             client_cert: cfg.tls.client_cert,
+            federation_enabled: fed.federation_enabled(),
+            verification_levels: fed
+                .allowed
+                .iter()
+                .map(|a| (DomainName::new(&a.domain), a.verification_level))
+                .collect(),
+            discovered: fed.discovered_partner_limits(),
+            enforce_partner_limits: fed.origin != crate::config::federation::Source::LabDefaults,
             ..Self::new(&cfg.edge, &cfg.policy, cfg.faithful)
         }
     }

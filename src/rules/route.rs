@@ -15,6 +15,8 @@ use super::{DomainName, Finding, Policy};
 /// How a domain is routed by the policy.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Route {
+    /// AllowFederatedUsers is False: no domain federates.
+    FederationOff,
     /// On the blocked list.
     Blocked,
     /// Allowed Partner Server: skip SRV, use this FQDN.
@@ -29,6 +31,7 @@ impl Route {
     /// How the policy routes a domain, in words.
     pub fn describe(&self) -> String {
         match self {
+            Route::FederationOff => "refused: federation is off (AllowFederatedUsers False)".into(),
             Route::Blocked => "on the blocked domain list".into(),
             Route::FixedFqdn(f) => format!("an allowed partner with the fixed Edge {f}"),
             Route::Discover => "partner discovery (DNS SRV)".into(),
@@ -40,6 +43,7 @@ impl Route {
     pub fn refusal(&self, domain: &DomainName) -> Option<Finding> {
         let domain = domain.clone();
         match self {
+            Route::FederationOff => Some(Finding::FederationOff { domain }),
             Route::Blocked => Some(Finding::DomainBlocked { domain }),
             Route::NotAllowed => Some(Finding::DomainNotAllowed { domain }),
             Route::FixedFqdn(_) | Route::Discover => None,
@@ -48,8 +52,11 @@ impl Route {
 }
 
 impl Policy {
-    /// How a domain is routed: blocked, fixed partner FQDN, SRV discovery, or not allowed.
+    /// How a domain is routed: federation off, blocked, fixed partner FQDN, SRV discovery, or not allowed.
     pub fn route(&self, domain: &DomainName) -> Route {
+        if !self.federation_enabled {
+            return Route::FederationOff;
+        }
         if self.blocked.contains(domain) {
             return Route::Blocked;
         }

@@ -31,6 +31,14 @@ pub fn too_many_calls(max: usize) -> Finding {
     Finding::TooManyCalls { max }
 }
 
+/// A request that reached an Edge pool member in fault mode `503` (`member` is its `ip:port`): 503 with
+/// Retry-After and ms-diagnostics 1090, whatever the request (the member is out of service, not judging).
+pub fn member_out_of_service(member: &str) -> Finding {
+    Finding::MemberOutOfService {
+        member: member.to_owned(),
+    }
+}
+
 /// RFC 3261 §16.3 step 3: `Max-Forwards: 0` on a request the Edge would forward to a user's pool (its
 /// Request-URI names a user) is `483 Too Many Hops`. OPTIONS (which §16.3 lets the proxy answer itself), ACK and
 /// requests for the Edge itself (no user part) are answered as the final recipient.
@@ -105,6 +113,24 @@ mod tests {
         assert_eq!(
             rate_limited(20).verdict_kind(),
             crate::diagnostics::VerdictKind::Limit
+        );
+    }
+
+    #[test]
+    fn a_member_out_of_service_answers_503_with_retry_after_and_1090() {
+        let f = member_out_of_service("127.0.0.2:5061");
+        assert_eq!(f.sip(), Some((503, "Service Unavailable")));
+        assert_eq!(f.response_headers(), vec![("Retry-After", "30".to_owned())]);
+        assert_eq!(
+            f.ms_diagnostics_value("sip.skype.lab").as_deref(),
+            Some(
+                "1090;reason=\"Edge pool member is out of service\";member=\"127.0.0.2:5061\";source=\"sip.skype.lab\""
+            )
+        );
+        assert_eq!(f.verdict_kind(), crate::diagnostics::VerdictKind::Limit);
+        assert_eq!(
+            f.explain().to_string(),
+            "The Edge pool member 127.0.0.2:5061 is switched out of service (fault mode 503): the Edge answered 503 Service Unavailable with ms-diagnostics 1090 with Retry-After: 30. Fix: a peer should try the next SRV target or address of the pool; to put the member back, switch its fault mode to accept (Pool::set_fault, or the faults file and SIGUSR1)."
         );
     }
 

@@ -62,8 +62,7 @@ pub fn client_call_id() -> String {
 }
 
 /// What the emulated Microsoft users behind the Edge support (the `Allow` header).
-pub const EDGE_ALLOW: &str =
-    "INVITE, ACK, CANCEL, OPTIONS, BYE, MESSAGE, INFO, NOTIFY, SERVICE, NEGOTIATE, BENOTIFY";
+pub const EDGE_ALLOW: &str = "INVITE, ACK, CANCEL, OPTIONS, BYE, MESSAGE, INFO, NOTIFY, SERVICE, NEGOTIATE, BENOTIFY, SUBSCRIBE";
 /// The option tags the Edge and its users support (the `Supported` header).
 pub const EDGE_SUPPORTED: &str = "timer, ms-sender, ms-early-media, ms-dialog-route-set-update";
 

@@ -1,7 +1,7 @@
-//! Today's producers: the Edge's decision events ([`crate::edge::Edge::subscribe`]) turned into
-//! [`UiEvent::Decision`], and the Edge's DNS lookups observed by wrapping its [`Lookup`]
-//! ([`ObservedLookup`]). Connection facts, per-rule steps and SIP messages are published by the Edge itself
-//! once it has the hooks (see the module documentation of [`super`]).
+//! The producers for an Edge without wire taps (see [`super`]): the Edge's decision events
+//! ([`crate::edge::Edge::subscribe`]) turned into [`UiEvent::Decision`], and the Edge's DNS lookups observed
+//! by wrapping its [`Lookup`] ([`ObservedLookup`], used with taps too). [`decision_view`] is also what the
+//! taps start from before they put in the rule-by-rule steps.
 
 use std::net::IpAddr;
 use std::sync::Arc;

@@ -10,21 +10,17 @@
 //! draws the exports from the history ([`ladder`], [`export`]).
 //!
 //! # Producers
-//! Today: [`bridge::bridge_decisions`] turns [`crate::edge::Edge::subscribe`]'s decision events into
-//! [`UiEvent::Decision`] (one summary step, the record found among `Edge::log_records`, the fix split
-//! from the explanation), and [`bridge::ObservedLookup`] wraps the Edge's [`crate::dns::Lookup`] so every
-//! SRV and address question and its answer becomes a [`UiEvent::Dns`]. The rest is published by the Edge
-//! itself once it holds a hub (e.g. `EdgeParts.ui: Option<UiHub>`):
-//! - [`UiEvent::Connection`]: after the client certificate chain is checked (accepted or refused),
-//!   `hub.publish(UiEvent::Connection(ConnectionView::from_tls(cid, local, remote, tls, Some(&status))))`
-//!   with the rustls `ServerConnection` (`stream.get_ref().1`); `None` for the status when no certificate
-//!   was presented and none is required.
-//! - [`UiEvent::ConnectionClosed`]: where the connection task ends, with who closed it and why.
-//! - [`UiEvent::Message`]: each framed request read and each response written,
-//!   `SipMessage::from_bytes(cid, local, remote, MessageDirection::In | Out, bytes)`; the ladder then
-//!   shows the real start lines and the pcapng export has the messages.
-//! - [`UiEvent::Decision`] with the real steps: one [`model::Step`] per rule finding, in order, instead
-//!   of the bridge's summary (then the bridge is not started).
+//! `serve --ui` hands the hub to the Edge's [`crate::wire::Taps`], which publish from one-line hooks in the
+//! Edge: [`UiEvent::Connection`] after the client certificate chain is checked (accepted or refused, with
+//! [`ConnectionView::from_tls`]), [`UiEvent::Message`] for each framed message read and each one written,
+//! [`UiEvent::ConnectionClosed`] with who closed it, and [`UiEvent::Decision`] rule by rule ([`steps`]: one
+//! [`model::Step`] per inbound rule, from the finding the decision produced) with its Edge record. The
+//! Edge's resolver is wrapped in [`bridge::ObservedLookup`], so every SRV and address question and its answer
+//! becomes a [`UiEvent::Dns`]; then [`WebView::serve_page`] serves the page.
+//!
+//! Without taps (an Edge built in code), [`WebView::start`] runs [`bridge::bridge_decisions`]: the Edge's
+//! decision events ([`crate::edge::Edge::subscribe`]) become decisions with one summary step, the record
+//! found among `Edge::log_records`, and a ladder drawn from the decisions.
 
 pub mod bridge;
 pub mod export;
@@ -32,6 +28,7 @@ pub mod http;
 pub mod hub;
 pub mod ladder;
 pub mod model;
+pub mod steps;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -105,6 +102,16 @@ impl WebView {
     /// `lookup`, with every question and answer shown on the page.
     pub fn observe(&self, lookup: Arc<dyn Lookup>) -> Arc<dyn Lookup> {
         Arc::new(bridge::ObservedLookup::new(lookup, self.hub.clone()))
+    }
+
+    /// Serves the page until `shutdown`, for an Edge whose taps publish to [`WebView::hub`] themselves
+    /// (connections, messages, and decisions rule by rule: [`crate::wire::Taps`]).
+    pub fn serve_page(self, shutdown: CancellationToken) -> tokio::task::JoinHandle<()> {
+        tokio::spawn(async move {
+            if let Err(e) = http::serve(self.listener, self.hub, shutdown).await {
+                tracing::error!(error = %e, "web view stopped");
+            }
+        })
     }
 
     /// Serves the page and feeds it `edge`'s decisions until `shutdown`; the task ends after both stopped.

@@ -241,7 +241,7 @@ mod tests {
         let ca =
             crate::pki::LabCa::generate("keylog test CA", crate::pki::KeyType::EcdsaP256).unwrap();
         let id =
-            crate::pki::Identity::from(&ca.issue(&crate::pki::LeafSpec::new("a.lab")).unwrap());
+            crate::pki::TlsIdentity::from(&ca.issue(&crate::pki::LeafSpec::new("a.lab")).unwrap());
         let mut server =
             crate::pki::server_config(&id, crate::pki::ClientAuthMode::None, vec![]).unwrap();
         let shared = server.clone();

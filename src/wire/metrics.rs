@@ -178,7 +178,6 @@ struct SinkLabel {
 }
 
 /// One Edge's metrics and their registry.
-#[derive(Debug)]
 pub struct EdgeMetrics {
     registry: Registry,
     handshakes: Family<ResultLabel, Counter>,
@@ -188,6 +187,17 @@ pub struct EdgeMetrics {
     decision_latency: Histogram,
     dns: Family<ResultLabel, Counter>,
     backlog: Family<SinkLabel, Gauge>,
+    /// Run before each [`EdgeMetrics::encode`]: sets the gauges read from elsewhere (the sinks' queues).
+    refresh: std::sync::Mutex<Option<Refresh>>,
+}
+
+/// A gauge refresher ([`EdgeMetrics::on_scrape`]).
+pub type Refresh = Box<dyn Fn(&EdgeMetrics) + Send + Sync>;
+
+impl std::fmt::Debug for EdgeMetrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EdgeMetrics").finish_non_exhaustive()
+    }
 }
 
 impl Default for EdgeMetrics {
@@ -248,6 +258,15 @@ impl EdgeMetrics {
             decision_latency,
             dns,
             backlog,
+            refresh: std::sync::Mutex::new(None),
+        }
+    }
+
+    /// Runs `refresh` before every [`EdgeMetrics::encode`] (replacing an earlier one), to set gauges whose
+    /// figures live elsewhere, such as the sinks' queue lengths.
+    pub fn on_scrape(&self, refresh: Refresh) {
+        if let Ok(mut r) = self.refresh.lock() {
+            *r = Some(refresh);
         }
     }
 
@@ -321,6 +340,11 @@ impl EdgeMetrics {
 
     /// The text exposition (OpenMetrics, ending in `# EOF`).
     pub fn encode(&self) -> String {
+        if let Ok(r) = self.refresh.lock()
+            && let Some(r) = r.as_ref()
+        {
+            r(self);
+        }
         let mut out = String::new();
         // Writing to a String cannot fail.
         let _ = prometheus_client::encoding::text::encode(&mut out, &self.registry);

@@ -5,6 +5,7 @@
 //!   tshark and sngrep show the ladder without keys.
 //! - [`hep`]: every SIP message as HEP3 (Homer, sngrep) over UDP or TCP.
 //! - [`metrics`]: Prometheus text exposition (`edgesim_<group>_<stat>`), one registry per Edge.
+//! - [`taps`]: the one object the Edge and the outbound side call to feed all of these (and the web view).
 //!
 //! The sinks that write files or talk to collectors ([`pcap::PcapWriter`], [`hep::HepSender`]) own a
 //! background worker fed by a bounded channel: a connection task never waits on a disk or a socket, only on
@@ -15,6 +16,9 @@ pub mod keylog;
 pub mod metrics;
 pub mod pcap;
 pub mod segments;
+pub mod taps;
+
+pub use taps::{TapSinks, Taps};
 
 use std::path::PathBuf;
 

@@ -19,7 +19,7 @@ use edgesim::dns::{DnsServer, FaultKind, RecordSpec, ResolverSettings};
 use edgesim::edge::{Edge, EdgeParts};
 use edgesim::lab::builder::{self, LabCerts, LabDns, RunningEdge};
 use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient};
-use edgesim::pki::{Identity, LabCa, LeafSpec};
+use edgesim::pki::{LabCa, LeafSpec, TlsIdentity};
 
 pub use edgesim::lab::builder::fault;
 
@@ -41,6 +41,7 @@ pub fn user(name: &str, action: UserAction) -> UserConfig {
         hangup_after_ms: None,
         presence: Default::default(),
         im: Default::default(),
+        contacts: Vec::new(),
     }
 }
 
@@ -156,7 +157,7 @@ impl LabBuilder {
         let lookup = builder::resolver(resolver, 300, cache).unwrap();
         let running = RunningEdge::start(EdgeParts {
             config: self.config,
-            identity: Identity::from(&edge),
+            identity: TlsIdentity::from(&edge),
             anchors,
             lookup: Arc::new(lookup),
         })
@@ -208,8 +209,8 @@ impl Lab {
     }
 
     /// A peer certificate from the lab CA.
-    pub fn cert(&self, spec: LeafSpec) -> Identity {
-        Identity::from(&self.ca.issue(&spec).unwrap())
+    pub fn cert(&self, spec: LeafSpec) -> TlsIdentity {
+        TlsIdentity::from(&self.ca.issue(&spec).unwrap())
     }
 
     /// An Expressway-E connected with a certificate naming `names` (CN = first).
@@ -218,7 +219,7 @@ impl Lab {
         self.peer_with(Some(&id)).await
     }
 
-    pub async fn peer_with(&self, id: Option<&Identity>) -> PeerClient {
+    pub async fn peer_with(&self, id: Option<&TlsIdentity>) -> PeerClient {
         PeerClient::connect(self.addr, "sip.skype.lab", id, T)
             .await
             .unwrap()

@@ -60,6 +60,8 @@ impl Lab {
                 handshake: Duration::from_secs(2),
                 response: Duration::from_millis(1500),
             },
+            taps: Default::default(),
+            proxy_port: 5061,
         }
     }
 }

@@ -39,8 +39,13 @@ pub(super) fn lines(f: &FederationSettings, config: Option<&Path>) -> Vec<String
         } else {
             "no contact limit (EnableDiscoveredPartnerContactsLimit False)".to_owned()
         };
+        let enforced = if f.origin == super::Source::LabDefaults {
+            "counted for the watch list, not enforced (edgesim's lab defaults: an [access_edge] or a pasted Get-CsAccessEdgeConfiguration enforces them)"
+        } else {
+            "enforced: 503 past the rate, 403 for a new user past the contacts limit"
+        };
         out.push(format!(
-            "discovered partners: DiscoveredPartnerVerificationLevel {}, DiscoveredPartnerStandardRate {} messages/s, {contacts} — recorded, not enforced yet",
+            "discovered partners: DiscoveredPartnerVerificationLevel {}, DiscoveredPartnerStandardRate {} messages/s, {contacts} — {enforced}",
             a.discovered_partner_verification_level, a.discovered_partner_standard_rate
         ));
     }

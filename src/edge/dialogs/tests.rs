@@ -20,6 +20,7 @@ fn user(name: &str, action: UserAction, ring_ms: u64, hangup: Option<u64>) -> Us
         hangup_after_ms: hangup,
         presence: Default::default(),
         im: Default::default(),
+        contacts: Vec::new(),
     }
 }
 

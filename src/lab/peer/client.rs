@@ -100,7 +100,7 @@ impl PeerClient {
     pub async fn connect(
         addr: SocketAddr,
         server_name: &str,
-        identity: Option<&pki::Identity>,
+        identity: Option<&pki::TlsIdentity>,
         timeout: Duration,
     ) -> Result<PeerClient, PeerError> {
         let config = pki::client_config(identity)?;
@@ -109,6 +109,8 @@ impl PeerClient {
         let work = async {
             let tcp = TcpStream::connect(addr).await.map_err(|e| match e.kind() {
                 io::ErrorKind::ConnectionRefused => PeerError::ConnectRefused { addr },
+                // Accepted and reset before connect() returned: a reset all the same.
+                io::ErrorKind::ConnectionReset => PeerError::Reset,
                 _ => PeerError::Connect { addr, source: e },
             })?;
             // SIP requests are small and latency matters more than throughput.
@@ -216,10 +218,138 @@ impl PeerClient {
         }
     }
 
+    /// Reads until the Edge sends a request (NOTIFY, BENOTIFY, MESSAGE, BYE); responses meanwhile are
+    /// skipped. `Err(Closed)` when the connection ends first.
+    pub async fn next_request(&mut self, timeout: Duration) -> Result<sip::Message, PeerError> {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let left = deadline.saturating_duration_since(tokio::time::Instant::now());
+            let Some(m) = self.recv(left).await? else {
+                return Err(PeerError::Closed);
+            };
+            if m.is_request() {
+                return Ok(m);
+            }
+        }
+    }
+
+    /// Answers a request the Edge sent in a dialog (a NOTIFY, an IM reply, a BYE) with `code`, as the
+    /// Expressway relays its client's answer. A BENOTIFY is never answered (MS-SIP §4.4): nothing is sent.
+    pub async fn answer(&mut self, req: &sip::Message, code: u16) -> Result<(), PeerError> {
+        if req.method() == Some(b"BENOTIFY") {
+            return Ok(());
+        }
+        let r = sip::ResponseBuilder::from_request(req, code, ua::reason_phrase(code))
+            .header("User-Agent", "TANDBERG/4352 (X14.3.1)")
+            .build();
+        self.send(&r).await
+    }
+
     /// Closes the TLS session (close_notify) and the socket.
     pub async fn close(mut self) {
         let _ = self.stream.shutdown().await;
     }
+}
+
+/// One address a failover walk tried ([`request_with_srv_failover`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FailoverAttempt {
+    /// The SRV target, e.g. `sip1.skype.lab`.
+    pub target: String,
+    /// The address dialled.
+    pub addr: SocketAddr,
+    /// The final status, when one came.
+    pub status: Option<u16>,
+    /// What happened, in words: `200 OK`, `503 Service Unavailable`, or the [`PeerError`].
+    pub outcome: String,
+}
+
+/// Where a failover walk ended: the connection that gave a final answer other than 503 (with that answer), and
+/// every address tried, in order.
+#[derive(Debug)]
+pub struct Failover {
+    /// The answering connection and its final response; `None` when every address failed.
+    pub answered: Option<(PeerClient, sip::Message)>,
+    /// Every address tried, in order (the answering one last).
+    pub attempts: Vec<FailoverAttempt>,
+}
+
+/// The Expressway-E reaching a federated domain through DNS, as RFC 3263 §4.3 has a SIP client do it: resolves
+/// `_sipfederationtls._tcp.<domain>` with `lookup`, takes the targets by priority (lower first; within one
+/// priority the higher weight first, so that a lab run is repeatable where RFC 2782 would draw by weight), each
+/// target's addresses in the order DNS gives them, and sends `request` (with a new Via branch per attempt) until
+/// a final response other than 503 arrives. A refused or reset connection, a refused TLS handshake, a timeout
+/// (`timeout` for the connection and for the answer each) and a 503 all move to the next address. `Err` only
+/// when the SRV lookup itself fails; a target whose addresses do not resolve is an attempt with no address.
+pub async fn request_with_srv_failover(
+    lookup: &dyn crate::dns::Lookup,
+    domain: &str,
+    identity: Option<&pki::TlsIdentity>,
+    request: &ExpresswayRequest,
+    timeout: Duration,
+) -> Result<Failover, crate::dns::DnsFailure> {
+    let mut targets = lookup.srv(&crate::dns::federation_srv_name(domain)).await?;
+    // "." (stored as empty) is RFC 2782's "decidedly not available": nothing to try.
+    targets.retain(|t| !t.target.is_empty());
+    targets.sort_by(|a, b| a.priority.cmp(&b.priority).then(b.weight.cmp(&a.weight)));
+    let mut attempts = Vec::new();
+    for srv in targets {
+        let addrs = match lookup.addrs(&srv.target).await {
+            Ok(a) => a,
+            Err(e) => {
+                attempts.push(FailoverAttempt {
+                    target: srv.target.clone(),
+                    addr: SocketAddr::from(([0, 0, 0, 0], srv.port)),
+                    status: None,
+                    outcome: format!("no address: {e}"),
+                });
+                continue;
+            }
+        };
+        for ip in addrs {
+            let addr = SocketAddr::new(ip, srv.port);
+            let mut req = request.clone();
+            req.branch = ua::branch_id();
+            let tried = async {
+                let mut c = PeerClient::connect(addr, &srv.target, identity, timeout).await?;
+                let answer = c.request(&req.build(), timeout).await?;
+                Ok::<_, PeerError>((c, answer))
+            }
+            .await;
+            let (status, outcome) = match &tried {
+                Ok((_, m)) => {
+                    let code = m.status_code().unwrap_or_default();
+                    let reason = m.reason().map(text_of).unwrap_or_default();
+                    (Some(code), format!("{code} {reason}"))
+                }
+                Err(e) => (None, e.to_string()),
+            };
+            attempts.push(FailoverAttempt {
+                target: srv.target.clone(),
+                addr,
+                status,
+                outcome,
+            });
+            match tried {
+                Ok((c, m)) if m.status_code() != Some(503) => {
+                    return Ok(Failover {
+                        answered: Some((c, m)),
+                        attempts,
+                    });
+                }
+                Ok((c, _)) => c.close().await,
+                Err(_) => {}
+            }
+        }
+    }
+    Ok(Failover {
+        answered: None,
+        attempts,
+    })
+}
+
+fn text_of(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
 }
 
 /// A request as a Cisco Expressway-E sends it from its DNS zone to a federated Microsoft Edge.
@@ -288,6 +418,44 @@ impl ExpresswayRequest {
             content_type: None,
             extra_headers: Vec::new(),
         }
+    }
+
+    /// A presence SUBSCRIBE (`Event: presence`) with `options`' Accept, Supported and Expires, as a Cisco
+    /// IM and Presence server sends it through the Expressway.
+    pub fn subscribe(
+        from: &str,
+        to: &str,
+        options: &crate::presence::client::SubscribeOptions,
+    ) -> ExpresswayRequest {
+        let mut r = ExpresswayRequest::new("SUBSCRIBE", from, to);
+        r.extra_headers = options
+            .headers()
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        r
+    }
+
+    /// A session-mode IM INVITE (`m=message … sip null`) with `first` embedded in `ms-text-format`, as a
+    /// Skype for Business client sends it.
+    pub fn im_invite(from: &str, to: &str, first: Option<&str>) -> ExpresswayRequest {
+        let mut r = ExpresswayRequest::new("INVITE", from, to);
+        r.extra_headers = crate::im::invite_headers(first, &ua::uuid())
+            .into_iter()
+            .map(|(n, v)| (n.to_owned(), v))
+            .collect();
+        r.body = Some(Bytes::from(crate::im::sdp::offer(&r.via_host, 5061)));
+        r.content_type = Some("application/sdp".into());
+        r
+    }
+
+    /// An in-dialog MESSAGE of `text` (plain, UTF-8) after this request's INVITE was answered with `to_tag`.
+    pub fn im_message(&self, to_tag: &str, text: &str) -> ExpresswayRequest {
+        let mut r = self.follow_up("MESSAGE", Some(to_tag));
+        r.extra_headers.clear();
+        r.body = Some(Bytes::from(text.to_owned()));
+        r.content_type = Some(crate::im::message::TEXT_PLAIN_UTF8.into());
+        r
     }
 
     /// Sets the P-Asserted-Identity URI.

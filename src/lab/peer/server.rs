@@ -18,7 +18,7 @@ use tokio::sync::Notify;
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 
-use crate::pki::{self, ClientAuthMode, Identity, PkiError, TrustAnchors, Usage, peer_chain};
+use crate::pki::{self, ClientAuthMode, PkiError, TlsIdentity, TrustAnchors, Usage, peer_chain};
 use crate::sip::{Frame, Framer, Message, ResponseBuilder, ua};
 
 /// How the emulated Expressway-E treats a connection and the requests on it.
@@ -53,7 +53,7 @@ pub enum PeerTlsVersions {
 #[derive(Debug, Clone)]
 pub struct PeerServerSpec {
     /// The server certificate chain (leaf first) and key.
-    pub identity: Identity,
+    pub identity: TlsIdentity,
     /// What to do on each connection.
     pub behaviour: PeerBehaviour,
     /// Whether a client certificate is requested / required (Expressway-E: required on its MTLS port).
@@ -73,7 +73,7 @@ pub struct PeerServerSpec {
 
 impl PeerServerSpec {
     /// An Expressway-E with `identity` and `behaviour`: client certificate required, TLS 1.2 + 1.3.
-    pub fn new(identity: Identity, behaviour: PeerBehaviour) -> Self {
+    pub fn new(identity: TlsIdentity, behaviour: PeerBehaviour) -> Self {
         PeerServerSpec {
             identity,
             behaviour,

@@ -17,7 +17,7 @@ use rustls_pki_types::{CertificateDer, UnixTime};
 
 use crate::pki::tls::{self, verify_signatures_with_provider};
 use crate::pki::{
-    ChainProblem, ChainStatus, Identity, PkiError, TrustAnchors, Usage, verify_chain,
+    ChainProblem, ChainStatus, PkiError, TlsIdentity, TrustAnchors, Usage, verify_chain,
 };
 
 /// Refuses, in the handshake, a client whose chain [`verify_chain`] does not find `Trusted` for `usage`.
@@ -112,7 +112,7 @@ impl ClientCertVerifier for StrictClientVerifier {
 /// The Edge listener's config with the handshake refusing untrusted, expired, wrong-usage or missing
 /// client certificates ([`StrictClientVerifier`]); no session resumption.
 pub fn strict_server_config(
-    identity: &Identity,
+    identity: &TlsIdentity,
     anchors: Arc<TrustAnchors>,
     usage: Usage,
 ) -> Result<Arc<ServerConfig>, PkiError> {
@@ -121,7 +121,7 @@ pub fn strict_server_config(
 
 /// [`strict_server_config`] limited to the given TLS versions.
 pub fn strict_server_config_with_versions(
-    identity: &Identity,
+    identity: &TlsIdentity,
     anchors: Arc<TrustAnchors>,
     usage: Usage,
     versions: &[&'static rustls::SupportedProtocolVersion],

@@ -11,7 +11,7 @@ use super::format::{
 use crate::dns::{ZoneError, ZoneSet};
 
 /// Request methods an inbound case may send.
-pub const INBOUND_METHODS: [&str; 3] = ["INVITE", "OPTIONS", "MESSAGE"];
+pub const INBOUND_METHODS: [&str; 4] = ["INVITE", "OPTIONS", "MESSAGE", "SUBSCRIBE"];
 
 /// One case of a scenario.
 #[derive(Debug, Clone)]
@@ -54,6 +54,16 @@ pub struct InboundCase {
     pub request_uri: Option<String>,
     /// P-Asserted-Identity URI.
     pub pai: Option<String>,
+    /// SUBSCRIBE: what the subscriber asks for.
+    pub subscribe: crate::presence::client::SubscribeOptions,
+    /// SUBSCRIBE: the Accept header as written, when the case gives one.
+    pub accept: Option<String>,
+    /// A session-mode IM with this first message (the INVITE carries `m=message`).
+    pub im: Option<String>,
+    /// SUBSCRIBE: wait for a later NOTIFY (the expectation names its availability).
+    pub wait_change: bool,
+    /// IM: how many replies to wait for.
+    pub replies: usize,
 }
 
 /// An outbound case: what the Edge calls, and what the emulated Expressway-E's server does.
@@ -229,6 +239,11 @@ impl Case {
                     to,
                     request_uri: uri(&e.request_uri),
                     pai: uri(&e.pai),
+                    subscribe: subscribe_options(e),
+                    accept: e.accept.clone(),
+                    im: e.im.clone(),
+                    wait_change: e.expect.later_availability.is_some(),
+                    replies: e.expect.im_replies.as_ref().map_or(0, Vec::len),
                 })
             }
             Direction::Outbound => {
@@ -307,6 +322,23 @@ fn zones(
         .map(|r| r.to_spec(case_port))
         .collect();
     Ok(ZoneSet::from_records(&specs)?.with_negative_ttl(1))
+}
+
+/// The SUBSCRIBE a case's `accept`, `expires` and `microsoft` keys describe.
+fn subscribe_options(e: &CaseEntry) -> crate::presence::client::SubscribeOptions {
+    use crate::presence::client::SubscribeOptions;
+    let ms = e.microsoft.unwrap_or(true);
+    let mut o = SubscribeOptions {
+        benotify: ms,
+        piggyback: ms,
+        expires: e.expires,
+        ..SubscribeOptions::default()
+    };
+    if e.accept.is_some() {
+        // Written as given (unknown types too: the Edge's answer to them is what a case may test).
+        o.formats = Vec::new();
+    }
+    o
 }
 
 #[cfg(test)]

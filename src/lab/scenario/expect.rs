@@ -24,6 +24,31 @@ pub struct Observed {
     pub explanation: Option<String>,
     /// The run itself went wrong (a timeout, a socket error): never a pass.
     pub error: Option<String>,
+    /// What a subscriber or IM sender saw after the 2xx (left out of the JSON when nothing).
+    #[serde(skip_serializing_if = "PresenceSeen::is_empty")]
+    pub presence: PresenceSeen,
+}
+
+/// What the emulated Expressway-E saw after a 2xx to a SUBSCRIBE or an IM INVITE.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct PresenceSeen {
+    /// The 200's Expires.
+    pub expires: Option<u32>,
+    /// The first document's Content-Type.
+    pub format: Option<String>,
+    /// The first state's availability class.
+    pub availability: Option<String>,
+    /// The next notification's availability class.
+    pub later_availability: Option<String>,
+    /// The IM replies, in order.
+    pub im_replies: Option<Vec<String>>,
+}
+
+impl PresenceSeen {
+    /// Nothing seen (not a SUBSCRIBE or IM case, or no 2xx).
+    pub fn is_empty(&self) -> bool {
+        *self == PresenceSeen::default()
+    }
 }
 
 /// The hex part of a Result-Code (`0xC3E93D6F SIPPROXY_…` → `0xc3e93d6f`).
@@ -122,6 +147,45 @@ pub fn compare(expect: &Expect, got: &Observed) -> Vec<String> {
             )),
             None => out.push(format!("log Data: expected {data}, got no log record")),
         }
+    }
+    let p = &got.presence;
+    if let Some(e) = expect.expires
+        && p.expires != Some(e)
+    {
+        let got = p
+            .expires
+            .map_or_else(|| "none".to_owned(), |g| g.to_string());
+        out.push(format!("expires: expected {e}, got {got}"));
+    }
+    let same = |want: &Option<String>, got: &Option<String>| match (want, got) {
+        (Some(w), Some(g)) => w.eq_ignore_ascii_case(g),
+        (Some(_), None) => false,
+        (None, _) => true,
+    };
+    for (key, want, got) in [
+        ("format", &expect.format, &p.format),
+        ("availability", &expect.availability, &p.availability),
+        (
+            "later_availability",
+            &expect.later_availability,
+            &p.later_availability,
+        ),
+    ] {
+        if !same(want, got) {
+            out.push(format!(
+                "{key}: expected {}, got {}",
+                want.as_deref().unwrap_or_default(),
+                got.as_deref().unwrap_or("nothing")
+            ));
+        }
+    }
+    if let Some(want) = &expect.im_replies
+        && p.im_replies.as_ref() != Some(want)
+    {
+        out.push(format!(
+            "im_replies: expected {want:?}, got {:?}",
+            p.im_replies.as_deref().unwrap_or_default()
+        ));
     }
     if let Some(text) = &expect.explanation {
         let has = got

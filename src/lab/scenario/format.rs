@@ -42,6 +42,10 @@ pub struct Scenario {
     /// Federation policy (`[policy]`, as in the Edge configuration).
     #[serde(default)]
     pub policy: PolicyConfig,
+    /// A customer's federation settings as pasted `Get-CsAccessEdgeConfiguration` / `Get-CsAllowedDomain` /
+    /// `Get-CsBlockedDomain` `Format-List` output (`serve --sfb-config`), relative to the scenario file.
+    #[serde(default)]
+    pub sfb_config: Vec<PathBuf>,
     /// The emulated Microsoft users (`[[users]]`, as in the Edge configuration).
     #[serde(default)]
     pub users: Vec<UserConfig>,
@@ -434,6 +438,19 @@ pub struct CaseEntry {
     /// Outbound: the `ms-diagnostics` the peer puts on its final response (the Edge then passes it through).
     #[serde(default)]
     pub peer_ms_diagnostics: Option<Spanned<String>>,
+    /// Inbound SUBSCRIBE: the Accept header (comma-separated types); default what a Lync client sends.
+    #[serde(default)]
+    pub accept: Option<String>,
+    /// Inbound SUBSCRIBE: the Expires asked for; default none (the Edge's default).
+    #[serde(default)]
+    pub expires: Option<u32>,
+    /// Inbound SUBSCRIBE: advertise `ms-benotify` and `ms-piggyback-first-notify` (a Lync subscriber);
+    /// default true. False: a Cisco IM and Presence subscriber.
+    #[serde(default)]
+    pub microsoft: Option<bool>,
+    /// Inbound: send a session-mode IM with this first message (an INVITE with `m=message … sip null`).
+    #[serde(default)]
+    pub im: Option<String>,
     /// The expected outcome.
     pub expect: Expect,
 }
@@ -490,6 +507,21 @@ pub struct Expect {
     /// Text the Edge's explanation must contain.
     #[serde(default)]
     pub explanation: Option<String>,
+    /// SUBSCRIBE: the granted `Expires` of the 200.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires: Option<u32>,
+    /// SUBSCRIBE: the first document's Content-Type (`application/pidf+xml`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub format: Option<String>,
+    /// SUBSCRIBE: the availability the first state shows (`Available`, `Busy`, `Away`, …).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub availability: Option<String>,
+    /// SUBSCRIBE: the availability of the next NOTIFY/BENOTIFY (a scheduled change), waited for.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub later_availability: Option<String>,
+    /// IM: the replies the user sends, in order (`[]`: none).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub im_replies: Option<Vec<String>>,
 }
 
 /// The expected ms-diagnostics.

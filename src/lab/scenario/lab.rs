@@ -8,7 +8,7 @@ use std::sync::Arc;
 use crate::dns::{HickoryLookup, ZoneSet};
 use crate::lab::builder::LabDns;
 use crate::pki::{
-    CertFacts, EkuChoice, Identity, KeyType, LabCa, LeafSpec, TrustAnchors, load_pem_chain,
+    CertFacts, EkuChoice, KeyType, LabCa, LeafSpec, TlsIdentity, TrustAnchors, load_pem_chain,
 };
 
 use super::ScenarioError;
@@ -19,7 +19,7 @@ use super::format::{CertSpec, EkuName, IssuerName, KeyName};
 #[derive(Debug, Clone)]
 pub struct LabCert {
     /// Chain and key.
-    pub identity: Identity,
+    pub identity: TlsIdentity,
     /// Parsed leaf.
     pub facts: CertFacts,
 }
@@ -64,7 +64,7 @@ fn leaf_spec(spec: &CertSpec) -> LeafSpec {
     leaf
 }
 
-fn lab_cert(identity: Identity, origin: &str) -> Result<LabCert, crate::pki::PkiError> {
+fn lab_cert(identity: TlsIdentity, origin: &str) -> Result<LabCert, crate::pki::PkiError> {
     let leaf = identity
         .chain
         .first()
@@ -104,7 +104,7 @@ impl LabPki {
         for (name, spec) in &s.certs {
             let identity = match (&spec.file, &spec.key) {
                 (Some(cert), Some(key)) => {
-                    Identity::from_pem_files(&base.join(cert), &base.join(key))
+                    TlsIdentity::from_pem_files(&base.join(cert), &base.join(key))
                         .map_err(err(name))?
                 }
                 _ => {
@@ -113,7 +113,7 @@ impl LabPki {
                         _ => &ca,
                     };
                     let issued = issuer.issue(&leaf_spec(spec)).map_err(err(name))?;
-                    Identity::from(&issued)
+                    TlsIdentity::from(&issued)
                 }
             };
             certs.insert(name.clone(), lab_cert(identity, name).map_err(err(name))?);
@@ -130,7 +130,7 @@ impl LabPki {
                 let issued = ca
                     .issue(&LeafSpec::new(&s.edge.fqdn))
                     .map_err(err("edge"))?;
-                lab_cert(Identity::from(&issued), "edge").map_err(err("edge"))?
+                lab_cert(TlsIdentity::from(&issued), "edge").map_err(err("edge"))?
             }
         };
         let mut anchors =

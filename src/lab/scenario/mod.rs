@@ -25,7 +25,9 @@ pub use case::{Case, CaseKind, InboundCase, OutboundCase};
 pub use expect::Observed;
 pub use format::{Direction, Expect, Scenario};
 pub use parse::ScenarioFile;
-pub use runner::{CaseResult, ScenarioReport, run_embedded, run_file, run_scenario};
+pub use runner::{
+    CaseResult, ScenarioReport, run_embedded, run_file, run_scenario, run_scenario_tapped,
+};
 
 /// The seed lab, embedded: `edgesim scenario run` without a file runs it.
 pub const SEED_LAB: &str = include_str!("../../../scenarios/seed-lab.toml");

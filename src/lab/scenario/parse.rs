@@ -23,6 +23,8 @@ pub struct ScenarioFile {
     pub scenario: Scenario,
     /// The cases, typed per direction, in file order.
     pub cases: Vec<Case>,
+    /// The federation settings in force: `[policy]`, joined by the `sfb_config` files.
+    pub federation: crate::config::FederationSettings,
 }
 
 /// Whether `line` opens an inline table (`{ k = v }` in an array): such a line names no key of its own.
@@ -92,6 +94,35 @@ fn cert_span(text: &str, name: &str) -> std::ops::Range<usize> {
         .map_or(0..0, |i| i..i)
 }
 
+/// `sfb_config`: the pasted files read as `serve --sfb-config` reads them, joined to `[policy]` (which then
+/// holds the lists and discovery in force, as an Edge configuration does).
+fn pasted_federation(
+    scenario: &mut Scenario,
+    path: &Path,
+    base_dir: Option<&Path>,
+) -> Result<crate::config::FederationSettings, ScenarioError> {
+    let mut cfg = crate::config::EdgeConfig {
+        federation: crate::config::FederationSettings::from_policy(&scenario.policy),
+        policy: scenario.policy.clone(),
+        ..crate::config::EdgeConfig::default()
+    };
+    if scenario.sfb_config.is_empty() {
+        return Ok(cfg.federation);
+    }
+    let files: Vec<PathBuf> = scenario
+        .sfb_config
+        .iter()
+        .map(|f| base_dir.map_or_else(|| f.clone(), |b| b.join(f)))
+        .collect();
+    cfg.apply_sfb_files(&files, Some(path))
+        .map_err(|e| ScenarioError::Lab {
+            path: path.to_owned(),
+            message: format!("sfb_config: {e}"),
+        })?;
+    scenario.policy = cfg.policy;
+    Ok(cfg.federation)
+}
+
 impl ScenarioFile {
     /// Parses and checks scenario text; `path` labels errors and anchors relative certificate paths.
     pub fn parse(text: &str, path: &Path, base_dir: Option<&Path>) -> Result<Self, ScenarioError> {
@@ -118,11 +149,13 @@ impl ScenarioFile {
         let cases = validate(&scenario, text, path)?;
         check_files(&scenario, text, path, base_dir)?;
         scenario.entries = Vec::new();
+        let federation = pasted_federation(&mut scenario, path, base_dir)?;
         Ok(ScenarioFile {
             path: path.to_owned(),
             base_dir: base_dir.map(Path::to_owned),
             scenario,
             cases,
+            federation,
         })
     }
 
@@ -366,7 +399,8 @@ status = 504
         assert_eq!(
             error(&text),
             "lab.toml:13:1: case #1 \"one\": field `case.expect.result`: unknown field `result`, expected one of \
-             `status`, `ms_diagnostics`, `result_code`, `log_data`, `handshake`, `explanation`\n  \
+             `status`, `ms_diagnostics`, `result_code`, `log_data`, `handshake`, `explanation`, `expires`, \
+             `format`, `availability`, `later_availability`, `im_replies`\n  \
              hint: remove the key or correct its spelling; the valid keys are listed above"
         );
     }

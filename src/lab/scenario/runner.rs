@@ -83,10 +83,18 @@ pub async fn run_embedded() -> Result<ScenarioReport, ScenarioError> {
 
 /// Runs every case of a parsed scenario.
 pub async fn run_scenario(file: &ScenarioFile) -> Result<ScenarioReport, ScenarioError> {
+    run_scenario_tapped(file, &crate::wire::Taps::default()).await
+}
+
+/// [`run_scenario`], with what each case's Edge sees on the wire fed to `taps` (`scenario run --pcap`).
+pub async fn run_scenario_tapped(
+    file: &ScenarioFile,
+    taps: &crate::wire::Taps,
+) -> Result<ScenarioReport, ScenarioError> {
     let started = Instant::now();
     let pki = LabPki::build(file)?;
     let cases = futures::stream::iter(file.cases.iter())
-        .map(|case| run_case(file, &pki, case))
+        .map(|case| run_case(file, &pki, case, taps))
         .buffered(CONCURRENT_CASES)
         .collect::<Vec<_>>()
         .await;
@@ -103,9 +111,14 @@ fn millis(since: Instant) -> u64 {
 }
 
 /// Runs one case and compares.
-async fn run_case(file: &ScenarioFile, pki: &LabPki, case: &Case) -> CaseResult {
+async fn run_case(
+    file: &ScenarioFile,
+    pki: &LabPki,
+    case: &Case,
+    taps: &crate::wire::Taps,
+) -> CaseResult {
     let started = Instant::now();
-    let observed = match tokio::time::timeout(CASE_DEADLINE, observe(file, pki, case)).await {
+    let observed = match tokio::time::timeout(CASE_DEADLINE, observe(file, pki, case, taps)).await {
         Ok(o) => o,
         Err(_) => Observed {
             error: Some(format!(
@@ -166,7 +179,12 @@ impl PeerSocket {
 }
 
 /// Builds the case's lab, runs it, and tears it down.
-async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
+async fn observe(
+    file: &ScenarioFile,
+    pki: &LabPki,
+    case: &Case,
+    taps: &crate::wire::Taps,
+) -> Observed {
     // Outbound: the peer server's socket is bound first, so SRV port 0 can name it.
     let peer_socket = match &case.kind {
         CaseKind::Inbound(_) => None,
@@ -191,12 +209,105 @@ async fn observe(file: &ScenarioFile, pki: &LabPki, case: &Case) -> Observed {
         Err(e) => return failed(e),
     };
     let observed = match (&case.kind, peer_socket) {
-        (CaseKind::Outbound(o), Some(socket)) => drive::outbound(file, pki, o, &dns, socket).await,
-        (CaseKind::Inbound(i), _) => drive::inbound(file, pki, i, &dns).await,
+        (CaseKind::Outbound(o), Some(socket)) => {
+            drive::outbound(file, pki, o, &dns, socket, taps).await
+        }
+        (CaseKind::Inbound(i), _) => drive::inbound(file, pki, i, &dns, taps).await,
         (CaseKind::Outbound(_), None) => failed("the outbound case has no peer socket".into()),
     };
     dns.stop().await;
     observed
+}
+
+/// What the emulated Expressway-E sees after a 2xx to a SUBSCRIBE or an IM INVITE.
+mod presence_im {
+    use super::super::expect::PresenceSeen;
+    use crate::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
+    use crate::lab::scenario::case::InboundCase;
+    use crate::presence::client::Notification;
+    use crate::sip::Message;
+    use std::time::Duration;
+
+    const STEP: Duration = Duration::from_secs(5);
+
+    fn header(m: &Message, name: &str) -> Option<String> {
+        m.header_named(name)
+            .map(|h| String::from_utf8_lossy(&h.value()).trim().to_owned())
+    }
+
+    fn availability(m: &Message) -> Option<String> {
+        let n = Notification::read(
+            header(m, "subscription-state").as_deref(),
+            header(m, "Content-Type").as_deref(),
+            m.body(),
+        )
+        .ok()?;
+        n.presence.map(|p| p.class().name().to_owned())
+    }
+
+    /// The subscription's first state (in the 200 or the NOTIFY after it) and, when asked, the next; or the
+    /// IM replies, then BYE.
+    pub(super) async fn after(
+        client: &mut PeerClient,
+        case: &InboundCase,
+        req: &ExpresswayRequest,
+        ok: &Message,
+    ) -> Result<PresenceSeen, PeerError> {
+        let mut seen = PresenceSeen::default();
+        if case.method == "SUBSCRIBE" {
+            seen.expires = header(ok, "Expires").and_then(|e| e.parse().ok());
+            let first = if ok.body().is_empty() {
+                let n = client.next_request(STEP).await?;
+                client.answer(&n, 200).await?;
+                n
+            } else {
+                ok.clone()
+            };
+            seen.format = header(&first, "Content-Type");
+            seen.availability = availability(&first);
+            if case.wait_change {
+                let n = client.next_request(STEP).await?;
+                client.answer(&n, 200).await?;
+                seen.later_availability = availability(&n);
+            }
+        } else if case.im.is_some() {
+            let tag = ok
+                .to()
+                .ok()
+                .and_then(|t| t.tag().map(str::to_owned))
+                .unwrap_or_default();
+            client
+                .send(&req.follow_up("ACK", Some(&tag)).build())
+                .await?;
+            let mut replies = Vec::new();
+            for _ in 0..case.replies {
+                let m = client.next_request(STEP).await?;
+                client.answer(&m, 200).await?;
+                if m.method() == Some(b"MESSAGE") {
+                    replies.push(String::from_utf8_lossy(m.body()).into_owned());
+                }
+            }
+            // A reply beyond those is queued before the BYE's answer: read up to it.
+            client
+                .send(&req.follow_up("BYE", Some(&tag)).build())
+                .await?;
+            loop {
+                let Some(m) = client.recv(STEP).await? else {
+                    break;
+                };
+                if m.is_request() {
+                    client.answer(&m, 200).await?;
+                    if m.method() == Some(b"MESSAGE") {
+                        replies.push(String::from_utf8_lossy(m.body()).into_owned());
+                    }
+                } else if m.cseq().is_ok_and(|c| c.method == "BYE") {
+                    break;
+                }
+            }
+            seen.im_replies = Some(replies);
+        }
+        Ok(seen)
+    }
 }
 
 /// The parts that talk to the Edge and the emulated Expressway-E.
@@ -229,12 +340,14 @@ mod drive {
         pki: &LabPki,
         case: &InboundCase,
         dns: &CaseDns,
+        taps: &crate::wire::Taps,
     ) -> Observed {
         let s = &file.scenario;
         let config = EdgeConfig {
             faithful: s.faithful,
             edge: s.edge.clone(),
             policy: s.policy.clone(),
+            federation: file.federation.clone(),
             users: s.users.clone(),
             limits: s.limits.clone(),
             ..EdgeConfig::default()
@@ -251,6 +364,7 @@ mod drive {
             Ok(r) => r,
             Err(e) => return failed(format!("the Edge did not start: {e}")),
         };
+        running.edge.set_taps(taps.for_edge());
         let addr = running.addr;
         let mut events = running.edge.subscribe();
 
@@ -267,6 +381,23 @@ mod drive {
             req.body = Some(bytes::Bytes::from_static(b"hello from an edgesim scenario"));
             req.content_type = Some("text/plain".into());
         }
+        if method == "SUBSCRIBE" {
+            let mut sub = ExpresswayRequest::subscribe(&case.from, &case.to, &case.subscribe);
+            if let Some(a) = &case.accept {
+                sub.extra_headers.push(("Accept".into(), a.clone()));
+            }
+            sub.from_display = req.from_display.clone();
+            sub.request_uri = req.request_uri.clone();
+            sub.pai = req.pai.clone();
+            req = sub;
+        }
+        if let Some(text) = &case.im {
+            let mut im = ExpresswayRequest::im_invite(&case.from, &case.to, Some(text));
+            im.from_display = req.from_display.clone();
+            im.request_uri = req.request_uri.clone();
+            im.pai = req.pai.clone();
+            req = im;
+        }
         let identity = case
             .cert
             .as_deref()
@@ -277,11 +408,18 @@ mod drive {
         let exchange = async {
             let mut client = PeerClient::connect(addr, &s.edge.fqdn, identity, STEP).await?;
             let response = client.request(&req.build(), STEP).await;
+            let after = match &response {
+                Ok(r) if r.status_code().is_some_and(|c| (200..300).contains(&c)) => {
+                    presence_im::after(&mut client, case, &req, r).await
+                }
+                _ => Ok(Default::default()),
+            };
             client.close().await;
-            response
+            response.and_then(|r| after.map(|a| (r, a)))
         };
         match exchange.await {
-            Ok(response) => {
+            Ok((response, after)) => {
+                observed.presence = after;
                 observed.status = response.status_code();
                 observed.reason = response
                     .reason()
@@ -337,6 +475,7 @@ mod drive {
         case: &OutboundCase,
         dns: &CaseDns,
         socket: PeerSocket,
+        taps: &crate::wire::Taps,
     ) -> Observed {
         let s = &file.scenario;
         let behaviour = match (case.behaviour, case.peer_ms_diagnostics.clone()) {
@@ -374,7 +513,13 @@ mod drive {
         };
         let lookup: Arc<dyn Lookup> = dns.lookup.clone();
         let mut ctx = OutboundContext::new(
-            Policy::new(&s.edge, &s.policy, s.faithful),
+            Policy::from_config(&EdgeConfig {
+                edge: s.edge.clone(),
+                policy: s.policy.clone(),
+                federation: file.federation.clone(),
+                faithful: s.faithful,
+                ..EdgeConfig::default()
+            }),
             pki.edge.identity.clone(),
             pki.anchors.clone(),
             lookup,
@@ -384,6 +529,7 @@ mod drive {
             handshake: Duration::from_secs(2),
             response: STEP,
         };
+        ctx.taps = taps.clone();
         let outcome =
             crate::outbound::call(&ctx, &CallRequest::invite(&case.target, &case.from)).await;
         if let Some(server) = server {

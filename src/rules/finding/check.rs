@@ -349,8 +349,12 @@ impl Finding {
             ),
             // The Edge's own outcomes: their explanation is the line.
             F::NoSenderDomain
+            | F::FederationOff { .. }
             | F::DomainBlocked { .. }
             | F::DomainNotAllowed { .. }
+            | F::PartnerThrottled { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. }
             | F::BadTarget { .. }
             | F::SrvNotInDomain { .. }
             | F::ConnectFailed { .. }
@@ -362,6 +366,7 @@ impl Finding {
             | F::TooManyHops { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
+            | F::MemberOutOfService { .. }
             | F::PeerTimeout { .. } => {
                 let x = self.explain();
                 one(x.problem, x.fix)

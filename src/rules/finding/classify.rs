@@ -79,9 +79,13 @@ impl Finding {
                 ValidityState::Expired | ValidityState::NotYetValid => Status::Fail,
             },
             F::NoSenderDomain
+            | F::FederationOff { .. }
             | F::DomainBlocked { .. }
             | F::DomainNotAllowed { .. }
             | F::BadTarget { .. }
+            | F::PartnerThrottled { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. }
             | F::NoSrv { .. }
             | F::SrvNotInDomain { .. }
             | F::NoAddress { .. }
@@ -98,6 +102,7 @@ impl Finding {
             | F::TooManyHops { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
+            | F::MemberOutOfService { .. }
             | F::PeerTimeout { .. }
             | F::OptionsFailed { .. } => Status::Fail,
         }
@@ -110,7 +115,12 @@ impl Finding {
         use Finding as F;
         match self {
             F::NoSenderDomain => "sender",
-            F::DomainBlocked { .. } | F::DomainNotAllowed { .. } | F::BadTarget { .. } => "policy",
+            F::FederationOff { .. }
+            | F::DomainBlocked { .. }
+            | F::DomainNotAllowed { .. }
+            | F::BadTarget { .. }
+            | F::UnverifiedSender { .. } => "policy",
+            F::PartnerThrottled { .. } | F::PartnerContactsLimit { .. } => "limits",
             F::NoSrv { .. } | F::SrvRecordFound { .. } | F::SrvDotRecord { .. } => "dns-srv",
             F::SrvNotInDomain { .. } | F::TargetInDomain { .. } | F::TargetOutsideDomain { .. } => {
                 "rule1"
@@ -140,6 +150,7 @@ impl Finding {
             F::ForeignRequestUri { .. } => "destination",
             F::UnknownUser { .. } | F::BadExtension { .. } | F::TooManyHops { .. } => "users",
             F::RateLimited { .. } | F::TooManyCalls { .. } => "limits",
+            F::MemberOutOfService { .. } => "pool",
             F::PeerAnswered(_)
             | F::PeerRejected(_)
             | F::PeerTimeout { .. }
@@ -153,7 +164,13 @@ impl Finding {
     pub fn sip(&self) -> Option<(u16, &str)> {
         use Finding as F;
         let status = match self {
-            F::NoSenderDomain | F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => 403,
+            F::NoSenderDomain
+            | F::FederationOff { .. }
+            | F::DomainBlocked { .. }
+            | F::DomainNotAllowed { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. } => 403,
+            F::PartnerThrottled { .. } => 503,
             F::BadTarget { .. } => 400,
             F::NoSrv { .. }
             | F::SrvNotInDomain { .. }
@@ -169,7 +186,7 @@ impl Finding {
             F::ForeignRequestUri { .. } | F::UnknownUser { .. } => 404,
             F::BadExtension { .. } => 420,
             F::TooManyHops { .. } => 483,
-            F::RateLimited { .. } | F::TooManyCalls { .. } => 503,
+            F::RateLimited { .. } | F::TooManyCalls { .. } | F::MemberOutOfService { .. } => 503,
             F::PeerTimeout { .. } => 408,
             F::PeerAnswered(a) | F::PeerRejected(a) => {
                 return Some((a.status, &a.reason));
@@ -209,11 +226,14 @@ impl Finding {
     /// a 420.
     pub fn response_headers(&self) -> Vec<(&'static str, String)> {
         match self {
-            Finding::RateLimited { .. } => {
+            Finding::RateLimited { .. } | Finding::PartnerThrottled { .. } => {
                 vec![("Retry-After", words::RATE_RETRY_AFTER.to_string())]
             }
             Finding::TooManyCalls { .. } => {
                 vec![("Retry-After", words::CALLS_RETRY_AFTER.to_string())]
+            }
+            Finding::MemberOutOfService { .. } => {
+                vec![("Retry-After", words::POOL_RETRY_AFTER.to_string())]
             }
             Finding::BadExtension { tags } => vec![("Unsupported", tags.join(", "))],
             _ => Vec::new(),
@@ -227,7 +247,9 @@ impl Finding {
             F::PeerAnswered(_) => OutcomeClass::Connected,
             F::PeerRejected(a) => OutcomeClass::Rejected(a.status),
             F::BadTarget { .. } => OutcomeClass::Rejected(400),
-            F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => OutcomeClass::Blocked,
+            F::FederationOff { .. } | F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => {
+                OutcomeClass::Blocked
+            }
             F::NoSrv { .. } => OutcomeClass::NoSrv,
             F::SrvNotInDomain { .. } => OutcomeClass::SrvMismatch,
             F::NoAddress { .. } => OutcomeClass::NoAddress,
@@ -271,6 +293,10 @@ impl Finding {
             | F::TooManyHops { .. }
             | F::RateLimited { .. }
             | F::TooManyCalls { .. }
+            | F::MemberOutOfService { .. }
+            | F::PartnerThrottled { .. }
+            | F::PartnerContactsLimit { .. }
+            | F::UnverifiedSender { .. }
             | F::OptionsNotSent { .. }
             | F::OptionsFailed { .. } => return None,
         })
@@ -280,7 +306,12 @@ impl Finding {
     /// after the federation rules passed (an unknown user, an unsupported extension), `reject` otherwise.
     pub fn verdict_kind(&self) -> VerdictKind {
         match self {
-            Finding::RateLimited { .. } | Finding::TooManyCalls { .. } => VerdictKind::Limit,
+            Finding::RateLimited { .. }
+            | Finding::TooManyCalls { .. }
+            | Finding::MemberOutOfService { .. } => VerdictKind::Limit,
+            Finding::PartnerThrottled { .. } | Finding::PartnerContactsLimit { .. } => {
+                VerdictKind::Limit
+            }
             Finding::UnknownUser { .. } | Finding::BadExtension { .. } => VerdictKind::Accept,
             _ => VerdictKind::Reject,
         }

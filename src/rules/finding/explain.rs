@@ -20,15 +20,75 @@ impl Finding {
                 "The request has no sip: P-Asserted-Identity or From host, so the Edge cannot tell which domain sent it.",
                 "send a From (or PAI) sip: URI with the partner's domain.",
             ),
+            F::FederationOff { domain } => Explanation::new(
+                format!(
+                    "Federation is off on this Edge: AllowFederatedUsers is False, so it refuses every federated domain, {domain} included; the Edge answered {}.",
+                    self.answered()
+                ),
+                "set allow_federated_users = true in [access_edge] (on a real Edge: Set-CsAccessEdgeConfiguration -AllowFederatedUsers $true), or paste a Get-CsAccessEdgeConfiguration that shows AllowFederatedUsers : True.",
+            ),
+            F::PartnerThrottled {
+                domain, sent, rate, ..
+            } => Explanation::new(
+                format!(
+                    "{domain} is a discovered partner (found by DNS SRV, not on the allowed list) and sent {sent} messages within one second, over DiscoveredPartnerStandardRate = {rate}: the Edge answered {}.",
+                    self.answered()
+                ),
+                format!(
+                    "slow the peer down, or list {domain} as an allowed domain ([[allowed_domains]] Identity = \"{domain}\"; on a real Edge New-CsAllowedDomain -Identity {domain}), as Microsoft advises for a partner that sends more than {rate} messages per second; or raise access_edge.discovered_partner_standard_rate."
+                ),
+            ),
+            F::PartnerContactsLimit {
+                domain,
+                user,
+                max,
+                period_minutes,
+                ..
+            } => Explanation::new(
+                format!(
+                    "{domain} is a discovered partner and has already reached {max} distinct users in this report period of {period_minutes} minutes (MaxContactsPerDiscoveredPartner = {max}): the request for {user}, a user it has not reached before, got {}.",
+                    self.answered()
+                ),
+                format!(
+                    "list {domain} as an allowed domain ([[allowed_domains]] Identity = \"{domain}\"; on a real Edge New-CsAllowedDomain -Identity {domain}), as Microsoft advises for a partner that must reach more than {max} users; or raise access_edge.max_contacts_per_discovered_partner, or set access_edge.enable_discovered_partner_contacts_limit = false."
+                ),
+            ),
+            F::UnverifiedSender {
+                domain,
+                sender,
+                user,
+                partner,
+                ..
+            } => {
+                let setting = match partner {
+                    super::super::PartnerType::Discovered => {
+                        "access_edge.discovered_partner_verification_level".to_owned()
+                    }
+                    _ => format!("the VerificationLevel of the allowed domain {domain}"),
+                };
+                Explanation::new(
+                    format!(
+                        "Messages from {domain} are unverified (AlwaysUnverifiable, {setting}): the Edge delivers them only to users who have the sender in their contacts, and {user} does not list {sender}; the Edge answered {}.",
+                        self.answered()
+                    ),
+                    format!(
+                        "add \"{sender}\" to the contacts of {user} ([[users]] contacts = [\"{sender}\"]), or set {setting} to UseSourceVerification or AlwaysVerifiable."
+                    ),
+                )
+            }
             F::DomainBlocked { domain } => Explanation::new(
                 format!("{domain} is on the Edge's blocked domain list."),
-                "remove it from policy.blocked_domains.",
+                format!(
+                    "remove it from [[blocked_domains]] (or policy.blocked_domains; on a real Edge Remove-CsBlockedDomain -Identity {domain})."
+                ),
             ),
             F::DomainNotAllowed { domain } => Explanation::new(
                 format!(
                     "{domain} is not an allowed federated domain and partner discovery is off."
                 ),
-                "add it to policy.allowed_domains or set policy.partner_discovery = true.",
+                format!(
+                    "add it to [[allowed_domains]] (or policy.allowed_domains; on a real Edge New-CsAllowedDomain -Identity {domain}), or turn partner discovery on (access_edge.enable_partner_discovery = true, or policy.partner_discovery = true)."
+                ),
             ),
             F::BadTarget { target } => Explanation::new(
                 format!("{target} is not a sip: URI with a domain."),
@@ -210,6 +270,13 @@ impl Finding {
                     self.answered()
                 ),
                 "end calls (ACK every final response, BYE answered calls), or spread them over more connections.",
+            ),
+            F::MemberOutOfService { member } => Explanation::new(
+                format!(
+                    "The Edge pool member {member} is switched out of service (fault mode 503): the Edge answered {}.",
+                    self.answered()
+                ),
+                "a peer should try the next SRV target or address of the pool; to put the member back, switch its fault mode to accept (Pool::set_fault, or the faults file and SIGUSR1).",
             ),
             F::PeerAnswered(a) => Explanation::only(format!(
                 "{} answered the {} with {} {}: DNS SRV, the certificate (both directions of mutual TLS) and SIP routing to {} work.",

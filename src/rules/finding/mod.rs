@@ -26,11 +26,13 @@ use crate::rules::outbound::ConnectFailure;
 mod check;
 mod check_cert;
 mod classify;
+mod cmdlet;
 mod explain;
 mod inspect;
 mod wire;
 mod words;
 
+pub use cmdlet::CmdletOutcome;
 pub use inspect::Inspected;
 #[cfg(test)]
 pub(crate) use words::name_match_text;
@@ -42,6 +44,11 @@ pub enum Finding {
     // ---- who may federate
     /// The request names no sender domain (no sip: P-Asserted-Identity or From host). Inbound, 403 / 1002.
     NoSenderDomain,
+    /// AllowFederatedUsers is False: every federated domain is refused. 403 / 1002, record 0xc3e93e06.
+    FederationOff {
+        /// The domain refused.
+        domain: DomainName,
+    },
     /// The domain is on the blocked list. 403 / 1002.
     DomainBlocked {
         /// The domain.
@@ -337,6 +344,54 @@ pub enum Finding {
     TooManyCalls {
         /// The most calls per connection.
         max: usize,
+    },
+    /// The Edge pool member the request reached is in fault mode `503` (switched out of service). 503 with
+    /// `Retry-After` and ms-diagnostics 1090 (verdict `limit`).
+    MemberOutOfService {
+        /// The member's address, `ip:port`.
+        member: String,
+    },
+    /// A discovered partner over DiscoveredPartnerStandardRate. 503 with `Retry-After`, record 0xc3e93e07
+    /// (verdict `limit`).
+    PartnerThrottled {
+        /// The partner's domain.
+        domain: DomainName,
+        /// Messages counted in this one-second window, this one included.
+        sent: u32,
+        /// DiscoveredPartnerStandardRate.
+        rate: u32,
+        /// The `ms-edge-proxy-message-trust` its messages get.
+        trust: String,
+    },
+    /// A discovered partner reaching a new user past MaxContactsPerDiscoveredPartner in the report period. 403,
+    /// record 0xc3e93e08 (verdict `limit`).
+    PartnerContactsLimit {
+        /// The partner's domain.
+        domain: DomainName,
+        /// The new user (Request-URI user part).
+        user: String,
+        /// MaxContactsPerDiscoveredPartner.
+        max: u32,
+        /// DiscoveredPartnerReportPeriodMinutes.
+        period_minutes: u32,
+        /// The `ms-edge-proxy-message-trust` its messages get.
+        trust: String,
+    },
+    /// An unverified message (VerificationLevel AlwaysUnverifiable) for a user who does not list the sender as a
+    /// contact. 403, record 0xc3e93e09.
+    UnverifiedSender {
+        /// The sender domain.
+        domain: DomainName,
+        /// The sender's address (`user@host`).
+        sender: String,
+        /// The user it is for (Request-URI user part).
+        user: String,
+        /// The partner's type (which setting holds its level).
+        partner: super::PartnerType,
+        /// Its verification level.
+        level: crate::config::VerificationLevel,
+        /// The `ms-edge-proxy-message-trust` its messages get.
+        trust: String,
     },
 
     // ---- the peer's answers (outbound)

@@ -93,7 +93,7 @@ fn an_explanation_reads_problem_then_fix() {
     .explain();
     assert_eq!(
         x.to_string(),
-        "spam.lab is on the Edge's blocked domain list. Fix: remove it from policy.blocked_domains."
+        "spam.lab is on the Edge's blocked domain list. Fix: remove it from [[blocked_domains]] (or policy.blocked_domains; on a real Edge Remove-CsBlockedDomain -Identity spam.lab)."
     );
     let only = Finding::EdgeCertUnusable { why: "x".into() }.explain();
     assert_eq!(only.fix, None);

@@ -63,9 +63,10 @@ impl Finding {
     pub fn ms_diagnostic(&self, source: &str) -> Option<MsDiagnostic> {
         use Finding as F;
         Some(match self {
-            F::NoSenderDomain | F::DomainBlocked { .. } | F::DomainNotAllowed { .. } => {
-                MsDiagnostic::e1002(source)
-            }
+            F::NoSenderDomain
+            | F::FederationOff { .. }
+            | F::DomainBlocked { .. }
+            | F::DomainNotAllowed { .. } => MsDiagnostic::e1002(source),
             F::NoSrv { domain, .. } => MsDiagnostic::e1008(domain.as_str(), source),
             F::SrvNotInDomain { failure, .. } => {
                 MsDiagnostic::e1009(failure.domain.as_str(), &failure.fqdns, source)
@@ -109,6 +110,7 @@ impl Finding {
             ),
             F::ForeignRequestUri { .. } => MsDiagnostic::e1005(source),
             F::UnknownUser { .. } => MsDiagnostic::e4005(),
+            F::MemberOutOfService { member } => MsDiagnostic::e1090(member, source),
             F::PeerAnswered(a) => MsDiagnostic::parse(a.peer_diag.as_deref()?)?,
             F::PeerRejected(a) => match &a.peer_diag {
                 Some(d) => MsDiagnostic::parse(d)?,
@@ -146,6 +148,63 @@ impl Finding {
             F::DomainNotAllowed { domain } => (
                 ResultCode::DOMAIN_NOT_ALLOWED,
                 vec![kv("domain", domain.as_str())],
+            ),
+            F::FederationOff { domain } => (
+                ResultCode::FEDERATION_DISABLED,
+                vec![
+                    kv("domain", domain.as_str()),
+                    kv("AllowFederatedUsers", "False"),
+                ],
+            ),
+            F::PartnerThrottled {
+                domain,
+                sent,
+                rate,
+                trust,
+            } => (
+                ResultCode::PARTNER_THROTTLED,
+                vec![
+                    kv("domain", domain.as_str()),
+                    kv("messagesInSecond", &sent.to_string()),
+                    kv("DiscoveredPartnerStandardRate", &rate.to_string()),
+                    kv("msEdgeProxyMessageTrust", trust),
+                ],
+            ),
+            F::PartnerContactsLimit {
+                domain,
+                user,
+                max,
+                period_minutes,
+                trust,
+            } => (
+                ResultCode::PARTNER_CONTACTS_LIMIT,
+                vec![
+                    kv("domain", domain.as_str()),
+                    kv("user", user),
+                    kv("MaxContactsPerDiscoveredPartner", &max.to_string()),
+                    kv(
+                        "DiscoveredPartnerReportPeriodMinutes",
+                        &period_minutes.to_string(),
+                    ),
+                    kv("msEdgeProxyMessageTrust", trust),
+                ],
+            ),
+            F::UnverifiedSender {
+                domain,
+                sender,
+                user,
+                level,
+                trust,
+                ..
+            } => (
+                ResultCode::UNVERIFIED_SENDER,
+                vec![
+                    kv("domain", domain.as_str()),
+                    kv("sender", sender),
+                    kv("user", user),
+                    kv("VerificationLevel", level.name()),
+                    kv("msEdgeProxyMessageTrust", trust),
+                ],
             ),
             F::NoSrv { domain, why, .. } => (
                 ResultCode::NO_SRV,

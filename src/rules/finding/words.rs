@@ -10,6 +10,9 @@ use crate::rules::{DomainName, NameMatch};
 pub(crate) const RATE_RETRY_AFTER: u32 = 1;
 /// Retry-After when the connection holds too many calls: a few seconds for calls to end.
 pub(crate) const CALLS_RETRY_AFTER: u32 = 5;
+/// Retry-After of a pool member out of service (fault mode `503`): long enough that a peer that honours it
+/// moves to another member rather than hammering this one.
+pub(crate) const POOL_RETRY_AFTER: u32 = 30;
 
 /// The opening of every line about a missing Client Authentication EKU (one wording for all of them).
 pub(super) const CLIENT_AUTH_REMOVAL: &str =
