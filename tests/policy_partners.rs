@@ -108,7 +108,9 @@ async fn a_discovered_partner_is_throttled_past_20_per_second_and_an_allowed_par
     assert_eq!((w.messages, w.throttled, w.distinct_users), (25, 5, 1));
     assert_eq!((w.rate_limit, w.max_contacts), (20, Some(1000)));
 
-    // The events file: a watch-list line when the partner appeared and when it was first throttled.
+    // The events file: a watch-list line when the partner appeared and when it was first throttled (once the
+    // background writer has written what is queued).
+    lab.edge.flush();
     let text = std::fs::read_to_string(lab.dir.path().join("events.jsonl")).unwrap();
     lab.stop().await;
     let watch: Vec<serde_json::Value> = text
@@ -208,6 +210,7 @@ async fn the_lab_defaults_count_discovered_partners_without_throttling_them() {
     let w = lab.edge.watch_list();
     assert_eq!((w.len(), w[0].messages, w[0].throttled), (1, 25, 0));
     // Only decisions in the events file: the watch-list lines come with the customer's settings.
+    lab.edge.flush();
     let text = std::fs::read_to_string(lab.dir.path().join("events.jsonl")).unwrap();
     assert!(!text.contains(r#""event":"watch-list""#), "{text}");
     lab.stop().await;
