@@ -97,6 +97,14 @@ async fn first_run_creates_the_lab_ca_and_answers_a_call() {
     );
     let r = peer.request(&req.build(), t).await.unwrap();
     assert_eq!(r.status_code(), Some(200));
-    let ev = std::fs::read_to_string(&events).unwrap();
+    // The running serve's background writer puts the line on disk within its 100 ms flush bound: waited for.
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    let ev = loop {
+        let ev = std::fs::read_to_string(&events).unwrap_or_default();
+        if ev.contains("\"verdict\":\"accept\"") || std::time::Instant::now() > deadline {
+            break ev;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
     assert!(ev.contains("\"verdict\":\"accept\""), "{ev}");
 }
