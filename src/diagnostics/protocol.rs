@@ -48,8 +48,6 @@ impl ProtocolRecord<'_> {
     /// (headers), then `Message-Body:`; a `$$` in the message is written `$ $` so that no message can end or
     /// open a record.
     pub fn render(&self, ctx: &LogContext) -> String {
-        let t = ctx.timestamp.to_offset(time::UtcOffset::UTC);
-        let host = super::line_safe(&ctx.edge_host);
         let text = String::from_utf8_lossy(self.message).replace("$$", "$ $");
         let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
         let mut lines = head.split("\r\n");
@@ -59,24 +57,16 @@ impl ProtocolRecord<'_> {
         } else {
             "request"
         };
-        let mut out = format!(
-            "TL_INFO(TF_PROTOCOL) [{host}\\{host}]{pid:04X}.{tid:04X}::{mo:02}/{d:02}/{y:04}-{h:02}:{mi:02}:{s:02}.{ms:03}.{seq:08X} \
-             (SIPStack,SIPAdminLog::TraceProtocolRecord:SIPAdminLog.cpp(125))$$begin_record\n\
+        let mut out = String::from("TL_INFO(TF_PROTOCOL) ");
+        ctx.push_stamp(&mut out);
+        out += &format!(
+            " (SIPStack,SIPAdminLog::TraceProtocolRecord:SIPAdminLog.cpp(125))$$begin_record\n\
              Trace-Correlation-Id: {id}\n\
              Instance-Id: {seq:X}\n\
              Direction: {dir}\n\
              Peer: {peer}\n\
              Message-Type: {kind}\n\
              Start-Line: {start}\n",
-            pid = ctx.pid,
-            tid = ctx.tid,
-            mo = u8::from(t.month()),
-            d = t.day(),
-            y = t.year(),
-            h = t.hour(),
-            mi = t.minute(),
-            s = t.second(),
-            ms = t.millisecond(),
             seq = ctx.seq,
             id = ctx.record_id,
             dir = self.direction.render(),

@@ -232,6 +232,34 @@ pub struct LogContext {
     pub record_id: u64,
 }
 
+impl LogContext {
+    /// Appends the trace line's `[host\host]pid.tid::MM/DD/YYYY-hh:mm:ss.mmm.SEQ` stamp (UTC), the part every
+    /// record kind of the Edge's trace shares.
+    pub fn push_stamp(&self, out: &mut String) {
+        use std::fmt::Write;
+        let t = self.timestamp.to_offset(time::UtcOffset::UTC);
+        out.push('[');
+        push_line_safe(out, &self.edge_host);
+        out.push('\\');
+        push_line_safe(out, &self.edge_host);
+        // Writing to a String cannot fail.
+        let _ = write!(
+            out,
+            "]{pid:04X}.{tid:04X}::{mo:02}/{d:02}/{y:04}-{h:02}:{mi:02}:{s:02}.{ms:03}.{seq:08X}",
+            pid = self.pid,
+            tid = self.tid,
+            mo = u8::from(t.month()),
+            d = t.day(),
+            y = t.year(),
+            h = t.hour(),
+            mi = t.minute(),
+            s = t.second(),
+            ms = t.millisecond(),
+            seq = self.seq,
+        );
+    }
+}
+
 impl LogRecord {
     /// A record for `result_code`, taking its severity from the code.
     pub fn new(
@@ -277,29 +305,15 @@ impl LogRecord {
     /// without the intermediate strings of the peer-supplied values made line-safe.
     pub fn render_into(&self, ctx: &LogContext, out: &mut String) {
         use std::fmt::Write;
-        let t = ctx.timestamp.to_offset(time::UtcOffset::UTC);
         out.push_str("TL ");
         out.push_str(self.severity.level());
-        out.push_str("(TF_DIAG) [");
-        push_line_safe(out, &ctx.edge_host);
-        out.push('\\');
-        push_line_safe(out, &ctx.edge_host);
+        out.push_str("(TF_DIAG) ");
+        ctx.push_stamp(out);
         // Writing to a String cannot fail.
         let _ = write!(
             out,
-            "]{pid:04X}.{tid:04X}::{mo:02}/{d:02}/{y:04}-{h:02}:{mi:02}:{s:02}.{ms:03}.{seq:08X} \
-             (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp({line})) [{id}] $$begin record\n\
+            " (SIPStack,SIPAdminLog::WriteDiagnosticEvent:SIPAdminLog.cpp({line})) [{id}] $$begin record\n\
              Severity: {sev} Text: {text} Result-Code: 0x{rc:08x} {sym} SIP-Start-Line: ",
-            pid = ctx.pid,
-            tid = ctx.tid,
-            mo = u8::from(t.month()),
-            d = t.day(),
-            y = t.year(),
-            h = t.hour(),
-            mi = t.minute(),
-            s = t.second(),
-            ms = t.millisecond(),
-            seq = ctx.seq,
             line = self.severity.source_line(),
             id = ctx.record_id,
             sev = self.severity.as_str(),
