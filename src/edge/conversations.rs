@@ -530,16 +530,7 @@ impl Conversations {
         reply: Option<&Reply>,
     ) -> Option<(Bytes, String)> {
         let inv = &s.invite;
-        let target = inv
-            .contacts()
-            .ok()
-            .and_then(|c| {
-                c.into_iter().find_map(|c| match c {
-                    sip::Contact::Addr(n) => Some(n.uri.as_str().to_string()),
-                    sip::Contact::Star => None,
-                })
-            })
-            .or_else(|| inv.from().ok().map(|f| f.uri.as_str().to_string()))?;
+        let target = super::uas::remote_target(inv)?;
         let from = format!("<{}>;tag={}", inv.to().ok()?.uri.as_str(), s.tag);
         let to = text(inv.header(HeaderKind::From)?.value().as_ref());
         let call_id = text(&inv.call_id().ok()?);

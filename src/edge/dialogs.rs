@@ -527,16 +527,7 @@ impl Dialogs {
     /// Record-Route), with its top Via branch.
     fn bye(&self, d: &Call) -> Option<(Bytes, String)> {
         let inv = &d.invite;
-        let target = inv
-            .contacts()
-            .ok()
-            .and_then(|c| {
-                c.into_iter().find_map(|c| match c {
-                    sip::Contact::Addr(n) => Some(n.uri.as_str().to_string()),
-                    sip::Contact::Star => None,
-                })
-            })
-            .or_else(|| inv.from().ok().map(|f| f.uri.as_str().to_string()))?;
+        let target = uas::remote_target(inv)?;
         let from = format!("<{}>;tag={}", inv.to().ok()?.uri.as_str(), d.tag);
         let to = text(inv.header(sip::HeaderKind::From)?.value().as_ref());
         let call_id = text(&inv.call_id().ok()?);

@@ -78,6 +78,21 @@ pub(crate) fn user_entry(entry: &str) -> (&str, Option<&str>) {
     }
 }
 
+/// Where the emulated user sends its requests in the dialog `invite` opened (UAS side): the first Contact of the
+/// INVITE, else its From URI (RFC 3261 §12.1.1).
+pub(super) fn remote_target(invite: &Message) -> Option<String> {
+    invite
+        .contacts()
+        .ok()
+        .and_then(|c| {
+            c.into_iter().find_map(|c| match c {
+                crate::sip::Contact::Addr(n) => Some(n.uri.as_str().to_string()),
+                crate::sip::Contact::Star => None,
+            })
+        })
+        .or_else(|| invite.from().ok().map(|f| f.uri.as_str().to_string()))
+}
+
 /// The user a Request-URI reaches (see the module documentation). An empty user list means "every user of
 /// the Edge answers" (first run without configuration); otherwise an unknown user is `None` (404 / 4005).
 pub(super) fn find_user(
