@@ -19,7 +19,6 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use rustls_pki_types::UnixTime;
 use tokio::io::{AsyncReadExt, AsyncWriteExt, ReadHalf, WriteHalf};
 use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
@@ -27,7 +26,6 @@ use tokio_rustls::client::TlsStream;
 use super::Edge;
 use crate::outbound::OutboundContext;
 use crate::outbound::conn::{self, ConnectError, TlsVersions};
-use crate::pki::{CertFacts, Usage, verify_chain};
 use crate::rules::{self, ConnectFailure, DomainName, Finding, OutboundPlan, Verdict};
 use crate::sip::{self, Frame, Framer};
 
@@ -252,17 +250,7 @@ impl Pool {
             };
             ctx.policy.outbound_connect_failure(&target, kind)
         })?;
-        let status = verify_chain(
-            &connected.chain,
-            &ctx.anchors,
-            Usage::ServerAuth,
-            UnixTime::now(),
-        );
-        let facts = connected
-            .chain
-            .first()
-            .and_then(|leaf| CertFacts::from_der(leaf).ok())
-            .unwrap_or_default();
+        let (facts, status) = connected.judge_chain(&ctx.anchors);
         ctx.policy.decide_outbound_cert(&target, &facts, &status)?;
         tracing::info!(%domain, %target, addr = %connected.addr, "the Edge's own connection to the peer is up");
         let (reader, writer) = tokio::io::split(connected.stream);

@@ -59,6 +59,25 @@ pub struct Connected {
     pub version: String,
 }
 
+impl Connected {
+    /// The server chain judged as the Edge judges a peer it called: trust and validity for serverAuth now, and
+    /// the leaf's facts (empty when it does not parse) for Rule 2.
+    pub fn judge_chain(&self, anchors: &pki::TrustAnchors) -> (pki::CertFacts, pki::ChainStatus) {
+        let status = pki::verify_chain(
+            &self.chain,
+            anchors,
+            pki::Usage::ServerAuth,
+            rustls_pki_types::UnixTime::now(),
+        );
+        let facts = self
+            .chain
+            .first()
+            .and_then(|leaf| pki::CertFacts::from_der(leaf).ok())
+            .unwrap_or_default();
+        (facts, status)
+    }
+}
+
 /// The Edge's client config for `versions`: accepts any server chain in the handshake (judged afterwards with
 /// `verify_chain` and Rule 2), presents `identity`, never resumes.
 pub fn client_config(

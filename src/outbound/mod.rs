@@ -10,11 +10,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use rustls_pki_types::UnixTime;
 use serde::Serialize;
 
 use crate::dns::Lookup;
-use crate::pki::{CertFacts, ChainStatus, TlsIdentity, TrustAnchors, Usage, verify_chain};
+use crate::pki::{ChainStatus, TlsIdentity, TrustAnchors};
 use crate::rules::{
     self, ConnectFailure, Decision, DomainName, Finding, OutboundPlan, Policy, Route, Verdict, srv,
 };
@@ -459,17 +458,7 @@ async fn connect_phase(
     );
 
     // Chain + Rule 2.
-    let status = verify_chain(
-        &connected.chain,
-        &ctx.anchors,
-        Usage::ServerAuth,
-        UnixTime::now(),
-    );
-    let facts = connected
-        .chain
-        .first()
-        .and_then(|leaf| CertFacts::from_der(leaf).ok())
-        .unwrap_or_default();
+    let (facts, status) = connected.judge_chain(&ctx.anchors);
     if let Err(v) = ctx.policy.decide_outbound_cert(&target, &facts, &status) {
         // A trusted chain fails on Rule 2: say that, not the chain's (good) state.
         let problem = match &status {

@@ -222,18 +222,29 @@ pub async fn read_response<S: AsyncRead + Unpin>(
     timeout: Duration,
 ) -> Result<Option<Message>, std::io::Error> {
     let deadline = tokio::time::Instant::now() + timeout;
+    while let Some(m) = read_message(stream, framer, buf, deadline).await? {
+        let ours = !m.is_request()
+            && m.cseq()
+                .map(|c| c.method.eq_ignore_ascii_case(method))
+                .unwrap_or(false);
+        if ours {
+            return Ok(Some(m));
+        }
+    }
+    Ok(None)
+}
+
+/// The next SIP message of any kind before `deadline` (keep-alives skipped); `Ok(None)` at the deadline.
+/// `Err`: the stream is not SIP, failed or closed.
+pub(super) async fn read_message<S: AsyncRead + Unpin>(
+    stream: &mut S,
+    framer: &mut Framer,
+    buf: &mut BytesMut,
+    deadline: tokio::time::Instant,
+) -> std::io::Result<Option<Message>> {
     loop {
         match framer.decode(buf) {
-            Ok(Some(Frame::Message(m))) if !m.is_request() => {
-                let ours = m
-                    .cseq()
-                    .map(|c| c.method.eq_ignore_ascii_case(method))
-                    .unwrap_or(false);
-                if ours {
-                    return Ok(Some(m));
-                }
-                continue;
-            }
+            Ok(Some(Frame::Message(m))) => return Ok(Some(m)),
             Ok(Some(_)) => continue,
             Ok(None) => {}
             Err(e) => {

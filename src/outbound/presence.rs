@@ -8,46 +8,13 @@
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite};
+use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::time::Instant;
 
 use super::msg::{self, USER_AGENT};
 use super::{CallRequest, Run};
 use crate::presence::client::Notification;
-use crate::sip::{Contact, Frame, Framer, Message, RequestBuilder, ResponseBuilder, ua};
-
-/// The next message of any kind before `deadline`; `Ok(None)` at the deadline.
-async fn read_any<S: AsyncRead + Unpin>(
-    stream: &mut S,
-    framer: &mut Framer,
-    buf: &mut BytesMut,
-    deadline: Instant,
-) -> std::io::Result<Option<Message>> {
-    loop {
-        match framer.decode(buf) {
-            Ok(Some(Frame::Message(m))) => return Ok(Some(m)),
-            Ok(Some(_)) => continue,
-            Ok(None) => {}
-            Err(e) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::InvalidData,
-                    e.to_string(),
-                ));
-            }
-        }
-        match tokio::time::timeout_at(deadline, stream.read_buf(buf)).await {
-            Err(_) => return Ok(None),
-            Ok(Ok(0)) => {
-                return Err(std::io::Error::new(
-                    std::io::ErrorKind::UnexpectedEof,
-                    "the peer closed the connection",
-                ));
-            }
-            Ok(Ok(_)) => {}
-            Ok(Err(e)) => return Err(e),
-        }
-    }
-}
+use crate::sip::{Contact, Framer, Message, RequestBuilder, ResponseBuilder, ua};
 
 fn ok_to(m: &Message) -> Bytes {
     ResponseBuilder::from_request(m, 200, "OK")
@@ -146,7 +113,7 @@ where
 {
     let mut answered = until_response.is_none();
     loop {
-        match read_any(stream, framer, buf, deadline).await {
+        match msg::read_message(stream, framer, buf, deadline).await {
             Ok(Some(m)) if m.is_request() => {
                 if take_request(run, stream, &m).await {
                     return true;
