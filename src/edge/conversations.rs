@@ -219,11 +219,7 @@ impl Conversations {
     ) -> Answer {
         if let Some(f) = uas::extension_refusal(&m, method) {
             self.transmits.push_back(out.refuse(now, &m, &f));
-            return Answer {
-                status: f.sip().map(|(s, _)| s),
-                verdict: f.verdict_kind(),
-                explanation: Some(f.explain().to_string()),
-            };
+            return Answer::of(&f);
         }
         match method {
             "SUBSCRIBE" => self.subscribe(now, &m, out),
@@ -272,11 +268,7 @@ impl Conversations {
         let uri = text(m.request_uri_raw().unwrap_or_default());
         let f = uas::unknown_user(&uri, &self.users.users);
         self.transmits.push_back(out.refuse(now, m, &f));
-        Answer {
-            status: f.sip().map(|(s, _)| s),
-            verdict: f.verdict_kind(),
-            explanation: Some(f.explain().to_string()),
-        }
+        Answer::of(&f)
     }
 
     /// 400 with a Warning for IM input the Edge cannot read.
@@ -393,11 +385,7 @@ impl Conversations {
         if self.sessions.len() >= MAX_SESSIONS {
             let f = crate::rules::users::too_many_calls(MAX_SESSIONS);
             self.transmits.push_back(out.refuse(now, &m, &f));
-            return Answer {
-                status: f.sip().map(|(s, _)| s),
-                verdict: f.verdict_kind(),
-                explanation: Some(f.explain().to_string()),
-            };
+            return Answer::of(&f);
         }
         let sdp = im::sdp::answer(&self.local.ip().to_string(), self.local.port(), &aor);
         let contact = self.contact(&aor);

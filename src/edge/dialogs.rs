@@ -98,7 +98,7 @@ impl Answer {
     }
 
     /// The answer of a finding.
-    fn of(f: &Finding) -> Self {
+    pub(super) fn of(f: &Finding) -> Self {
         Answer {
             status: f.sip().map(|(s, _)| s),
             verdict: f.verdict_kind(),
