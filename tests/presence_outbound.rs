@@ -43,6 +43,9 @@ async fn two_edges(srv_target: &str) -> TwoEdges {
     let mut config = EdgeConfig::default();
     config.edge.fqdn = "sip.partner.lab".into();
     config.edge.domain = "partner.lab".into();
+    // `call` holds the one connection it opened and reads the NOTIFYs and IM replies there: the partner Edge
+    // sends them back on it rather than over a connection of its own to skype.lab's SRV target.
+    config.edge.reuse_inbound_connection = true;
     config.users = vec![UserConfig {
         user: "bob".into(),
         action: UserAction::Answer,

@@ -4,9 +4,10 @@
 //! the Edge sends in those dialogs.
 //!
 //! Plain data in the dialogs' shape: requests go in with the time ([`Conversations::handle_request`]), the
-//! connection asks [`Conversations::poll_timeout`], calls [`Conversations::handle_timeout`], and takes what
-//! to send with [`Conversations::poll_transmit`] (its own answers first, then what the Edge originates on
-//! this connection). Dropping it tells the hub the connection is gone.
+//! connection asks [`Conversations::poll_timeout`], calls [`Conversations::handle_timeout`], and takes its
+//! answers with [`Conversations::poll_transmit`] and the requests the Edge originates in its dialogs (NOTIFY,
+//! BENOTIFY, the users' MESSAGE replies and BYEs) with [`Conversations::poll_originated`], for
+//! [`super::peer_conn::send_to_peer`]. Dropping it tells the hub the connection is gone.
 //!
 //! Choices: a user whose call action is busy / unavailable / decline refuses an IM session as it refuses a
 //! call (486 / 480 / 603); any other answers at once (no ringing: the 200 carries the IM SDP). Replies to
@@ -22,8 +23,9 @@ use bytes::Bytes;
 use tokio::time::Instant;
 
 use super::dialogs::{Answer, Users};
+use super::peer_conn::Originated;
 use super::respond::{Responder, branch, text};
-use super::subscriptions::{Hub, aor, send_to_peer};
+use super::subscriptions::{Hub, aor, originate};
 use super::uas;
 use crate::config::{ImConfig, UserAction, UserConfig};
 use crate::diagnostics::VerdictKind;
@@ -128,12 +130,14 @@ impl Conversations {
         }
     }
 
-    /// The next message to send: the answers first, then what the Edge originates on this connection.
+    /// The next answer to send on this connection.
     pub(super) fn poll_transmit(&mut self) -> Option<Bytes> {
-        if let Some(b) = self.transmits.pop_front() {
-            return Some(b);
-        }
-        self.hub.lock().ok()?.poll_transmit(self.conn)
+        self.transmits.pop_front()
+    }
+
+    /// The next request the Edge originates in a dialog of this connection, for the switch point.
+    pub(super) fn poll_originated(&mut self) -> Option<Originated> {
+        self.hub.lock().ok()?.poll_originated(self.conn)
     }
 
     /// When [`Conversations::handle_timeout`] is due next (a hang-up, or the presence table's next timer).
@@ -163,6 +167,13 @@ impl Conversations {
                 let bye = self.in_dialog(&mut s, "BYE", None);
                 self.originate(bye);
             }
+        }
+    }
+
+    /// The Edge is stopping: this connection's subscriptions get their final NOTIFY (`deactivated`).
+    pub(super) fn deactivate(&mut self) {
+        if let Ok(mut hub) = self.hub.lock() {
+            hub.deactivate(self.conn, std::time::Instant::now());
         }
     }
 
@@ -499,14 +510,14 @@ impl Conversations {
     }
 
     /// Queues a request the Edge originates, remembering its branch for the answer.
-    fn originate(&mut self, req: Option<(Bytes, String)>) {
-        let Some((bytes, b)) = req else { return };
+    fn originate(&mut self, req: Option<(Originated, String)>) {
+        let Some((request, b)) = req else { return };
         if self.sent.len() >= MAX_PENDING {
             self.sent.pop_front();
         }
         self.sent.push_back(b);
         if let Ok(mut hub) = self.hub.lock() {
-            send_to_peer(&mut hub.outbox, self.conn, bytes);
+            originate(&mut hub.outbox, self.conn, request);
         }
     }
 
@@ -516,7 +527,7 @@ impl Conversations {
         s: &mut Session,
         method: &str,
         reply: Option<&Reply>,
-    ) -> Option<(Bytes, String)> {
+    ) -> Option<(Originated, String)> {
         let inv = &s.invite;
         let target = super::uas::remote_target(inv)?;
         let from = format!("<{}>;tag={}", inv.to().ok()?.uri.as_str(), s.tag);
@@ -556,7 +567,16 @@ impl Conversations {
                 .build(),
             None => rb.build(),
         };
-        Some((bytes, b))
+        // The peer's federation route is chosen by its domain: the INVITE's sender domain.
+        let domain = super::decide::sender_domain(inv)
+            .map(|d| d.to_string())
+            .unwrap_or_default();
+        let request = Originated {
+            domain,
+            method: method.to_owned(),
+            bytes,
+        };
+        Some((request, b))
     }
 }
 

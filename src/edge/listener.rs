@@ -81,5 +81,9 @@ pub(super) async fn serve_member(
     {
         tasks.abort_all();
     }
+    // What the closing connections handed to the Edge's own connections (the final NOTIFYs) leaves first.
+    if !edge.pool.drain(Duration::from_secs(2)).await {
+        tracing::warn!("the Edge's own connections did not send everything queued within 2 s");
+    }
     Ok(())
 }

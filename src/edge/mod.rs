@@ -199,6 +199,11 @@ impl Edge {
         let sinks = sinks::Sinks::start(log_file, events_file).map_err(EdgeError::Io)?;
         let (events, _) = broadcast::channel(1024);
         let policy = Policy::from_config(&config).with_dns_server(lookup.server());
+        let presence = Arc::new(Mutex::new(subscriptions::Hub::new(
+            &config,
+            policy.faithful,
+            std::time::Instant::now(),
+        )));
         let pool = peer_conn::Pool::new(
             crate::outbound::OutboundContext::new(
                 policy.clone(),
@@ -211,6 +216,7 @@ impl Edge {
                 .access_edge
                 .outgoing_tls_count_for_federated_partners as usize,
             std::time::Duration::from_millis(config.limits.idle_timeout_ms),
+            presence.clone(),
         );
         let users = Arc::new(dialogs::Users {
             users: config.users.clone(),
@@ -219,11 +225,6 @@ impl Edge {
             agent: config.edge.server().to_owned(),
         });
         let partners = partners::Partners::new(policy.discovered);
-        let presence = Arc::new(Mutex::new(subscriptions::Hub::new(
-            &config,
-            policy.faithful,
-            std::time::Instant::now(),
-        )));
         Ok(Edge {
             partners,
             presence,
@@ -401,6 +402,70 @@ impl Edge {
     /// Publishes a decision: one short console line, the events file and the subscribers.
     fn publish(&self, event: DecisionEvent) {
         console_line(&event);
+        self.publish_event(event);
+    }
+
+    /// A request the Edge originated toward `domain` that its own connection could not carry (the route, the
+    /// connection, the peer's certificate, or the peer refusing the Edge's): kept for
+    /// [`Edge::outbound_failures`], its warning line (in place of the console's decision line), the Edge
+    /// record of its finding when the finding has one (1010's `0xc3e93d67`; `call`'s 1008/1009/1046/1047 have
+    /// none catalogued, and none is made up), and its event, with the "works one way only" note. `request` is
+    /// the request's bytes, when known (a TLS alert after the handshake names only its method).
+    fn outbound_failed(
+        &self,
+        domain: &str,
+        method: &str,
+        request: Option<&bytes::Bytes>,
+        v: &crate::rules::Verdict,
+    ) {
+        let Some(failure) = self.pool.record(domain, method, v) else {
+            return;
+        };
+        let Some(finding) = v.finding() else { return };
+        let m = request.and_then(|b| crate::sip::Message::parse(b.clone()).ok());
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let start_line = m.as_ref().map(|m| text(m.start_line())).unwrap_or_default();
+        let call_id = m
+            .as_ref()
+            .and_then(|m| m.call_id().ok().map(|c| text(&c)))
+            .unwrap_or_default();
+        let cseq = m
+            .as_ref()
+            .and_then(|m| m.cseq().ok().map(|c| format!("{} {}", c.seq, c.method)))
+            .unwrap_or_default();
+        let line = crate::rules::RequestLine {
+            start_line: &start_line,
+            call_id: &call_id,
+            cseq: &cseq,
+            peer: domain,
+        };
+        let v = crate::rules::Verdict::new(
+            crate::rules::Decision::Refuse(finding.clone()),
+            &self.config.edge.fqdn,
+            Some(&line),
+        );
+        if let Some(r) = v.log() {
+            self.write_record(r, 0);
+        }
+        let event = v.to_event(crate::diagnostics::EventContext {
+            time: time::OffsetDateTime::now_utc(),
+            remote: String::new(),
+            peer_cert: None,
+            method: method.to_owned(),
+            call_id,
+            domain: Some(domain.to_owned()),
+        });
+        // Nothing was answered: the request was the Edge's own.
+        self.publish_event(DecisionEvent {
+            status: None,
+            explanation: Some(failure.explanation),
+            call_id: event.call_id.clone().filter(|c| !c.is_empty()),
+            ..event
+        });
+    }
+
+    /// The events file and the subscribers.
+    fn publish_event(&self, event: DecisionEvent) {
         if !self.sinks.events() {
             // No subscriber is not an error.
             let _ = self.events.send(event);

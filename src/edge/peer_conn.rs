@@ -10,12 +10,23 @@
 //! `outbound_connect_failure`, `decide_outbound_cert`), so a failure carries the same 1008/1009/1010/1046/1047
 //! findings. `[edge] reuse_inbound_connection = true` sends them back on the inbound connection instead.
 //!
-//! Answers on an outbound connection are read (bounded by the framer's limits and the idle timeout) and
-//! dropped after a debug line: the Edge's own requests need no answer to proceed.
+//! Each partner's requests leave in order through one queue and task of its own ([`send_to_peer`]), so a NOTIFY
+//! never overtakes the one before it and a partner that cannot be reached holds up no other.
+//!
+//! What the peer sends on an outbound connection is read, bounded by the framer's limits and the idle timeout:
+//! the answers to NOTIFY and BENOTIFY go to the presence hub ([`super::subscriptions::Hub::handle_response`],
+//! whose bookkeeping ends a subscription whose NOTIFY is refused or never answered); other answers (the users'
+//! MESSAGE replies and BYEs) need nothing more and are logged at debug. A request from the peer on it (the
+//! Expressway reusing the connection) is answered without reaching the users, a documented choice: OPTIONS
+//! 200, ACK nothing, anything else `403` with a Warning saying the Edge takes requests on its listening port.
+//!
+//! A failure (the route, the connection, the peer's certificate, or a TLS alert refusing the Edge's) is a
+//! decision like any other: its event in the events file, its Edge record in the log file when the finding
+//! has one, a warning line, and [`super::Edge::outbound_failures`].
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, Weak};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
@@ -24,13 +35,20 @@ use tokio::net::TcpStream;
 use tokio_rustls::client::TlsStream;
 
 use super::Edge;
+use super::subscriptions::Hub;
 use crate::outbound::OutboundContext;
 use crate::outbound::conn::{self, ConnectError, TlsVersions};
 use crate::rules::{self, ConnectFailure, DomainName, Finding, OutboundPlan, Verdict};
-use crate::sip::{self, Frame, Framer};
+use crate::sip::{self, Frame, Framer, Message, ResponseBuilder};
 
 /// Most failures [`Pool::failures`] keeps.
 const KEPT_FAILURES: usize = 100;
+/// Most requests waiting in one partner's queue before a sender waits for room (in a task of its own).
+const PARTNER_QUEUE: usize = 1024;
+/// Most partners with a queue and task of their own; past it a request is sent from a task of its own.
+const MAX_PARTNER_QUEUES: usize = 1024;
+/// The Warning of a request the peer sends on a connection the Edge opened.
+const NOT_HERE: &str = "The Edge takes the peer's requests on its listening port; this connection carries the Edge's own requests";
 
 /// A request the Edge originates toward a peer.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -43,9 +61,11 @@ pub(super) struct Originated {
     pub(super) bytes: Bytes,
 }
 
+type Writer = Arc<tokio::sync::Mutex<WriteHalf<TlsStream<TcpStream>>>>;
+
 /// One outbound TLS connection to a partner.
 struct Link {
-    writer: tokio::sync::Mutex<WriteHalf<TlsStream<TcpStream>>>,
+    writer: Writer,
     closed: Arc<AtomicBool>,
     /// The last request written and not yet answered: the one a TLS alert after the handshake fails.
     pending: Arc<std::sync::Mutex<Option<(String, String)>>>,
@@ -58,8 +78,15 @@ struct Failures {
 }
 
 impl Failures {
-    fn record(&self, domain: &str, method: &str, v: &Verdict, edge_fqdn: &str) {
-        let Some(f) = v.finding() else { return };
+    /// Keeps and logs the failure of `v`; `None` when `v` is no refusal.
+    fn record(
+        &self,
+        domain: &str,
+        method: &str,
+        v: &Verdict,
+        edge_fqdn: &str,
+    ) -> Option<OutboundFailure> {
+        let f = v.finding()?;
         let failure = OutboundFailure {
             domain: domain.to_owned(),
             method: method.to_owned(),
@@ -78,8 +105,9 @@ impl Failures {
             if all.len() >= KEPT_FAILURES {
                 all.pop_front();
             }
-            all.push_back(failure);
+            all.push_back(failure.clone());
         }
+        Some(failure)
     }
 }
 
@@ -90,7 +118,14 @@ pub(super) struct Pool {
     max_per_partner: usize,
     idle: Duration,
     links: tokio::sync::Mutex<HashMap<String, Vec<Arc<Link>>>>,
+    /// Each partner's queue, drained in order by a task of its own.
+    queues: Mutex<HashMap<String, tokio::sync::mpsc::Sender<Originated>>>,
     failures: Arc<Failures>,
+    /// Takes the answers to the NOTIFYs.
+    hub: Arc<Mutex<Hub>>,
+    /// Requests handed to [`send_to_peer`] and not yet sent or refused, for [`Pool::drain`].
+    in_flight: std::sync::atomic::AtomicUsize,
+    drained: tokio::sync::Notify,
     /// Ends every connection's reader when the Edge goes (the pool is dropped with it).
     cancel: tokio_util::sync::CancellationToken,
 }
@@ -128,13 +163,22 @@ pub const ONE_WAY: &str = "This is the \"works one way only\" lab failure: reque
 impl Pool {
     /// A pool that connects as `ctx` says, keeping up to `max_per_partner` connections per domain, each closed
     /// after `idle` without a byte from the peer.
-    pub(super) fn new(ctx: OutboundContext, max_per_partner: usize, idle: Duration) -> Self {
+    pub(super) fn new(
+        ctx: OutboundContext,
+        max_per_partner: usize,
+        idle: Duration,
+        hub: Arc<Mutex<Hub>>,
+    ) -> Self {
         Pool {
             ctx,
             max_per_partner: max_per_partner.max(1),
             idle,
             links: tokio::sync::Mutex::new(HashMap::new()),
+            queues: Mutex::new(HashMap::new()),
             failures: Arc::new(Failures::default()),
+            hub,
+            in_flight: std::sync::atomic::AtomicUsize::new(0),
+            drained: tokio::sync::Notify::new(),
             cancel: tokio_util::sync::CancellationToken::new(),
         }
     }
@@ -146,6 +190,31 @@ impl Pool {
             .lock()
             .map(|f| f.iter().cloned().collect())
             .unwrap_or_default()
+    }
+
+    /// Waits until every request handed to [`send_to_peer`] was sent or refused, at most `within`; false when
+    /// some were still on their way.
+    pub(super) async fn drain(&self, within: Duration) -> bool {
+        let all_done = async {
+            loop {
+                let done = self.drained.notified();
+                if self.in_flight.load(Ordering::Acquire) == 0 {
+                    return;
+                }
+                done.await;
+            }
+        };
+        tokio::time::timeout(within, all_done).await.is_ok()
+    }
+
+    fn started(&self) {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+    }
+
+    fn finished(&self) {
+        if self.in_flight.fetch_sub(1, Ordering::AcqRel) == 1 {
+            self.drained.notify_waiters();
+        }
     }
 
     /// How many open connections the pool holds to `domain`.
@@ -160,7 +229,7 @@ impl Pool {
 
     /// Sends `req` over a connection to its partner: a free one, else a new one while under the limit, else
     /// the first one when it is free. A refusal is the finding the Edge's rules gave.
-    pub(super) async fn send(&self, req: &Originated) -> Result<(), Verdict> {
+    pub(super) async fn send(&self, edge: &Weak<Edge>, req: &Originated) -> Result<(), Verdict> {
         let domain = req.domain.to_ascii_lowercase();
         let link = {
             let mut all = self.links.lock().await;
@@ -172,7 +241,7 @@ impl Pool {
                 None if links.len() < self.max_per_partner => {
                     // Connecting under the table's lock keeps the count exact; a partner's requests wait for
                     // its connection anyway.
-                    let l = Arc::new(self.connect(&domain).await?);
+                    let l = Arc::new(self.connect(&domain, edge).await?);
                     links.push(l.clone());
                     l
                 }
@@ -210,7 +279,7 @@ impl Pool {
 
     /// Resolves and judges the partner's route as `call` does, connects with the Edge certificate, checks the
     /// peer's certificate, and starts the reader of the connection's answers.
-    async fn connect(&self, domain: &str) -> Result<Link, Verdict> {
+    async fn connect(&self, domain: &str, edge: &Weak<Edge>) -> Result<Link, Verdict> {
         let ctx = &self.ctx;
         let fqdn = &ctx.edge_fqdn;
         let (target, port) = match ctx.policy.plan_outbound(domain) {
@@ -254,6 +323,7 @@ impl Pool {
         ctx.policy.decide_outbound_cert(&target, &facts, &status)?;
         tracing::info!(%domain, %target, addr = %connected.addr, "the Edge's own connection to the peer is up");
         let (reader, writer) = tokio::io::split(connected.stream);
+        let writer = Arc::new(tokio::sync::Mutex::new(writer));
         let closed = Arc::new(AtomicBool::new(false));
         let pending = Arc::new(std::sync::Mutex::new(None));
         tokio::spawn(read_answers(
@@ -261,24 +331,30 @@ impl Pool {
             Reader {
                 closed: closed.clone(),
                 pending: pending.clone(),
-                failures: self.failures.clone(),
+                writer: writer.clone(),
+                hub: self.hub.clone(),
+                edge: edge.clone(),
                 policy: ctx.policy.clone(),
-                edge_fqdn: ctx.edge_fqdn.clone(),
                 idle: self.idle,
                 target,
                 cancel: self.cancel.clone(),
             },
         ));
         Ok(Link {
-            writer: tokio::sync::Mutex::new(writer),
+            writer,
             closed,
             pending,
         })
     }
 
-    fn record(&self, req: &Originated, v: &Verdict) {
-        self.failures
-            .record(&req.domain, &req.method, v, &self.ctx.edge_fqdn);
+    /// Keeps and logs the failure of `req` (for [`Edge::outbound_failures`]).
+    pub(super) fn record(
+        &self,
+        domain: &str,
+        method: &str,
+        v: &Verdict,
+    ) -> Option<OutboundFailure> {
+        self.failures.record(domain, method, v, &self.ctx.edge_fqdn)
     }
 }
 
@@ -286,9 +362,12 @@ impl Pool {
 struct Reader {
     closed: Arc<AtomicBool>,
     pending: Arc<std::sync::Mutex<Option<(String, String)>>>,
-    failures: Arc<Failures>,
+    /// For the answers to the peer's own requests on this connection.
+    writer: Writer,
+    hub: Arc<Mutex<Hub>>,
+    /// Where a failure becomes a decision (gone when the Edge is).
+    edge: Weak<Edge>,
     policy: rules::Policy,
-    edge_fqdn: String,
     idle: Duration,
     target: String,
     cancel: tokio_util::sync::CancellationToken,
@@ -306,7 +385,16 @@ async fn read_answers(mut reader: ReadHalf<TlsStream<TcpStream>>, r: Reader) {
                     if let Ok(mut p) = r.pending.lock() {
                         *p = None;
                     }
-                    tracing::debug!(target = %r.target, status = m.status_code(), "answer on the Edge's own connection");
+                    if !r.take(m).await {
+                        r.closed.store(true, Ordering::Relaxed);
+                        return;
+                    }
+                }
+                Ok(Some(Frame::Ping)) => {
+                    if !r.write(bytes::Bytes::from_static(b"\r\n")).await {
+                        r.closed.store(true, Ordering::Relaxed);
+                        return;
+                    }
                 }
                 Ok(Some(_)) => {}
                 Ok(None) => break,
@@ -332,7 +420,9 @@ async fn read_answers(mut reader: ReadHalf<TlsStream<TcpStream>>, r: Reader) {
                     let v = r
                         .policy
                         .outbound_connect_failure(&r.target, conn::tls_failure(&e));
-                    r.failures.record(&domain, &method, &v, &r.edge_fqdn);
+                    if let Some(edge) = r.edge.upgrade() {
+                        edge.outbound_failed(&domain, &method, None, &v);
+                    }
                 }
                 return;
             }
@@ -344,19 +434,126 @@ async fn read_answers(mut reader: ReadHalf<TlsStream<TcpStream>>, r: Reader) {
     }
 }
 
-/// The one switch point of every request the Edge originates toward the peer: back on the inbound connection
-/// (`out`, when `[edge] reuse_inbound_connection`), or over the Edge's own connection to the partner, in a task
-/// of its own so that the inbound connection never waits for it. A failure is logged and kept
-/// ([`Edge::outbound_failures`]) with the finding `call` would report.
+impl Reader {
+    /// One message from the peer: an answer goes to the hub (NOTIFY, BENOTIFY) or is logged; a request is
+    /// answered here. False when the answer could not be written.
+    async fn take(&self, m: Message) -> bool {
+        if !m.is_request() {
+            let taken = self
+                .hub
+                .lock()
+                .is_ok_and(|mut h| h.handle_response(std::time::Instant::now(), &m));
+            if !taken {
+                tracing::debug!(target = %self.target, status = m.status_code(), "answer on the Edge's own connection");
+            }
+            return true;
+        }
+        let answer = match m.method().unwrap_or_default() {
+            b"ACK" => return true,
+            b"OPTIONS" => ResponseBuilder::from_request(&m, 200, "OK").build(),
+            _ => {
+                let fqdn = self.edge.upgrade().map(|e| e.config.edge.fqdn.clone());
+                let warning = format!(
+                    "399 {} \"{NOT_HERE}\"",
+                    fqdn.as_deref().unwrap_or("edgesim")
+                );
+                ResponseBuilder::from_request(&m, 403, "Forbidden")
+                    .header("Warning", &warning)
+                    .build()
+            }
+        };
+        tracing::info!(target = %self.target, "a request from the peer on the Edge's own connection: answered here");
+        self.write(answer).await
+    }
+
+    async fn write(&self, bytes: bytes::Bytes) -> bool {
+        let mut w = self.writer.lock().await;
+        let write = async {
+            w.write_all(&bytes).await?;
+            w.flush().await
+        };
+        matches!(
+            tokio::time::timeout(Duration::from_secs(5), write).await,
+            Ok(Ok(()))
+        )
+    }
+}
+
+/// The one switch point of every request the Edge originates toward the peer (a user's BYE after
+/// `hangup_after_ms`, NOTIFY and BENOTIFY, the users' IM replies and BYEs): back on the inbound connection
+/// (`out`, when `[edge] reuse_inbound_connection`), or into its partner's queue, whose task sends it over the
+/// Edge's own connection to the partner, so that the inbound connection never waits for it. A failure is a
+/// decision ([`Edge::outbound_failed`]) with the finding `call` would report.
 pub(super) fn send_to_peer(edge: &Arc<Edge>, req: Originated, out: &mut Vec<Bytes>) {
     if edge.config.edge.reuse_inbound_connection {
         out.push(req.bytes);
         return;
     }
-    let edge = edge.clone();
+    let domain = req.domain.to_ascii_lowercase();
+    let Ok(mut queues) = edge.pool.queues.lock() else {
+        return;
+    };
+    edge.pool.started();
+    if !queues.contains_key(&domain) && queues.len() >= MAX_PARTNER_QUEUES {
+        drop(queues);
+        let edge = Arc::downgrade(edge);
+        tokio::spawn(async move { deliver(&edge, req).await });
+        return;
+    }
+    let tx = queues
+        .entry(domain)
+        .or_insert_with(|| partner_queue(Arc::downgrade(edge), edge.pool.cancel.clone()));
+    match tx.try_send(req) {
+        Ok(()) => {}
+        Err(tokio::sync::mpsc::error::TrySendError::Full(req)) => {
+            // A partner that does not keep up: the sender waits for room, the inbound connection does not.
+            let tx = tx.clone();
+            let edge = Arc::downgrade(edge);
+            tokio::spawn(async move {
+                if tx.send(req).await.is_err()
+                    && let Some(edge) = edge.upgrade()
+                {
+                    edge.pool.finished();
+                }
+            });
+        }
+        Err(tokio::sync::mpsc::error::TrySendError::Closed(req)) => {
+            // Its task ended (the Edge is stopping): a new one takes it.
+            let fresh = partner_queue(Arc::downgrade(edge), edge.pool.cancel.clone());
+            if fresh.try_send(req).is_err() {
+                edge.pool.finished();
+            }
+            *tx = fresh;
+        }
+    }
+}
+
+/// A partner's queue and the task that sends what it holds, in order, until the Edge goes.
+fn partner_queue(
+    edge: Weak<Edge>,
+    cancel: tokio_util::sync::CancellationToken,
+) -> tokio::sync::mpsc::Sender<Originated> {
+    let (tx, mut rx) = tokio::sync::mpsc::channel(PARTNER_QUEUE);
     tokio::spawn(async move {
-        if let Err(v) = edge.pool.send(&req).await {
-            edge.pool.record(&req, &v);
+        loop {
+            let req = tokio::select! {
+                () = cancel.cancelled() => return,
+                req = rx.recv() => match req {
+                    Some(r) => r,
+                    None => return,
+                },
+            };
+            deliver(&edge, req).await;
         }
     });
+    tx
+}
+
+/// Sends one request over the Edge's own connection; a refusal becomes the Edge's decision.
+async fn deliver(edge: &Weak<Edge>, req: Originated) {
+    let Some(strong) = edge.upgrade() else { return };
+    if let Err(v) = strong.pool.send(edge, &req).await {
+        strong.outbound_failed(&req.domain, &req.method, Some(&req.bytes), &v);
+    }
+    strong.pool.finished();
 }

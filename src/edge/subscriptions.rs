@@ -1,10 +1,14 @@
 //! The Edge side of presence: the users' subscription table ([`crate::presence::Subscriptions`]) shared by
 //! every connection of an Edge (the per-user cap counts across connections), and the one outbox of the
-//! requests the Edge originates (NOTIFY, BENOTIFY, the users' MESSAGE replies and BYEs), per connection.
+//! requests the Edge originates in those dialogs (NOTIFY, BENOTIFY, the users' MESSAGE replies and BYEs), per
+//! connection that holds the dialog. That connection takes them ([`Hub::poll_originated`]) and hands each to
+//! [`super::peer_conn::send_to_peer`], which sends it over the Edge's own connection to the peer (or back on
+//! the inbound connection with `[edge] reuse_inbound_connection`). Answers to the NOTIFYs come back on
+//! whichever connection carried them, and both kinds of connection hand them to [`Hub::handle_response`].
 //!
 //! Plain data in the dialogs' shape: the connection hands a SUBSCRIBE in with the time
 //! ([`Hub::subscribe`]), asks when the table's next timer is due ([`Hub::poll_timeout`]), calls
-//! [`Hub::handle_timeout`] then, and takes its connection's messages with [`Hub::poll_transmit`]. A
+//! [`Hub::handle_timeout`] then, and takes its connection's messages with [`Hub::poll_originated`]. A
 //! connection that another one queued something for is woken through its [`tokio::sync::Notify`].
 
 use std::collections::{HashMap, VecDeque};
@@ -14,6 +18,7 @@ use std::time::Instant;
 
 use bytes::Bytes;
 
+use super::peer_conn::Originated;
 use super::respond::{Responder, text};
 use crate::config::UserConfig;
 use crate::presence::{
@@ -31,17 +36,27 @@ pub(super) struct Answered {
     pub(super) explanation: String,
 }
 
-/// The requests the Edge originates, per connection, and the wakers of the connections.
+/// Most requests the outbox holds for one connection: past it the oldest is dropped and logged (a connection
+/// that does not take its queue is stuck; its subscriptions time out).
+const MAX_QUEUED: usize = 4096;
+
+/// The requests the Edge originates, per connection that holds their dialog, and the wakers of the
+/// connections.
 #[derive(Debug, Default)]
 pub(super) struct Outbox {
-    queues: HashMap<ConnId, VecDeque<Bytes>>,
+    queues: HashMap<ConnId, VecDeque<Originated>>,
     wakers: HashMap<ConnId, Arc<tokio::sync::Notify>>,
 }
 
 impl Outbox {
-    fn queue(&mut self, conn: ConnId, request: Bytes) {
+    fn queue(&mut self, conn: ConnId, request: Originated) {
         // A connection that is gone has no queue: what it would have carried has nowhere to go.
         if let Some(q) = self.queues.get_mut(&conn) {
+            if q.len() >= MAX_QUEUED
+                && let Some(lost) = q.pop_front()
+            {
+                tracing::warn!(method = %lost.method, "the connection's outbox is full: its oldest request is dropped");
+            }
             q.push_back(request);
             if let Some(w) = self.wakers.get(&conn) {
                 w.notify_one();
@@ -50,11 +65,19 @@ impl Outbox {
     }
 }
 
-/// The one switch point of the requests the Edge originates (NOTIFY, BENOTIFY, the users' MESSAGE replies and
-/// BYEs). Until the Edge has its own outbound connection to the peer, they leave over the connection the
-/// dialog came on.
-pub(super) fn send_to_peer(outbox: &mut Outbox, conn: ConnId, request: Bytes) {
+/// Queues a request the Edge originates in a dialog held by `conn` (NOTIFY, BENOTIFY, the users' MESSAGE
+/// replies and BYEs) and wakes that connection, which hands it to the one switch point,
+/// [`super::peer_conn::send_to_peer`].
+pub(super) fn originate(outbox: &mut Outbox, conn: ConnId, request: Originated) {
     outbox.queue(conn, request);
+}
+
+/// The SIP domain of a From/To value (`"Name" <sip:user@host:port;…>;tag=…`): the partner whose federation
+/// route carries a request to it. Empty when the value holds no URI.
+pub(super) fn domain_of(name_addr: &str) -> String {
+    sip::NameAddr::parse(name_addr.as_bytes())
+        .map(|n| n.uri.host().to_ascii_lowercase())
+        .unwrap_or_default()
 }
 
 /// The Edge's presence: the table, the connections' addresses, the NOTIFYs awaiting an answer.
@@ -124,8 +147,15 @@ impl Hub {
         self.outbox.wakers.remove(&conn);
     }
 
-    /// The next message the Edge originates on `conn`.
-    pub(super) fn poll_transmit(&mut self, conn: ConnId) -> Option<Bytes> {
+    /// The Edge is stopping: the subscriptions that came on `conn` end with a final NOTIFY,
+    /// `Subscription-State: terminated;reason=deactivated`, queued for `conn` to send before it closes.
+    pub(super) fn deactivate(&mut self, conn: ConnId, now: Instant) {
+        let actions = self.table.shutdown_connection(conn, now);
+        self.apply(actions);
+    }
+
+    /// The next request the Edge originates in a dialog `conn` holds.
+    pub(super) fn poll_originated(&mut self, conn: ConnId) -> Option<Originated> {
         self.outbox.queues.get_mut(&conn)?.pop_front()
     }
 
@@ -309,7 +339,12 @@ impl Hub {
                     );
                     let conn = n.conn;
                     if let Some(bytes) = self.render_notify(&n) {
-                        send_to_peer(&mut self.outbox, conn, bytes);
+                        let request = Originated {
+                            domain: domain_of(&n.to),
+                            method: n.method.as_str().to_owned(),
+                            bytes,
+                        };
+                        originate(&mut self.outbox, conn, request);
                     }
                 }
                 Action::Ended {
@@ -430,7 +465,12 @@ mod tests {
             ok.header_named("Contact").map(|h| text(&h.value())),
             Some("<sip:bob@sip.skype.lab:5061;transport=tls>".to_owned())
         );
-        let n = Message::parse(h.poll_transmit(conn).unwrap()).unwrap();
+        let n = h.poll_originated(conn).unwrap();
+        assert_eq!(
+            (n.domain.as_str(), n.method.as_str()),
+            ("acano.steven.lab", "NOTIFY")
+        );
+        let n = Message::parse(n.bytes).unwrap();
         assert_eq!(n.method(), Some(&b"NOTIFY"[..]));
         assert_eq!(
             n.header_named("Route").map(|h| text(&h.value())),
@@ -440,7 +480,7 @@ mod tests {
             n.request_uri().unwrap().as_str(),
             "sip:a@10.0.0.1:5061;transport=tls"
         );
-        assert!(h.poll_transmit(conn).is_none());
+        assert!(h.poll_originated(conn).is_none());
         let answer = crate::sip::ResponseBuilder::from_request(&n, 200, "OK").build();
         assert!(h.handle_response(now, &Message::parse(answer.clone()).unwrap()));
         // Answered once: a second copy matches nothing.
@@ -466,7 +506,7 @@ mod tests {
         let m = subscribe("Supported: ms-benotify, ms-piggyback-first-notify\r\n");
         h.subscribe(now, conn, &m, &h_user(), &mut responder());
         assert!(
-            h.poll_transmit(conn).is_none(),
+            h.poll_originated(conn).is_none(),
             "the first state rode in the 200"
         );
         h.set_presence(
@@ -474,7 +514,7 @@ mod tests {
             PresenceState::of(crate::presence::Availability::Away),
             now,
         );
-        let b = Message::parse(h.poll_transmit(conn).unwrap()).unwrap();
+        let b = Message::parse(h.poll_originated(conn).unwrap().bytes).unwrap();
         assert_eq!(b.method(), Some(&b"BENOTIFY"[..]));
         // The connection was told (a stored permit: the next wait returns at once).
         let woken = tokio::runtime::Builder::new_current_thread()
@@ -490,8 +530,13 @@ mod tests {
         h.connection_lost(conn);
         assert_eq!(h.poll_timeout(), None, "no subscription is left to time");
         // Nothing is queued for a connection that is gone.
-        send_to_peer(&mut h.outbox, conn, Bytes::from_static(b"x"));
-        assert!(h.poll_transmit(conn).is_none());
+        let x = Originated {
+            domain: "acano.steven.lab".into(),
+            method: "NOTIFY".into(),
+            bytes: Bytes::from_static(b"x"),
+        };
+        originate(&mut h.outbox, conn, x);
+        assert!(h.poll_originated(conn).is_none());
     }
 
     #[test]

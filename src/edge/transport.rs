@@ -264,6 +264,11 @@ impl Connection {
             };
             tokio::select! {
                 () = shutdown.cancelled() => {
+                    // The subscriptions that came here end with their final NOTIFY before the connection
+                    // closes (over the Edge's own connection, or on this one).
+                    self.conversations.deactivate();
+                    self.take_transmits();
+                    self.flush(&mut stream).await;
                     let _ = tokio::time::timeout(Duration::from_millis(200), stream.shutdown()).await;
                     return;
                 }
@@ -339,7 +344,11 @@ impl Connection {
         while let Some(b) = self.conversations.poll_transmit() {
             self.out.push(b);
         }
-        while let Some(req) = self.dialogs.poll_originated() {
+        let dialogs = std::iter::from_fn(|| self.dialogs.poll_originated());
+        let originated: Vec<_> = dialogs
+            .chain(std::iter::from_fn(|| self.conversations.poll_originated()))
+            .collect();
+        for req in originated {
             if self.edge.config.log.protocol && !self.edge.config.edge.reuse_inbound_connection {
                 // Logged here, as it leaves for the Edge's own connection (the inbound queue logs its own).
                 self.log_protocol(Direction::Outgoing, &req.bytes);

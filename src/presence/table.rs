@@ -531,6 +531,19 @@ impl Subscriptions {
         self.end(ids, EndReason::Deactivated, now)
     }
 
+    /// Ends the subscriptions that came on `conn` with `terminated;reason=deactivated`: the Edge is stopping
+    /// and closes that connection after sending their final NOTIFYs.
+    pub fn shutdown_connection(&mut self, conn: ConnId, now: Instant) -> Vec<Action> {
+        let mut ids: Vec<SubscriptionId> = self
+            .subs
+            .iter()
+            .filter(|(_, s)| s.conn == conn)
+            .map(|(id, _)| id.clone())
+            .collect();
+        ids.sort();
+        self.end(ids, EndReason::Deactivated, now)
+    }
+
     fn end(&mut self, ids: Vec<SubscriptionId>, reason: EndReason, now: Instant) -> Vec<Action> {
         let cause = match reason {
             EndReason::Noresource => EndCause::UserRemoved,

@@ -49,6 +49,9 @@ pub fn presence_users(c: &mut EdgeConfig) {
 pub async fn presence_lab(tweak: impl FnOnce(&mut EdgeConfig)) -> Lab {
     lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
         presence_users(c);
+        // These tests read what a subscriber and an IM peer get on the one connection they hold, as a client
+        // without a server port does: the Edge's own connection to the partner is `presence_own_conn`'s.
+        c.edge.reuse_inbound_connection = true;
         tweak(c);
     })
     .await
