@@ -27,8 +27,9 @@
 //! - `dialogs` (and `uas`, `tx`): the emulated users' calls as plain data with their timers as data, driven
 //!   with the time passed in, and unit-tested without a socket;
 //! - `conversations` and `subscriptions`: the users' presence (SUBSCRIBE, NOTIFY, BENOTIFY; one table per
-//!   Edge) and IM (session mode, page mode) in the same shape, and `send_to_peer`, the one switch point of
-//!   the requests the Edge originates.
+//!   Edge) and IM (session mode, page mode) in the same shape;
+//! - `peer_conn`: `send_to_peer`, the one switch point of the requests the Edge originates (a user's BYE,
+//!   NOTIFY, BENOTIFY, IM replies): over the Edge's own connection to the partner, or back inbound.
 
 mod conversations;
 mod decide;
