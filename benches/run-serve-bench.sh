@@ -46,7 +46,11 @@ for k in ecdsa rsa; do
     "$BIN" certs issue --ca "$d" --out "$d" --name vcse --cn vcse.steven.lab --key "$k" >/dev/null
 done
 # Limits opened for load, as bench_edge has them; the DNS zone that makes every INVITE a 504/1009.
+# TLS 1.2 and 1.3 as the echo server and the earlier figures: the default profile (sfb2015) offers 1.2 only.
 cat >"$OUT/serve.toml" <<'EOF'
+[tls]
+versions = ["1.2", "1.3"]
+
 [limits]
 max_connections = 20000
 max_requests_per_sec = 1000000

@@ -393,12 +393,13 @@ async fn tls10_and_tls11_clients_are_told_which_versions_the_edge_accepts() {
             vec![
                 ("reason".to_string(), "TLS version".to_string()),
                 ("offered".to_string(), format!("{name} at most")),
-                ("accepted".to_string(), "TLS 1.2, TLS 1.3".to_string()),
+                // The default profile (sfb2015): TLS 1.2 only.
+                ("accepted".to_string(), "TLS 1.2".to_string()),
             ]
         );
         let x = ev.explanation.unwrap();
         assert!(
-            x.starts_with(&format!("The peer offered only {name} at most in its TLS ClientHello, and this Edge accepts TLS 1.2, TLS 1.3")),
+            x.starts_with(&format!("The peer offered only {name} at most in its TLS ClientHello, and this Edge accepts TLS 1.2 (tls.versions)")),
             "{x}"
         );
     }

@@ -6,10 +6,10 @@
 mod edge_lab;
 
 use edge_lab::*;
-use edgesim::config::{AllowedDomain, UserAction};
+use edgesim::config::{AllowedDomain, TlsVersion, UserAction};
 use edgesim::diagnostics::VerdictKind;
 use edgesim::dns::FaultKind;
-use edgesim::lab::peer::client::{ExpresswayRequest, PeerError};
+use edgesim::lab::peer::client::{ExpresswayRequest, PeerClient, PeerError};
 use edgesim::pki::{EkuChoice, KeyType, LabCa, LeafSpec};
 
 const SEED_INVITE: &[u8] = include_bytes!("fixtures/sip/expressway-invite.sip");
@@ -502,7 +502,11 @@ async fn optional_client_certificate_lets_the_peer_in_and_rule_2_explains() {
 
 #[tokio::test]
 async fn tls13_missing_certificate_surfaces_as_an_alert_on_first_read() {
-    let lab = lab(vec![], |_| {}).await;
+    // TLS 1.3 is what this is about: the default profile (sfb2015) offers 1.2 only.
+    let lab = lab(vec![], |c| {
+        c.tls.versions = Some(vec![TlsVersion::Tls12, TlsVersion::Tls13])
+    })
+    .await;
     let mut peer = lab.peer_with(None).await;
     match peer.request(&invite().build(), T).await {
         Err(PeerError::Handshake { alert }) => {
@@ -515,27 +519,46 @@ async fn tls13_missing_certificate_surfaces_as_an_alert_on_first_read() {
 
 #[tokio::test]
 async fn untrusted_certificate_is_reset_without_sip_answer() {
-    let lab = lab(vec![], |_| {}).await;
     let other_ca = LabCa::generate("someone else's CA", KeyType::EcdsaP256).unwrap();
     let id = edgesim::pki::TlsIdentity::from(
         &other_ca
             .issue(&LeafSpec::new("vcse.acano.steven.lab"))
             .unwrap(),
     );
-    let mut peer = lab.peer_with(Some(&id)).await;
+    // TLS 1.2 (the default profile, sfb2015): the handshake itself fails.
+    let lab12 = lab(vec![], |_| {}).await;
+    let r = PeerClient::connect(lab12.addr, "sip.skype.lab", Some(&id), T).await;
+    assert!(matches!(r, Err(PeerError::Reset)), "{:?}", r.err());
+    lab12.stop().await;
+    // TLS 1.3: the client's handshake completes first, and the reset arrives on its first read.
+    let lab13 = lab(vec![], |c| {
+        c.tls.versions = Some(vec![TlsVersion::Tls12, TlsVersion::Tls13])
+    })
+    .await;
+    let mut peer = lab13.peer_with(Some(&id)).await;
     let r = peer.request(&invite().build(), T).await;
     assert!(matches!(r, Err(PeerError::Reset)), "{r:?}");
-    lab.stop().await;
+    lab13.stop().await;
 }
 
 #[tokio::test]
-async fn tls_versions_follow_the_configuration() {
-    let both = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
-    let peer = both.peer(&["vcse.acano.steven.lab"]).await;
+async fn tls_versions_follow_the_profile_and_the_configuration() {
+    // The default profile (sfb2015): TLS 1.2, what rustls has of a real SfB 2015 Edge's 1.2/1.1/1.0.
+    let sfb2015 = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |_| {}).await;
+    let peer = sfb2015.peer(&["vcse.acano.steven.lab"]).await;
+    assert_eq!(peer.tls_version().as_deref(), Some("TLSv1_2"));
+
+    let sfb2019 = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
+        c.edge.version = edgesim::config::EdgeVersion::Sfb2019;
+    })
+    .await;
+    let peer = sfb2019.peer(&["vcse.acano.steven.lab"]).await;
     assert_eq!(peer.tls_version().as_deref(), Some("TLSv1_3"));
 
+    // An explicit [tls] versions overrides the profile.
     let only12 = lab(vec![srv(SRV_ACANO, "vcse.acano.steven.lab")], |c| {
-        c.tls.versions = vec![edgesim::config::TlsVersion::Tls12];
+        c.edge.version = edgesim::config::EdgeVersion::Sfb2019;
+        c.tls.versions = Some(vec![TlsVersion::Tls12]);
     })
     .await;
     let mut peer = only12.peer(&["vcse.acano.steven.lab"]).await;

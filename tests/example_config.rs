@@ -29,7 +29,9 @@ fn edge_example_toml_loads_with_its_documented_values() {
     );
     assert_eq!(c.tls.use_system_roots, defaults.tls.use_system_roots);
     assert_eq!(c.tls.client_cert, ClientCertMode::Required);
-    assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
+    // No `versions` key: the profile's (sfb2015: TLS 1.2, all rustls has of a real SfB 2015 Edge's 1.2/1.1/1.0).
+    assert_eq!(c.tls.versions, None);
+    assert_eq!(c.tls_versions(), [TlsVersion::Tls12]);
     assert_eq!(c.policy.blocked_domains, vec!["spam.lab".to_string()]);
     assert_eq!(
         c.policy.allowed_domains[0].proxy_fqdn.as_deref(),

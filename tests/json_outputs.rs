@@ -396,15 +396,14 @@ async fn load_json_puts_the_rate_limit_note_in_a_warn_line() {
     let note = line(v, "rate-limit", "WARN");
     assert!(
         note["detail"].as_str().unwrap().starts_with(&format!(
-            "503 ×{unavailable} (Retry-After 1 s ×{unavailable}): an edgesim Edge answers 503"
+            "503 ×{unavailable} with Retry-After: 1 and no ms-diagnostics: an edgesim Edge answers so past either of two rates"
         )),
         "{note}"
     );
     assert!(
-        note["fix"]
-            .as_str()
-            .unwrap()
-            .ends_with("raise limits.max_requests_per_sec in the Edge's configuration"),
+        note["fix"].as_str().unwrap().starts_with(
+            "lower --rate; more --connections help only against limits.max_requests_per_sec"
+        ),
         "{note}"
     );
     lab.stop().await;

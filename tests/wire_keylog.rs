@@ -55,7 +55,7 @@ async fn decrypt_one_call(version: TlsVersion, dir: &Path, keys: &Path) {
     keylog::install_process_wide(Arc::new(KeyLogWriter::open(keys).unwrap()));
     let lab = LabBuilder::inbound()
         .records(vec![srv(SRV_ACANO, "vcse.steven.lab")])
-        .config(|c| c.tls.versions = vec![version])
+        .config(|c| c.tls.versions = Some(vec![version]))
         .start()
         .await;
     // The Edge's configuration is built: the peer's gets no key log, so only the Edge's secrets are there.

@@ -9,7 +9,9 @@
 //! never as a missing record; an SRV target of `.` (RFC 2782) alone is a FAIL (no usable SRV, 1008), next to
 //! other records a WARN; an address of the target that does not accept TCP while another does is a WARN
 //! naming it (the Edge tries the addresses in order and connects through the one that answers), all
-//! addresses failing is a FAIL.
+//! addresses failing is a FAIL. TLS likewise: probed on the addresses that accepted TCP, in order, until one
+//! completes (as `call` moves on past a member that refuses TLS), each line naming its address when more than
+//! one was probed, the failures before the one that completed a WARN.
 
 use std::net::IpAddr;
 
@@ -110,10 +112,11 @@ pub async fn check(ctx: &OutboundContext, domain: &str) -> Report {
 
     let target = DomainName::new(&chosen.target);
     let port = chosen.port;
-    let Some(ip) = net::tcp_lines(ctx, &mut r, &target, port, &chosen_addrs).await else {
+    let live = net::tcp_lines(ctx, &mut r, &target, port, &chosen_addrs).await;
+    if live.is_empty() {
         return r;
-    };
-    let Some(chain) = net::tls_lines(ctx, &mut r, ip, port, &target).await else {
+    }
+    let Some(chain) = net::tls_lines(ctx, &mut r, &live, port, &target).await else {
         return r;
     };
     cert::check_certificate(ctx, &mut r, &target, &chain);

@@ -32,7 +32,7 @@ pub const EXIT_PARTIAL: u8 = 1;
 pub const EXIT_NOTHING_ANSWERED: u8 = 3;
 
 const LOAD_HELP: &str = "Every request attempted counts, also when its connection is refused: a run always ends. \
-503 answers are explained in the summary (limits.max_requests_per_sec, Retry-After).\n\nExit codes: 0 every \
+503 answers are explained in the summary, told apart by what they carry: Retry-After: 1 (limits.max_requests_per_sec per connection, or DiscoveredPartnerStandardRate per discovered partner), Retry-After: 5 (calls per connection), ms-diagnostics 1090 (pool member out of service).\n\nExit codes: 0 every \
 request answered (whatever its status) and no error; 1 some requests unanswered or failed; 3 requests attempted \
 and none answered (nothing listening, every handshake refused …); 2 usage error or a certificate that cannot be \
 loaded.";

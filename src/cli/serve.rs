@@ -41,7 +41,7 @@ mod pool;
 /// Arguments of `edgesim serve`.
 #[derive(clap::Args)]
 #[command(
-    after_help = "Paths in --config files are relative to that file's directory; paths given as flags, to the working directory.\n\nVersion profiles ([edge] version): lync2013 (Server: RTC/5.0), sfb2015 (RTC/6.0, the default), sfb2019 and sfbse (RTC/7.0, inferred). A real Lync 2013 / SfB 2015 Edge still offers TLS 1.0 and 1.1; edgesim cannot (rustls implements neither), so it offers what tls.versions lists of TLS 1.2 and 1.3.\n\nExit codes: 0 stopped on request (Ctrl-C); 2 usage, configuration, certificate or start error (the message names the file, the field and the fix)."
+    after_help = "Paths in --config files are relative to that file's directory; paths given as flags, to the working directory.\n\nVersion profiles ([edge] version) set the Server header and the TLS versions offered: lync2013 (Server: RTC/5.0; TLS 1.2), sfb2015 (RTC/6.0; TLS 1.2; the default), sfb2019 (RTC/7.0, inferred; TLS 1.2 and 1.3), sfbse (RTC/7.0, inferred; TLS 1.2 and 1.3, inferred). A real Lync 2013 / SfB 2015 Edge also offers TLS 1.0 and 1.1: rustls implements neither, so edgesim cannot. [tls] versions = [\"1.2\", \"1.3\"] overrides the profile's versions; the start-up report names the profile, the versions offered and where they came from.\n\nExit codes: 0 stopped on request (Ctrl-C); 2 usage, configuration, certificate or start error (the message names the file, the field and the fix)."
 )]
 pub struct ServeArgs {
     /// Edge configuration (TOML); without it, a lab Edge `sip.skype.lab` with partner discovery on.
@@ -508,11 +508,11 @@ pub fn run(args: ServeArgs) -> anyhow::Result<ExitCode> {
                 trusted.join("; ")
             }
         ));
-        notes.push(
-            cfg.edge
-                .version
-                .describe(cfg.edge.server(), &cfg.tls.versions),
-        );
+        notes.push(cfg.edge.version.describe(
+            cfg.edge.server(),
+            cfg.tls_versions(),
+            cfg.tls_versions_source(),
+        ));
         notes.push(diagnostics_line(&cfg));
         notes.extend(cfg.federation.report(args.config.as_deref()));
         notes.extend(sfb_notes);

@@ -20,7 +20,7 @@ use crate::dns::{DnsZonesConfig, RecordSpec, ResolverSettings, Zone};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 
-pub use edge_profile::{DiagnosticHeaders, EdgeVersion, LogConfig};
+pub use edge_profile::{DiagnosticHeaders, EdgeVersion, LogConfig, TlsVersionsSource};
 pub(crate) use fault::{Hints, TomlFault, hint, line_col};
 // The presence settings live with the presence core, which reads them without importing `config` (no circle).
 pub use crate::presence::settings::{PresenceConfig, PresenceStepConfig, UserPresenceConfig};
@@ -172,6 +172,22 @@ impl EdgeConfig {
             (None, false) => DiagnosticHeaders::Internal,
         }
     }
+
+    /// The TLS versions the Edge offers: `[tls] versions`, else its version profile's.
+    pub fn tls_versions(&self) -> &[TlsVersion] {
+        match &self.tls.versions {
+            Some(v) => v,
+            None => self.edge.version.tls_versions(),
+        }
+    }
+
+    /// Where [`EdgeConfig::tls_versions`] came from.
+    pub fn tls_versions_source(&self) -> TlsVersionsSource {
+        match self.tls.versions {
+            Some(_) => TlsVersionsSource::Config,
+            None => TlsVersionsSource::Profile,
+        }
+    }
 }
 
 impl Default for Identity {
@@ -205,12 +221,28 @@ pub enum ClientCertMode {
 /// A TLS protocol version.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum TlsVersion {
-    /// TLS 1.2 (SfB 2015/2019).
+    /// TLS 1.2 (every version's; the only one of Lync 2013 / SfB 2015 that rustls implements).
     #[serde(rename = "1.2")]
     Tls12,
-    /// TLS 1.3 (not spoken by a real SfB Edge; a lab toggle).
+    /// TLS 1.3 (SfB 2019 and Subscription Edition).
     #[serde(rename = "1.3")]
     Tls13,
+}
+
+impl TlsVersion {
+    /// The configuration spelling (`1.2`).
+    pub fn name(self) -> &'static str {
+        match self {
+            TlsVersion::Tls12 => "1.2",
+            TlsVersion::Tls13 => "1.3",
+        }
+    }
+
+    /// `1.2, 1.3`: the versions' spellings, in the order given.
+    pub fn list(versions: &[TlsVersion]) -> String {
+        let names: Vec<&str> = versions.iter().map(|v| v.name()).collect();
+        names.join(", ")
+    }
 }
 
 /// Certificates and trust.
@@ -227,8 +259,9 @@ pub struct TlsConfig {
     pub use_system_roots: bool,
     /// Client certificate mode.
     pub client_cert: ClientCertMode,
-    /// Versions offered (default 1.2 and 1.3; a real SfB Edge speaks 1.2 only).
-    pub versions: Vec<TlsVersion>,
+    /// Versions offered; none: `[edge] version`'s ([`EdgeVersion::tls_versions`]: 1.2 for `sfb2015`).
+    /// Read it through [`EdgeConfig::tls_versions`].
+    pub versions: Option<Vec<TlsVersion>>,
 }
 
 impl Default for TlsConfig {
@@ -239,7 +272,7 @@ impl Default for TlsConfig {
             ca: Vec::new(),
             use_system_roots: false,
             client_cert: ClientCertMode::Required,
-            versions: vec![TlsVersion::Tls12, TlsVersion::Tls13],
+            versions: None,
         }
     }
 }
@@ -421,6 +454,15 @@ impl Default for Limits {
 /// The configuration's fixes.
 const HINTS: &Hints = &[
     hint::UNKNOWN_FIELD,
+    // Before the general one: a real Lync 2013 / SfB 2015 Edge offers these, so they are what people write.
+    (
+        "unknown variant `1.0`",
+        "rustls implements neither TLS 1.0 nor 1.1, so edgesim cannot offer them; write \"1.2\" and/or \"1.3\"",
+    ),
+    (
+        "unknown variant `1.1`",
+        "rustls implements neither TLS 1.0 nor 1.1, so edgesim cannot offer them; write \"1.2\" and/or \"1.3\"",
+    ),
     hint::UNKNOWN_VARIANT,
     hint::INVALID_TYPE,
     hint::DUPLICATE,

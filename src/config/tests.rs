@@ -19,7 +19,9 @@ fn empty_file_is_a_lab_edge() {
     assert!(!c.policy.allow_wildcard);
     assert!(c.policy.require_client_auth_eku);
     assert_eq!(c.tls.client_cert, ClientCertMode::Required);
-    assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
+    assert_eq!(c.tls.versions, None);
+    assert_eq!(c.tls_versions(), [TlsVersion::Tls12]);
+    assert_eq!(c.tls_versions_source(), TlsVersionsSource::Profile);
     assert!(!c.faithful);
     assert_eq!(c.limits.max_requests_per_sec, 20);
 }
@@ -85,7 +87,8 @@ max_requests_per_sec = 4
     assert!(c.faithful);
     assert_eq!(c.edge.log_host, "edge01");
     assert_eq!(c.tls.client_cert, ClientCertMode::Optional);
-    assert_eq!(c.tls.versions, vec![TlsVersion::Tls12, TlsVersion::Tls13]);
+    assert_eq!(c.tls_versions(), [TlsVersion::Tls12, TlsVersion::Tls13]);
+    assert_eq!(c.tls_versions_source(), TlsVersionsSource::Config);
     assert_eq!(
         c.policy.allowed_domains[0].proxy_fqdn.as_deref(),
         Some("vcse.steven.lab")
@@ -977,4 +980,75 @@ fn an_unknown_edge_version_names_the_file_the_field_and_the_versions() {
     .to_string();
     assert!(e.contains("field `edge.diagnostic_headers`"), "{e}");
     assert!(e.contains("`internal`, `public`, `none`"), "{e}");
+}
+
+#[test]
+fn the_version_profile_sets_the_tls_versions_unless_tls_versions_does() {
+    use TlsVersion::{Tls12, Tls13};
+    let cases = [
+        (
+            "[edge]\nversion = \"lync2013\"\n",
+            &[Tls12][..],
+            TlsVersionsSource::Profile,
+        ),
+        (
+            "[edge]\nversion = \"sfb2015\"\n",
+            &[Tls12][..],
+            TlsVersionsSource::Profile,
+        ),
+        (
+            "[edge]\nversion = \"sfb2019\"\n",
+            &[Tls12, Tls13][..],
+            TlsVersionsSource::Profile,
+        ),
+        (
+            "[edge]\nversion = \"sfbse\"\n",
+            &[Tls12, Tls13][..],
+            TlsVersionsSource::Profile,
+        ),
+        (
+            "[edge]\nversion = \"lync2013\"\n[tls]\nversions = [\"1.3\"]\n",
+            &[Tls13][..],
+            TlsVersionsSource::Config,
+        ),
+        (
+            "[edge]\nversion = \"sfb2019\"\n[tls]\nversions = [\"1.2\"]\n",
+            &[Tls12][..],
+            TlsVersionsSource::Config,
+        ),
+    ];
+    for (text, versions, source) in cases {
+        let c = parse(text).unwrap();
+        assert_eq!(
+            (c.tls_versions(), c.tls_versions_source()),
+            (versions, source),
+            "{text}"
+        );
+    }
+}
+
+#[test]
+fn an_empty_tls_versions_names_the_file_the_field_and_the_profile_to_fall_back_on() {
+    let e = parse("[edge]\nversion = \"sfb2019\"\n[tls]\nversions = []\n")
+        .unwrap_err()
+        .to_string();
+    assert_eq!(
+        e,
+        "edge.toml: `tls.versions`: no TLS version left to offer; write versions = [\"1.2\"] or [\"1.2\", \"1.3\"], or remove the key to offer the profile's ([edge] version = \"sfb2019\": TLS 1.2, 1.3)"
+    );
+}
+
+#[test]
+fn tls_1_0_or_1_1_in_tls_versions_says_rustls_has_neither() {
+    let e = parse("[tls]\nversions = [\"1.2\", \"1.1\"]\n")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        e.starts_with("edge.toml:2:20: field `tls.versions`: unknown variant `1.1`"),
+        "{e}"
+    );
+    assert!(
+        e.ends_with("\n  hint: rustls implements neither TLS 1.0 nor 1.1, so edgesim cannot offer them; write \"1.2\" and/or \"1.3\""),
+        "{e}"
+    );
 }

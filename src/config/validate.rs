@@ -170,11 +170,15 @@ fn tls(c: &EdgeConfig) -> Result<(), Problem> {
                 .into(),
         ));
     }
-    if c.tls.versions.is_empty() {
+    if c.tls.versions.as_ref().is_some_and(Vec::is_empty) {
         return Err(problem(
             "tls.versions",
-            "no TLS version left to offer; write versions = [\"1.2\"] (a real SfB Edge) or [\"1.2\", \"1.3\"]"
-                .into(),
+            format!(
+                "no TLS version left to offer; write versions = [\"1.2\"] or [\"1.2\", \"1.3\"], or remove the key \
+                 to offer the profile's ([edge] version = \"{}\": TLS {})",
+                c.edge.version.name(),
+                super::TlsVersion::list(c.edge.version.tls_versions()),
+            ),
         ));
     }
     Ok(())

@@ -45,7 +45,7 @@ pub(super) fn failed(
     edge.taps().handshake_failed(e);
     let peer = remote_text(remote);
     if let Some(rejection) =
-        offer.and_then(|o| rules::tls_version_rejection(o, &edge.config.tls.versions, &peer))
+        offer.and_then(|o| rules::tls_version_rejection(o, edge.config.tls_versions(), &peer))
     {
         publish_rejection(edge, remote, cid, &rejection, None);
         return;

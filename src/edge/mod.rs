@@ -178,8 +178,7 @@ impl Edge {
             ClientCertMode::None => ClientAuthMode::None,
         };
         let versions: Vec<&'static rustls::SupportedProtocolVersion> = config
-            .tls
-            .versions
+            .tls_versions()
             .iter()
             .map(|v| match v {
                 TlsVersion::Tls12 => &rustls::version::TLS12,

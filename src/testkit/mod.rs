@@ -156,9 +156,10 @@ impl TestEdgeBuilder {
         self
     }
 
-    /// The TLS versions the Edge accepts (both 1.2 and 1.3 by default; a real SfB Edge speaks 1.2 only).
+    /// The TLS versions the Edge accepts (`[tls] versions`; by default the version profile's: TLS 1.2 only for
+    /// the default `sfb2015`).
     pub fn tls_versions(mut self, versions: &[TlsVersion]) -> Self {
-        self.config.tls.versions = versions.to_vec();
+        self.config.tls.versions = Some(versions.to_vec());
         self
     }
 

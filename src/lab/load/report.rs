@@ -306,33 +306,97 @@ impl LoadReport {
             .collect()
     }
 
-    /// Each note as a line and as the text printed for people (the same words).
-    fn explained(&self) -> Vec<(Line, String)> {
+    /// The 503s, told apart by what they carry: `Retry-After: 1` without ms-diagnostics is an edgesim Edge's rate
+    /// limit, per connection (`limits.max_requests_per_sec`) or per discovered partner
+    /// (DiscoveredPartnerStandardRate), whose answers are the same; `Retry-After: 5`, the calls one connection
+    /// holds; ms-diagnostics 1090, a pool member out of service; anything else is not an edgesim limit.
+    fn unavailable_notes(&self) -> Vec<(Line, String)> {
         let mut notes = Vec::new();
         let unavailable = self.count("503");
-        if unavailable > 0 {
+        if unavailable == 0 {
+            return notes;
+        }
+        let out_of_service = self.diagnostics.get("503 1090").copied().unwrap_or(0);
+        let retry = |secs: &str| self.retry_after.get(secs).copied().unwrap_or(0);
+        // A pool member's 503 carries Retry-After: 30 with its 1090.
+        let rate = retry("1");
+        let calls = retry("5");
+        let other = unavailable.saturating_sub(rate + calls + out_of_service);
+        let mut note = |rule: &str, detail: String, fix: &str| {
+            let text = format!("{detail}; {fix}.");
+            notes.push((
+                Line::new(Status::Warn, rule, detail, Some(fix.to_owned())),
+                text,
+            ));
+        };
+        if rate > 0 {
+            note(
+                "rate-limit",
+                format!(
+                    "503 ×{rate} with Retry-After: 1 and no ms-diagnostics: an edgesim Edge answers so past either \
+                     of two rates, and its answers do not say which: limits.max_requests_per_sec, per connection \
+                     (20 by default), or DiscoveredPartnerStandardRate, per discovered partner over all its \
+                     connections (20 by default); the Edge's events and log say which (the partner's is \
+                     0xc3e93e07 SIPPROXY_E_EPROUTING_MSG_DISCOVERED_PARTNER_THROTTLED)"
+                ),
+                "lower --rate; more --connections help only against limits.max_requests_per_sec, which the \
+                 Edge's configuration can raise; against the partner's rate list the domain in \
+                 [[allowed_domains]] or raise access_edge.discovered_partner_standard_rate",
+            );
+        }
+        if calls > 0 {
+            note(
+                "call-limit",
+                format!(
+                    "503 ×{calls} with Retry-After: 5: an edgesim Edge answers so when one connection already holds \
+                     1024 calls"
+                ),
+                "end the calls (ACK every final response, BYE answered calls), or spread them over more \
+                 --connections",
+            );
+        }
+        if out_of_service > 0 {
+            note(
+                "pool",
+                format!(
+                    "503 ×{out_of_service} with ms-diagnostics 1090: the Edge pool member is switched out of \
+                     service (fault mode 503)"
+                ),
+                "point --target at another member, or switch this one back to accept",
+            );
+        }
+        if other > 0 {
             let after: Vec<String> = self
                 .retry_after
                 .iter()
+                // The limits' own Retry-After values are counted above (a pool member's 30 with its 1090).
+                .filter(|(secs, _)| match secs.as_str() {
+                    "1" | "5" => false,
+                    "30" => out_of_service == 0,
+                    _ => true,
+                })
                 .map(|(secs, n)| match secs.as_str() {
                     "none" => format!("no Retry-After ×{n}"),
-                    s => format!("Retry-After {s} s ×{n}"),
+                    s => format!("Retry-After: {s} ×{n}"),
                 })
                 .collect();
-            let detail = format!(
-                "503 ×{unavailable} ({}): an edgesim Edge answers 503 Service Unavailable, with Retry-After, when \
-                 one connection sends more than limits.max_requests_per_sec requests in a second (20 by \
-                 default, the Edge's rate for a discovered partner)",
-                after.join(", ")
+            note(
+                "unavailable",
+                format!(
+                    "503 ×{other} ({}): not one of an edgesim Edge's limits (they carry Retry-After: 1 or 5, or \
+                     ms-diagnostics 1090)",
+                    after.join(", ")
+                ),
+                "see the server's own log for why it was unavailable",
             );
-            let fix = "lower --rate, spread the load over more --connections, or raise \
-                       limits.max_requests_per_sec in the Edge's configuration";
-            let text = format!("{detail}; {fix}.");
-            notes.push((
-                Line::new(Status::Warn, "rate-limit", detail, Some(fix.to_owned())),
-                text,
-            ));
         }
+        notes
+    }
+
+    /// Each note as a line and as the text printed for people (the same words).
+    fn explained(&self) -> Vec<(Line, String)> {
+        let mut notes = Vec::new();
+        notes.extend(self.unavailable_notes());
         if let Some(n) = self.errors.get("connect: connection refused") {
             let detail = format!(
                 "{n} connection(s) refused: nothing listens on {}",
@@ -497,8 +561,17 @@ mod tests {
         }
     }
 
+    const RATE_DETAIL: &str = "503 ×3 with Retry-After: 1 and no ms-diagnostics: an edgesim Edge answers so past \
+        either of two rates, and its answers do not say which: limits.max_requests_per_sec, per connection (20 by \
+        default), or DiscoveredPartnerStandardRate, per discovered partner over all its connections (20 by \
+        default); the Edge's events and log say which (the partner's is 0xc3e93e07 \
+        SIPPROXY_E_EPROUTING_MSG_DISCOVERED_PARTNER_THROTTLED)";
+    const RATE_FIX: &str = "lower --rate; more --connections help only against limits.max_requests_per_sec, which \
+        the Edge's configuration can raise; against the partner's rate list the domain in [[allowed_domains]] or \
+        raise access_edge.discovered_partner_standard_rate";
+
     #[test]
-    fn the_rate_limit_note_is_a_warn_line_in_the_same_words() {
+    fn a_503_with_retry_after_1_names_both_rates_it_may_come_from_in_the_same_words() {
         let r = report();
         let lines = r.lines();
         assert_eq!(
@@ -508,21 +581,56 @@ mod tests {
                 "attempted 4, answered 4, unanswered 0, errors: none"
             )
         );
-        assert_eq!(lines[1].status, Status::Warn);
-        assert_eq!(lines[1].rule, "rate-limit");
-        let fix = lines[1].fix.clone().unwrap();
         assert_eq!(
-            fix,
-            "lower --rate, spread the load over more --connections, or raise limits.max_requests_per_sec in \
-             the Edge's configuration"
+            lines[1],
+            Line::new(
+                Status::Warn,
+                "rate-limit",
+                RATE_DETAIL,
+                Some(RATE_FIX.to_owned())
+            )
         );
-        assert_eq!(r.notes(), vec![format!("{}; {fix}.", lines[1].detail)]);
-        assert!(
-            lines[1]
-                .detail
-                .starts_with("503 ×3 (Retry-After 1 s ×3): an edgesim Edge answers 503"),
-            "{}",
-            lines[1].detail
+        assert_eq!(lines.len(), 2);
+        assert_eq!(r.notes(), vec![format!("{RATE_DETAIL}; {RATE_FIX}.")]);
+    }
+
+    #[test]
+    fn other_503s_are_told_apart_by_what_they_carry() {
+        let mut r = report();
+        r.responses = BTreeMap::from([("503".into(), 10)]);
+        // 3 rate limits, 2 at the calls limit, 4 from a pool member out of service (Retry-After 30 with its
+        // 1090), 1 bare 503 of some other server.
+        r.retry_after = BTreeMap::from([
+            ("1".into(), 3),
+            ("5".into(), 2),
+            ("30".into(), 4),
+            ("none".into(), 1),
+        ]);
+        r.diagnostics = BTreeMap::from([("503 1090".into(), 4)]);
+        let notes: Vec<(String, String, Option<String>)> = r.lines()[1..]
+            .iter()
+            .map(|l| (l.rule.clone(), l.detail.clone(), l.fix.clone()))
+            .collect();
+        assert_eq!(
+            notes,
+            vec![
+                ("rate-limit".into(), RATE_DETAIL.into(), Some(RATE_FIX.into())),
+                (
+                    "call-limit".into(),
+                    "503 ×2 with Retry-After: 5: an edgesim Edge answers so when one connection already holds 1024 calls".into(),
+                    Some("end the calls (ACK every final response, BYE answered calls), or spread them over more --connections".into()),
+                ),
+                (
+                    "pool".into(),
+                    "503 ×4 with ms-diagnostics 1090: the Edge pool member is switched out of service (fault mode 503)".into(),
+                    Some("point --target at another member, or switch this one back to accept".into()),
+                ),
+                (
+                    "unavailable".into(),
+                    "503 ×1 (no Retry-After ×1): not one of an edgesim Edge's limits (they carry Retry-After: 1 or 5, or ms-diagnostics 1090)".into(),
+                    Some("see the server's own log for why it was unavailable".into()),
+                ),
+            ]
         );
     }
 
