@@ -81,6 +81,18 @@ async fn nth(server: &PeerServer, method: &str, n: usize) -> edgesim::sip::Messa
     }
 }
 
+/// The next decision event about a NOTIFY (the Edge's own request that did not reach the peer).
+async fn notify_event(
+    events: &mut tokio::sync::broadcast::Receiver<DecisionEvent>,
+) -> DecisionEvent {
+    loop {
+        let ev = Lab::event(events).await;
+        if ev.method.as_deref() == Some("NOTIFY") {
+            return ev;
+        }
+    }
+}
+
 /// A Cisco subscriber's SUBSCRIBE to stejanss, answered 200; the request and the Edge's To tag.
 async fn subscribed(peer: &mut PeerClient) -> (ExpresswayRequest, String) {
     let req = ExpresswayRequest::subscribe(FROM, BOB, &cisco(Some(3600)));
@@ -208,12 +220,7 @@ async fn an_expressway_refusing_the_edge_certificate_is_a_decision_with_record_a
     // The SUBSCRIBE from the peer works...
     subscribed(&mut peer).await;
     // ...the Edge's NOTIFY does not reach it: a decision about the Edge's own request.
-    let ev: DecisionEvent = loop {
-        let ev = Lab::event(&mut events).await;
-        if ev.method.as_deref() == Some("NOTIFY") {
-            break ev;
-        }
-    };
+    let ev = notify_event(&mut events).await;
     assert_eq!(ev.domain.as_deref(), Some(DOMAIN));
     assert_eq!(
         ev.status, None,
@@ -243,12 +250,7 @@ async fn an_expressway_whose_certificate_lacks_the_srv_target_is_1010_with_its_e
     let mut events = lab.edge.subscribe();
     let mut peer = lab.peer(&[PEER]).await;
     subscribed(&mut peer).await;
-    let ev: DecisionEvent = loop {
-        let ev = Lab::event(&mut events).await;
-        if ev.method.as_deref() == Some("NOTIFY") {
-            break ev;
-        }
-    };
+    let ev = notify_event(&mut events).await;
     assert_eq!(
         ev.ms_diagnostics.as_deref(),
         Some(

@@ -423,11 +423,13 @@ impl Edge {
         };
         let Some(finding) = v.finding() else { return };
         let m = request.and_then(|b| crate::sip::Message::parse(b.clone()).ok());
-        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let start_line = m.as_ref().map(|m| text(m.start_line())).unwrap_or_default();
+        let start_line = m
+            .as_ref()
+            .map(|m| respond::text(m.start_line()))
+            .unwrap_or_default();
         let call_id = m
             .as_ref()
-            .and_then(|m| m.call_id().ok().map(|c| text(&c)))
+            .and_then(|m| m.call_id().ok().map(|c| respond::text(&c)))
             .unwrap_or_default();
         let cseq = m
             .as_ref()

@@ -248,31 +248,16 @@ impl Pool {
                 None => links[0].clone(),
             }
         };
-        let mut w = link.writer.lock().await;
-        let write = async {
-            w.write_all(&req.bytes).await?;
-            w.flush().await
-        };
-        match tokio::time::timeout(self.ctx.timeouts.connect, write).await {
-            Ok(Ok(())) => {
+        match write_to(&link.writer, &req.bytes, self.ctx.timeouts.connect).await {
+            Ok(()) => {
                 if let Ok(mut p) = link.pending.lock() {
                     *p = Some((req.domain.clone(), req.method.clone()));
                 }
                 Ok(())
             }
-            Ok(Err(e)) => {
+            Err(kind) => {
                 link.closed.store(true, Ordering::Relaxed);
-                Err(self
-                    .ctx
-                    .policy
-                    .outbound_connect_failure(&domain, conn::tls_failure(&e)))
-            }
-            Err(_) => {
-                link.closed.store(true, Ordering::Relaxed);
-                Err(self
-                    .ctx
-                    .policy
-                    .outbound_connect_failure(&domain, ConnectFailure::TimedOut))
+                Err(self.ctx.policy.outbound_connect_failure(&domain, kind))
             }
         }
     }
@@ -467,15 +452,23 @@ impl Reader {
     }
 
     async fn write(&self, bytes: bytes::Bytes) -> bool {
-        let mut w = self.writer.lock().await;
-        let write = async {
-            w.write_all(&bytes).await?;
-            w.flush().await
-        };
-        matches!(
-            tokio::time::timeout(Duration::from_secs(5), write).await,
-            Ok(Ok(()))
-        )
+        write_to(&self.writer, &bytes, Duration::from_secs(5))
+            .await
+            .is_ok()
+    }
+}
+
+/// Writes and flushes `bytes` on an outbound connection within `within`; the failure as `call` names it.
+async fn write_to(writer: &Writer, bytes: &[u8], within: Duration) -> Result<(), ConnectFailure> {
+    let mut w = writer.lock().await;
+    let write = async {
+        w.write_all(bytes).await?;
+        w.flush().await
+    };
+    match tokio::time::timeout(within, write).await {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(conn::tls_failure(&e)),
+        Err(_) => Err(ConnectFailure::TimedOut),
     }
 }
 

@@ -506,13 +506,7 @@ impl Subscriptions {
 
     /// Forgets every subscription of a closed connection (no NOTIFY: there is nowhere to send it).
     pub fn connection_lost(&mut self, conn: ConnId) -> Vec<Action> {
-        let mut ids: Vec<SubscriptionId> = self
-            .subs
-            .iter()
-            .filter(|(_, s)| s.conn == conn)
-            .map(|(id, _)| id.clone())
-            .collect();
-        ids.sort();
+        let ids = self.ids_on(conn);
         ids.iter()
             .filter_map(|id| self.remove(id, EndCause::ConnectionLost))
             .collect()
@@ -534,6 +528,12 @@ impl Subscriptions {
     /// Ends the subscriptions that came on `conn` with `terminated;reason=deactivated`: the Edge is stopping
     /// and closes that connection after sending their final NOTIFYs.
     pub fn shutdown_connection(&mut self, conn: ConnId, now: Instant) -> Vec<Action> {
+        let ids = self.ids_on(conn);
+        self.end(ids, EndReason::Deactivated, now)
+    }
+
+    /// The subscriptions that came on `conn`, in id order.
+    fn ids_on(&self, conn: ConnId) -> Vec<SubscriptionId> {
         let mut ids: Vec<SubscriptionId> = self
             .subs
             .iter()
@@ -541,7 +541,7 @@ impl Subscriptions {
             .map(|(id, _)| id.clone())
             .collect();
         ids.sort();
-        self.end(ids, EndReason::Deactivated, now)
+        ids
     }
 
     fn end(&mut self, ids: Vec<SubscriptionId>, reason: EndReason, now: Instant) -> Vec<Action> {
